@@ -1,0 +1,60 @@
+# mlgate: the two commands are `make demo` and `make test`; everything else is set-up they call.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE := $(CURDIR)/.cache
+OPA_VERSION := v1.22.2
+OPA := $(CACHE)/bin/opa
+GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
+
+.PHONY: demo test venv opa system-deps lint fmt bench conformance clean
+
+# The stamp depends on pyproject.toml so that a dependency change reinstalls.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# OPA is the reference Rego engine: built from the Go module proxy with the machine's Go,
+# cached under .cache/ so only the first run pays for the build.
+$(OPA):
+	mkdir -p $(CACHE)/bin
+	$(GOENV) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
+	$(OPA) version | head -1
+
+opa: $(OPA)
+
+# kubectl validates the webhook manifests (client-side dry run).
+system-deps:
+	@command -v kubectl >/dev/null || { apt-get update -qq && apt-get install -y -qq kubernetes-client; }
+
+demo: venv
+	$(BIN)/python examples/demo.py
+
+test: venv opa system-deps
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(OPA) check --strict policies/
+	test -z "$$($(OPA) fmt --list policies/)" || { echo "opa fmt: files need formatting:"; $(OPA) fmt --list policies/; exit 1; }
+	$(OPA) test policies/
+	$(BIN)/mlgate policy check policies/
+	$(BIN)/mlgate test policy-tests/
+	MLGATE_OPA=$(OPA) $(BIN)/pytest -n 2 tests
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+fmt: venv
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: venv opa
+	MLGATE_OPA=$(OPA) $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

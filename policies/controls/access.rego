@@ -1,0 +1,3 @@
+package mlgate.controls.access
+
+findings := set()

@@ -1,0 +1,3 @@
+package mlgate.controls.highrisk
+
+findings := set()

@@ -1,0 +1,3 @@
+package mlgate.controls.schema
+
+findings := set()

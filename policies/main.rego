@@ -1,0 +1,27 @@
+# The one entrypoint both backends evaluate: mlgate/main/result.
+package mlgate.main
+
+import data.mlgate.controls
+import data.mlgate.lib
+
+findings contains f if some f in controls.access.findings
+
+findings contains f if some f in controls.gdpr.findings
+
+findings contains f if some f in controls.highrisk.findings
+
+findings contains f if some f in controls.promotion.findings
+
+findings contains f if some f in controls.schema.findings
+
+findings contains f if some f in controls.supplychain.findings
+
+findings contains f if some f in controls.tiering.findings
+
+result := {
+	"findings": sort_findings,
+	"risk_tier": lib.risk_tier,
+	"environment": lib.environment,
+}
+
+sort_findings := [f | some f in findings]

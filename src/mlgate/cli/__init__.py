@@ -1,0 +1,1 @@
+"""The ``mlgate`` command. One module per sub-command, each with ``register(subparsers)``."""

@@ -1,0 +1,195 @@
+"""From Rego findings to an explained Decision.
+
+The Rego says *what is wrong*; this layer says *how much it matters here*: it applies the
+catalogue (applies_to, severity, regulations, remediation), the per-environment and
+per-namespace enforcement mode and the exemptions. It runs in Python, identically for both
+backends, so that the embedded engine and OPA cannot disagree on anything but Rego semantics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from mlgate.decision import AppliedExemption, Decision, Violation
+from mlgate.policyset import PolicySet
+from mlgate.timeutil import rfc3339
+
+EVAL_ERROR_CONTROL = "MLGATE-EVAL-ERROR"
+UNKNOWN_CONTROL = "MLGATE-UNKNOWN-CONTROL"
+INPUT_ERROR_CONTROL = "MLGATE-INPUT-INVALID"
+
+
+def subject_of(doc: dict[str, Any]) -> dict[str, Any]:
+    request = doc.get("request", {})
+    model = doc.get("model", {})
+    return {
+        "kind": request.get("kind", ""),
+        "name": request.get("name", ""),
+        "namespace": request.get("namespace", ""),
+        "component": request.get("component", ""),
+        "model": model.get("name") or model.get("uri", ""),
+        "uri": model.get("uri", ""),
+        "digest": model.get("declared_digest") or model.get("uri_digest"),
+        "environment": doc.get("context", {}).get("environment", ""),
+    }
+
+
+def _system_violation(control: str, message: str, remediation: str) -> Violation:
+    return Violation(
+        control=control,
+        severity="critical",
+        enforcement="deny",
+        message=message,
+        regulations=["mlgate fail-closed rule (DESIGN.md section 6)"],
+        remediation=remediation,
+        path="",
+        title="Decision could not be made; failing closed",
+    )
+
+
+def failed_closed(
+    doc: dict[str, Any], policy_set: PolicySet, backend: str, control: str, message: str
+) -> Decision:
+    """A denial that names why no real decision could be made."""
+    remediation = (
+        "Fix the policy set or the input named in the message; mlgate denies rather than "
+        "admitting a model it could not evaluate."
+    )
+    return Decision(
+        allowed=False,
+        decision_id=uuid.uuid4().hex,
+        subject=subject_of(doc),
+        risk_tier="unknown",
+        violations=[_system_violation(control, message, remediation)],
+        policy_revision=policy_set.revision,
+        backend=backend,
+        evaluated_at=rfc3339(),
+        dry_run=bool(doc.get("request", {}).get("dry_run", False)),
+    )
+
+
+def decide(
+    doc: dict[str, Any], result: dict[str, Any], policy_set: PolicySet, backend: str
+) -> Decision:
+    tier = str(result.get("risk_tier", "unknown"))
+    environment = str(result.get("environment") or doc["context"]["environment"])
+    namespace = doc["request"].get("namespace", "")
+    model = doc["model"].get("name", "")
+    now = doc["context"]["now_ns"]
+
+    denied: list[Violation] = []
+    warned: list[Violation] = []
+    audited: list[Violation] = []
+    applied: list[AppliedExemption] = []
+    seen: set[tuple[str, str, str]] = set()
+    for finding in result.get("findings", []):
+        control_id = str(finding.get("control", ""))
+        message = str(finding.get("message", ""))
+        key = (control_id, message, str(finding.get("path", "")))
+        if key in seen:
+            continue
+        seen.add(key)
+        control = policy_set.catalogue.get(control_id)
+        if control is None:
+            # A rule that names a control the catalogue lacks still denies: fail closed.
+            denied.append(
+                _system_violation(
+                    UNKNOWN_CONTROL,
+                    f"policy reported control {control_id!r}, which is not in controls.yaml: {message}",
+                    "Add the control to policies/controls.yaml or fix the rule's control id.",
+                )
+            )
+            continue
+        if not control.applies(tier, environment):
+            continue
+        violation = Violation(
+            control=control.id,
+            severity=control.severity,
+            enforcement=control.enforcement_for(environment, namespace),
+            message=message,
+            regulations=list(control.regulations),
+            remediation=control.remediation,
+            path=str(finding.get("path", "")),
+            title=control.title,
+        )
+        exemption = next(
+            (e for e in policy_set.exemptions if e.matches(control.id, namespace, model, environment)),
+            None,
+        )
+        if exemption is not None and exemption.expires_ns >= now:
+            applied.append(
+                AppliedExemption(
+                    id=exemption.id,
+                    control=control.id,
+                    reason=exemption.reason,
+                    approver=exemption.approver,
+                    expires=exemption.expires,
+                    message=message,
+                )
+            )
+            continue
+        if exemption is not None:
+            warned.append(
+                Violation(
+                    control=control.id,
+                    severity="low",
+                    enforcement="warn",
+                    message=(
+                        f"exemption {exemption.id} for {control.id} expired on "
+                        f"{exemption.expires} and no longer applies"
+                    ),
+                    regulations=list(control.regulations),
+                    remediation="Renew the exemption with a new approval, or fix the violation.",
+                    path="",
+                    title="Expired exemption",
+                )
+            )
+        {"deny": denied, "warn": warned, "audit": audited}[violation.enforcement].append(violation)
+
+    return Decision(
+        allowed=not denied,
+        decision_id=uuid.uuid4().hex,
+        subject=subject_of(doc),
+        risk_tier=tier,
+        violations=denied,
+        warnings=warned,
+        audits=audited,
+        exemptions=applied,
+        policy_revision=policy_set.revision,
+        backend=backend,
+        evaluated_at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        dry_run=bool(doc["request"].get("dry_run", False)),
+    )
+
+
+def combine(decisions: list[Decision], subject: dict[str, Any]) -> Decision:
+    """One decision for an object that references several models: denied if any is."""
+    if len(decisions) == 1:
+        return decisions[0]
+    first = decisions[0]
+
+    def tagged(d: Decision, items: list[Violation]) -> list[Violation]:
+        component = d.subject.get("component") or d.subject.get("model", "")
+        return [
+            Violation(**{**v.to_dict(), "message": f"[{component}] {v.message}"}) for v in items
+        ]
+
+    order = ["prohibited", "high", "unknown", "limited", "minimal"]
+    tiers = [d.risk_tier for d in decisions]
+    return Decision(
+        allowed=all(d.allowed for d in decisions),
+        decision_id=first.decision_id,
+        subject={**subject, "models": [d.subject for d in decisions]},
+        risk_tier=min(tiers, key=lambda t: order.index(t) if t in order else len(order)),
+        violations=[v for d in decisions for v in tagged(d, d.violations)],
+        warnings=[v for d in decisions for v in tagged(d, d.warnings)],
+        audits=[v for d in decisions for v in tagged(d, d.audits)],
+        exemptions=[e for d in decisions for e in d.exemptions],
+        notes=[n for d in decisions for n in d.notes],
+        policy_revision=first.policy_revision,
+        backend=first.backend,
+        evaluated_at=first.evaluated_at,
+        dry_run=first.dry_run,
+    )

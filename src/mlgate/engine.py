@@ -1,0 +1,127 @@
+"""Engine: canonical input -> evidence -> Rego -> explained Decision.
+
+No I/O of its own beyond loading the policy set. Every failure on the way to a decision
+(invalid input, a Rego error, an unavailable backend) becomes a fail-closed denial that names
+the cause; nothing is ever allowed by accident.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL, combine, decide, failed_closed
+from mlgate.decision import Decision
+from mlgate.errors import EvaluationError, MlgateError
+from mlgate.evidence.schema import CardValidator
+from mlgate.policyset import PolicySet, default_policy_dir, load_policy_set
+from mlgate.policyset.validation import validator
+from mlgate.policyset.yamlfile import pointer_of
+from mlgate.rego import RegoBackend
+
+log = logging.getLogger("mlgate.engine")
+
+
+def make_backend(policy_set: PolicySet, backend: str | RegoBackend, **options: Any) -> RegoBackend:
+    if not isinstance(backend, str):
+        return backend
+    if backend == "embedded":
+        from mlgate.rego.embedded import EmbeddedBackend
+
+        return EmbeddedBackend(policy_set)
+    if backend == "opa":
+        from mlgate.rego.opa import OpaBackend
+
+        return OpaBackend(policy_set, **options)
+    raise MlgateError(f"unknown backend {backend!r} (expected 'embedded' or 'opa')")
+
+
+class Engine:
+    def __init__(
+        self,
+        policy_set: PolicySet,
+        backend: str | RegoBackend = "embedded",
+        *,
+        supply_chain: Any | None = None,
+        **backend_options: Any,
+    ) -> None:
+        self.policy_set = policy_set
+        self.backend = make_backend(policy_set, backend, **backend_options)
+        self._cards = CardValidator()
+        self._input_validator = validator("input.schema.json")
+        self._supply_chain = supply_chain
+
+    @classmethod
+    def from_path(cls, path: str | Path, backend: str | RegoBackend = "embedded", **kw: Any) -> Engine:
+        return cls(load_policy_set(path), backend, **kw)
+
+    @classmethod
+    def default(cls, backend: str | RegoBackend = "embedded", **kw: Any) -> Engine:
+        return cls.from_path(default_policy_dir(), backend, **kw)
+
+    @property
+    def revision(self) -> str:
+        return self.policy_set.revision
+
+    @property
+    def supply_chain(self) -> Any:
+        """The signature/attestation verifier for this policy set, built on first use."""
+        if self._supply_chain is None:
+            from mlgate.evidence.supply_chain import SupplyChainVerifier
+
+            self._supply_chain = SupplyChainVerifier.from_policy_dir(self.policy_set.root)
+        return self._supply_chain
+
+    def input_errors(self, doc: Any) -> list[str]:
+        errors = sorted(self._input_validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+        return [f"{pointer_of(e.absolute_path) or '/'}: {e.message[:200]}" for e in errors[:10]]
+
+    def with_card_evidence(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Adds ``evidence.schema`` (model-card validation) unless the caller supplied it."""
+        if "schema" in doc.get("evidence", {}):
+            return doc
+        out = dict(doc)
+        out["evidence"] = {**doc.get("evidence", {}), "schema": self._cards.evidence(doc.get("card", {}))}
+        return out
+
+    def evaluate(self, input_document: dict[str, Any], *, validate: bool = True) -> Decision:
+        """One decision for one canonical input. Never raises for bad input or Rego errors."""
+        if validate:
+            problems = self.input_errors(input_document)
+            if problems:
+                safe = input_document if isinstance(input_document, dict) else {}
+                return failed_closed(
+                    _skeleton(safe), self.policy_set, self.backend.name, INPUT_ERROR_CONTROL,
+                    "input does not match schemas/input.schema.json: " + "; ".join(problems),
+                )
+        doc = self.with_card_evidence(input_document)
+        try:
+            result = self.backend.evaluate(doc)
+        except EvaluationError as err:
+            log.warning("evaluation failed, denying: %s", err)
+            return failed_closed(doc, self.policy_set, self.backend.name, EVAL_ERROR_CONTROL, str(err))
+        except Exception as err:  # a backend bug must still deny, never admit
+            log.exception("unexpected backend failure, denying")
+            return failed_closed(
+                doc, self.policy_set, self.backend.name, EVAL_ERROR_CONTROL,
+                f"unexpected {type(err).__name__}: {err}",
+            )
+        return decide(doc, result, self.policy_set, self.backend.name)
+
+    def evaluate_all(self, inputs: list[dict[str, Any]], subject: dict[str, Any]) -> Decision:
+        """One decision for an object with several model references (denied if any is)."""
+        return combine([self.evaluate(doc, validate=False) for doc in inputs], subject)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def _skeleton(doc: dict[str, Any]) -> dict[str, Any]:
+    """A minimal, well-typed copy of a broken input for reporting the denial."""
+    out = copy.deepcopy(doc) if isinstance(doc, dict) else {}
+    for key in ("request", "context", "model"):
+        if not isinstance(out.get(key), dict):
+            out[key] = {}
+    return out

@@ -1,0 +1,20 @@
+"""Rego backends: embedded rego-cpp (default) and an OPA server. One small Protocol."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class RegoBackend(Protocol):
+    """Evaluates the policy set's entrypoint for one input document.
+
+    Returns the entrypoint's value (``{"findings": [...], "risk_tier": str}``). Raises
+    ``mlgate.errors.EvaluationError`` on any failure; never returns a partial result.
+    """
+
+    name: str
+
+    def evaluate(self, input_document: dict[str, Any]) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
