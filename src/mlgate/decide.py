@@ -115,7 +115,11 @@ def decide(
             title=control.title,
         )
         exemption = next(
-            (e for e in policy_set.exemptions if e.matches(control.id, namespace, model, environment)),
+            (
+                e
+                for e in policy_set.exemptions
+                if e.matches(control.id, namespace, model, environment)
+            ),
             None,
         )
         if exemption is not None and exemption.expires_ns >= now:
@@ -159,7 +163,9 @@ def decide(
         exemptions=applied,
         policy_revision=policy_set.revision,
         backend=backend,
-        evaluated_at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        evaluated_at=dt.datetime.now(dt.UTC)
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z"),
         dry_run=bool(doc["request"].get("dry_run", False)),
     )
 

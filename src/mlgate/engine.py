@@ -16,10 +16,12 @@ from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL, combine, deci
 from mlgate.decision import Decision
 from mlgate.errors import EvaluationError, MlgateError
 from mlgate.evidence.schema import CardValidator
+from mlgate.inputs import InputBuilder
 from mlgate.policyset import PolicySet, default_policy_dir, load_policy_set
 from mlgate.policyset.validation import validator
 from mlgate.policyset.yamlfile import pointer_of
 from mlgate.rego import RegoBackend
+from mlgate.subjects import Subject
 
 log = logging.getLogger("mlgate.engine")
 
@@ -54,7 +56,9 @@ class Engine:
         self._supply_chain = supply_chain
 
     @classmethod
-    def from_path(cls, path: str | Path, backend: str | RegoBackend = "embedded", **kw: Any) -> Engine:
+    def from_path(
+        cls, path: str | Path, backend: str | RegoBackend = "embedded", **kw: Any
+    ) -> Engine:
         return cls(load_policy_set(path), backend, **kw)
 
     @classmethod
@@ -83,7 +87,10 @@ class Engine:
         if "schema" in doc.get("evidence", {}):
             return doc
         out = dict(doc)
-        out["evidence"] = {**doc.get("evidence", {}), "schema": self._cards.evidence(doc.get("card", {}))}
+        out["evidence"] = {
+            **doc.get("evidence", {}),
+            "schema": self._cards.evidence(doc.get("card", {})),
+        }
         return out
 
     def evaluate(self, input_document: dict[str, Any], *, validate: bool = True) -> Decision:
@@ -93,7 +100,10 @@ class Engine:
             if problems:
                 safe = input_document if isinstance(input_document, dict) else {}
                 return failed_closed(
-                    _skeleton(safe), self.policy_set, self.backend.name, INPUT_ERROR_CONTROL,
+                    _skeleton(safe),
+                    self.policy_set,
+                    self.backend.name,
+                    INPUT_ERROR_CONTROL,
                     "input does not match schemas/input.schema.json: " + "; ".join(problems),
                 )
         doc = self.with_card_evidence(input_document)
@@ -101,11 +111,16 @@ class Engine:
             result = self.backend.evaluate(doc)
         except EvaluationError as err:
             log.warning("evaluation failed, denying: %s", err)
-            return failed_closed(doc, self.policy_set, self.backend.name, EVAL_ERROR_CONTROL, str(err))
+            return failed_closed(
+                doc, self.policy_set, self.backend.name, EVAL_ERROR_CONTROL, str(err)
+            )
         except Exception as err:  # a backend bug must still deny, never admit
             log.exception("unexpected backend failure, denying")
             return failed_closed(
-                doc, self.policy_set, self.backend.name, EVAL_ERROR_CONTROL,
+                doc,
+                self.policy_set,
+                self.backend.name,
+                EVAL_ERROR_CONTROL,
                 f"unexpected {type(err).__name__}: {err}",
             )
         return decide(doc, result, self.policy_set, self.backend.name)
@@ -113,6 +128,26 @@ class Engine:
     def evaluate_all(self, inputs: list[dict[str, Any]], subject: dict[str, Any]) -> Decision:
         """One decision for an object with several model references (denied if any is)."""
         return combine([self.evaluate(doc, validate=False) for doc in inputs], subject)
+
+    def build_inputs(self, subject: Subject, *, now_ns: int | None = None) -> list[dict[str, Any]]:
+        """The canonical inputs for a subject: signatures verified, dates in ns."""
+        return InputBuilder(self.supply_chain).build(subject, now_ns=now_ns)
+
+    def evaluate_subject(self, subject: Subject, *, now_ns: int | None = None) -> Decision:
+        """The decision for a Kubernetes object or manifest; fails closed on any error."""
+        try:
+            inputs = self.build_inputs(subject, now_ns=now_ns)
+        except Exception as err:  # evidence collection must never admit by accident
+            log.exception("building the input failed, denying")
+            stub = {"request": subject.describe(), "context": {"environment": subject.environment}}
+            return failed_closed(
+                stub,
+                self.policy_set,
+                self.backend.name,
+                EVAL_ERROR_CONTROL,
+                f"could not build the policy input: {type(err).__name__}: {err}",
+            )
+        return self.evaluate_all(inputs, subject.describe())
 
     def close(self) -> None:
         self.backend.close()

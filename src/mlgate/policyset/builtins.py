@@ -37,7 +37,24 @@ UNSAFE_PREFIXES: dict[str, str] = {
 UNSAFE_REGEX = re.compile(r"\(\?[imsU]+\)|\\[pP]\{")
 
 KEYWORDS = frozenset(
-    "if else not some every in with as contains default import package true false null set".split()
+    [
+        "if",
+        "else",
+        "not",
+        "some",
+        "every",
+        "in",
+        "with",
+        "as",
+        "contains",
+        "default",
+        "import",
+        "package",
+        "true",
+        "false",
+        "null",
+        "set",
+    ]
 )
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\(")
 _FUNC_DEF = re.compile(r"^([A-Za-z_]\w*)\s*\([^()]*\)\s*(?::=|=|if\b|\{)", re.MULTILINE)
@@ -107,13 +124,17 @@ def check_module(
             (why for prefix, why in UNSAFE_PREFIXES.items() if name.startswith(prefix)), None
         )
         if reason is None and not is_builtin(name):
-            reason = "not a builtin the embedded engine (rego-cpp) knows; it would evaluate to undefined"
+            reason = (
+                "not a builtin the embedded engine (rego-cpp) knows; it would evaluate to undefined"
+            )
         if reason:
             problems.append(BuiltinProblem(file, line, name, reason))
     for offset, literal in literals:
         if UNSAFE_REGEX.search(literal):
             line = code.count("\n", 0, offset) + 1
             problems.append(
-                BuiltinProblem(file, line, literal, "RE2-only regex syntax ((?i), \\p{..}) fails in rego-cpp")
+                BuiltinProblem(
+                    file, line, literal, "RE2-only regex syntax ((?i), \\p{..}) fails in rego-cpp"
+                )
             )
     return problems

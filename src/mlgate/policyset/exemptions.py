@@ -66,7 +66,9 @@ def load_exemptions(path: Path, catalogue: Catalogue) -> tuple[Exemption, ...]:
                 reason=" ".join(raw["reason"].split()),
                 approver=raw["approver"],
                 expires=expires,
-                expires_ns=to_ns(raw["expires"], where=lines.where(f"/exemptions/{i}/expires"), end_of_day=True),
+                expires_ns=to_ns(
+                    raw["expires"], where=lines.where(f"/exemptions/{i}/expires"), end_of_day=True
+                ),
             )
         )
     return tuple(out)

@@ -41,7 +41,9 @@ def load_params(path: Path) -> dict[str, Any]:
     environments = list(BASE_ENVIRONMENTS) + [e for e in envs_cfg if e not in BASE_ENVIRONMENTS]
     for i, item in enumerate(overrides):
         if "tier" in item and item["tier"] not in TIERS:
-            raise PolicyError(f"unknown tier {item['tier']!r}", location=lines.where(f"/overrides/{i}/tier"))
+            raise PolicyError(
+                f"unknown tier {item['tier']!r}", location=lines.where(f"/overrides/{i}/tier")
+            )
     resolved: dict[str, dict[str, Any]] = {}
     for tier in TIERS:
         resolved[tier] = {}
@@ -57,7 +59,9 @@ def load_params(path: Path) -> dict[str, Any]:
         start = to_ns(window["start"], where=lines.where(f"/freeze_windows/{i}/start"))
         end = to_ns(window["end"], where=lines.where(f"/freeze_windows/{i}/end"), end_of_day=True)
         if end <= start:
-            raise PolicyError("freeze window ends before it starts", location=lines.where(f"/freeze_windows/{i}"))
+            raise PolicyError(
+                "freeze window ends before it starts", location=lines.where(f"/freeze_windows/{i}")
+            )
         windows.append(
             {
                 "name": window["name"],

@@ -44,7 +44,7 @@ def default_policy_dir() -> Path:
     return Path(env) if env else REPO_ROOT / "policies"
 
 
-def _is_builtin_checker():  # noqa: ANN202 - a regopy bound method
+def _is_builtin_checker():
     from regopy import Interpreter
 
     return Interpreter().is_builtin

@@ -66,7 +66,9 @@ def read_text(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise InputError(f"file is {size} bytes, more than the {max_bytes} allowed", location=str(path))
+            raise InputError(
+                f"file is {size} bytes, more than the {max_bytes} allowed", location=str(path)
+            )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("no such file", location=str(path)) from None
@@ -118,7 +120,9 @@ def load_json_file(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise InputError(f"invalid JSON: {err.msg} (column {err.colno})", location=f"{path}:{err.lineno}") from None
+        raise InputError(
+            f"invalid JSON: {err.msg} (column {err.colno})", location=f"{path}:{err.lineno}"
+        ) from None
     except RecursionError:
         raise InputError("JSON is nested too deeply", location=str(path)) from None
 

@@ -8,6 +8,7 @@ silently stops firing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from typing import Any
@@ -36,10 +37,8 @@ def _error_text(output: Any) -> str:
         for i in range(rs.rego_node_size(impl)):
             walk(rs.rego_node_get(impl, i), depth + 1)
 
-    try:
+    with contextlib.suppress(Exception):
         walk(output.node()._impl, 0)
-    except Exception:
-        pass
     return ": ".join(dict.fromkeys(texts)) or "rego-cpp reported an error without details"
 
 
@@ -56,7 +55,9 @@ class EmbeddedBackend:
                 builder.add_module(rel, source)
             self._bundle = builder.build(None, [self._entrypoint])
         except Exception as err:
-            raise PolicyError(f"Rego compilation failed: {err}", location=str(policy_set.root)) from None
+            raise PolicyError(
+                f"Rego compilation failed: {err}", location=str(policy_set.root)
+            ) from None
         self._local = threading.local()
 
     def _interpreter(self) -> Interpreter:
@@ -84,7 +85,9 @@ class EmbeddedBackend:
         result = output.results[0]
         value = _first_expression(result)
         if not isinstance(value, dict) or "findings" not in value:
-            raise EvaluationError(f"entrypoint {self._entrypoint} returned no findings: {value!r:.200}")
+            raise EvaluationError(
+                f"entrypoint {self._entrypoint} returned no findings: {value!r:.200}"
+            )
         return value
 
     def close(self) -> None:

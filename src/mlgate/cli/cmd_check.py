@@ -1,0 +1,149 @@
+"""``mlgate check PATH...``: evaluate model manifests and Kubernetes YAML in CI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlgate.cli.common import add_engine_options, make_engine, parse_labels
+from mlgate.cli.main import EXIT_DENIED, EXIT_ERROR, EXIT_OK
+from mlgate.cli.output import FORMATS, CheckResult, render
+from mlgate.errors import InputError
+
+DATA_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check",
+        help="evaluate model manifests and Kubernetes YAML files",
+        description=(
+            "Evaluate model manifests (mlgate.io/v1 ModelManifest) and Kubernetes objects "
+            "(InferenceService, Seldon Model, Deployment, StatefulSet, Job, Pod). "
+            "Exit 0 if all are allowed, 1 if any is denied, 2 on usage, input or policy errors."
+        ),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories ('-' = stdin)")
+    p.add_argument("--output", "-o", choices=FORMATS, default="table")
+    p.add_argument("--environment", help="environment (default: namespace label, else production)")
+    p.add_argument(
+        "--namespace-label",
+        action="append",
+        metavar="KEY=VALUE",
+        help="labels of the target namespace, as the webhook would see them (repeatable)",
+    )
+    p.add_argument("--user", default="", help="deploying user, as in the AdmissionReview userInfo")
+    p.add_argument("--group", action="append", default=[], help="deploying user's groups")
+    p.add_argument("--operation", choices=("CREATE", "UPDATE"), default="CREATE")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    add_engine_options(p)
+    p.set_defaults(handler=run)
+
+
+def _files(paths: list[str]) -> list[Path | None]:
+    out: list[Path | None] = []
+    for raw in paths:
+        if raw == "-":
+            out.append(None)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in DATA_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError("directory holds no .yaml, .yml or .json files", location=raw)
+            out += found
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise InputError("no such file or directory", location=raw)
+    return out
+
+
+def load_documents(path: Path | None) -> list[tuple[Any, int]]:
+    """(document, line) pairs; JSON files are one document, YAML may hold several."""
+    from mlgate.policyset.yamlfile import load_json_file, load_yaml_documents, read_text
+
+    if path is None:
+        text, name = sys.stdin.read(), "<stdin>"
+    elif path.suffix == ".json":
+        return [(load_json_file(path), 1)]
+    else:
+        text, name = read_text(path), str(path)
+    return [(doc, lines.line("") or 1) for doc, lines in load_yaml_documents(text, name)]
+
+
+def collect(args: argparse.Namespace) -> list[tuple[str, int, int, Any]]:
+    """Every (file, index, line, Subject) to evaluate."""
+    from mlgate.subjects import RequestInfo, subject_from_object, supported_kinds
+
+    info = RequestInfo(
+        operation=args.operation,
+        username=args.user,
+        groups=tuple(args.group),
+        namespace_labels=parse_labels(args.namespace_label, "--namespace-label"),
+        source="manifest",
+        environment=args.environment,
+    )
+    subjects = []
+    skipped = 0
+    for path in _files(args.paths):
+        name = str(path) if path else "<stdin>"
+        for index, (doc, line) in enumerate(load_documents(path)):
+            if doc is None:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+                raise InputError(
+                    "not a Kubernetes object or model manifest (needs apiVersion and kind)",
+                    location=f"{name}:{line}",
+                )
+            if (
+                str(doc.get("apiVersion", "")).startswith("mlgate.io/")
+                and doc["kind"] != "ModelManifest"
+            ):
+                raise InputError(
+                    f"unknown mlgate kind {doc['kind']!r} (expected ModelManifest)",
+                    location=f"{name}:{line}",
+                )
+            base_dir = path.parent if path else Path.cwd()
+            try:
+                subject = subject_from_object(doc, info, where="", base_dir=base_dir)
+            except InputError as err:
+                raise InputError(
+                    err.message, location=f"{name}:{line}:{err.location or '/'}"
+                ) from None
+            if subject is None:
+                skipped += 1
+                continue
+            subjects.append((name, index, line, subject))
+    if not subjects:
+        raise InputError(
+            f"no model-bearing objects found ({skipped} other object(s) skipped); "
+            f"supported kinds: {', '.join(supported_kinds())}"
+        )
+    return subjects
+
+
+def run(args: argparse.Namespace) -> int:
+    subjects = collect(args)  # input errors surface before the (slower) policy load
+    engine = make_engine(args)
+    try:
+        results = [
+            CheckResult(
+                file=name,
+                document=index,
+                line=line,
+                kind=subject.kind,
+                name=subject.name,
+                decision=engine.evaluate_subject(subject),
+            )
+            for name, index, line, subject in subjects
+        ]
+    finally:
+        engine.close()
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    print(render(results, args.output, color=color))
+    if any(not r.decision.allowed for r in results):
+        return EXIT_DENIED
+    return EXIT_OK if results else EXIT_ERROR

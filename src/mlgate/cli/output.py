@@ -1,0 +1,207 @@
+"""Renderers for check results: table, json, junit, sarif, github (like Conftest's)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+from mlgate.decision import Decision, Violation
+
+FORMATS = ("table", "json", "junit", "sarif", "github")
+
+
+@dataclass
+class CheckResult:
+    file: str
+    document: int
+    line: int
+    kind: str
+    name: str
+    decision: Decision
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+def _violations(result: CheckResult) -> list[Violation]:
+    return result.decision.violations
+
+
+def render(results: list[CheckResult], fmt: str, *, color: bool = False) -> str:
+    return {
+        "table": render_table,
+        "json": render_json,
+        "junit": render_junit,
+        "sarif": render_sarif,
+        "github": render_github,
+    }[fmt](results, color=color)
+
+
+def _summary(results: list[CheckResult]) -> dict[str, int]:
+    denied = sum(not r.decision.allowed for r in results)
+    return {
+        "objects": len(results),
+        "allowed": len(results) - denied,
+        "denied": denied,
+        "warnings": sum(len(r.decision.warnings) for r in results),
+    }
+
+
+def render_table(results: list[CheckResult], *, color: bool = False) -> str:
+    red, yellow, green, dim, reset = (
+        ("\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m") if color else ("",) * 5
+    )
+    lines: list[str] = []
+    for r in results:
+        d = r.decision
+        verdict = f"{green}ALLOWED{reset}" if d.allowed else f"{red}DENIED{reset}"
+        env = d.subject.get("environment", "")
+        lines.append(
+            f"{verdict}  {r.label}  ({r.file}:{r.line}, tier {d.risk_tier}, env {env}, "
+            f"decision {d.decision_id[:12]})"
+        )
+        for v in d.violations:
+            lines.append(f"  {red}✗ {v.control}{reset} [{v.severity}] {v.message}")
+            lines.append(f"      {dim}regulation:{reset} {', '.join(v.regulations)}")
+            lines.append(f"      {dim}fix:{reset} {v.remediation}")
+        for v in d.warnings:
+            lines.append(f"  {yellow}! {v.control}{reset} (warn) {v.message}")
+        for e in d.exemptions:
+            lines.append(
+                f"  {dim}~ {e.control} exempted by {e.id} (approved by {e.approver}, "
+                f"expires {e.expires}): {e.reason}{reset}"
+            )
+        for v in d.audits:
+            lines.append(f"  {dim}· {v.control} (audit) {v.message}{reset}")
+    s = _summary(results)
+    lines.append(
+        f"\n{s['objects']} object(s): {s['allowed']} allowed, {s['denied']} denied, "
+        f"{s['warnings']} warning(s)"
+    )
+    return "\n".join(lines)
+
+
+def render_json(results: list[CheckResult], *, color: bool = False) -> str:
+    return json.dumps(
+        {
+            "results": [
+                {
+                    "file": r.file,
+                    "document": r.document,
+                    "line": r.line,
+                    "kind": r.kind,
+                    "name": r.name,
+                    "decision": r.decision.to_dict(),
+                }
+                for r in results
+            ],
+            "summary": _summary(results),
+        },
+        indent=2,
+    )
+
+
+def render_junit(results: list[CheckResult], *, color: bool = False) -> str:
+    suite = ET.Element(
+        "testsuite",
+        name="mlgate check",
+        tests=str(len(results)),
+        failures=str(sum(not r.decision.allowed for r in results)),
+    )
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=r.file, name=r.label)
+        if not r.decision.allowed:
+            text = "\n".join(
+                f"{v.control}: {v.message} ({', '.join(v.regulations)}). Fix: {v.remediation}"
+                for v in r.decision.violations
+            )
+            failure = ET.SubElement(
+                case, "failure", message=", ".join(r.decision.denied_controls), type="denied"
+            )
+            failure.text = text
+        if r.decision.warnings:
+            out = ET.SubElement(case, "system-out")
+            out.text = "\n".join(f"warn {v.control}: {v.message}" for v in r.decision.warnings)
+    suites = ET.Element("testsuites")
+    suites.append(suite)
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+
+
+_SARIF_LEVEL = {"deny": "error", "warn": "warning", "audit": "note"}
+
+
+def render_sarif(results: list[CheckResult], *, color: bool = False) -> str:
+    rules: dict[str, dict[str, Any]] = {}
+    sarif_results = []
+    for r in results:
+        for v in [*r.decision.violations, *r.decision.warnings, *r.decision.audits]:
+            rules.setdefault(
+                v.control,
+                {
+                    "id": v.control,
+                    "name": v.control,
+                    "shortDescription": {"text": v.title or v.control},
+                    "help": {"text": f"{v.remediation} ({', '.join(v.regulations)})"},
+                    "properties": {"severity": v.severity, "regulations": v.regulations},
+                },
+            )
+            sarif_results.append(
+                {
+                    "ruleId": v.control,
+                    "level": _SARIF_LEVEL.get(v.enforcement, "warning"),
+                    "message": {"text": f"{r.label}: {v.message}. Fix: {v.remediation}"},
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": {"uri": r.file},
+                                "region": {"startLine": max(r.line, 1)},
+                            }
+                        }
+                    ],
+                }
+            )
+    return json.dumps(
+        {
+            "version": "2.1.0",
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "runs": [
+                {
+                    "tool": {
+                        "driver": {
+                            "name": "mlgate",
+                            "informationUri": "https://mlgate.io",
+                            "rules": list(rules.values()),
+                        }
+                    },
+                    "results": sarif_results,
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def _gh_escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def render_github(results: list[CheckResult], *, color: bool = False) -> str:
+    lines = []
+    for r in results:
+        for v in r.decision.violations:
+            lines.append(
+                f"::error file={r.file},line={r.line},title={v.control}::"
+                + _gh_escape(f"{r.label}: {v.message}. Fix: {v.remediation}")
+            )
+        for v in r.decision.warnings:
+            lines.append(
+                f"::warning file={r.file},line={r.line},title={v.control}::"
+                + _gh_escape(f"{r.label}: {v.message}")
+            )
+    s = _summary(results)
+    lines.append(f"mlgate: {s['allowed']} allowed, {s['denied']} denied")
+    return "\n".join(lines)

@@ -1,0 +1,178 @@
+"""Builds canonical input documents (schemas/input.schema.json) from a Subject.
+
+One document per model reference. The card and evaluation evidence come from the governance
+attestation when it is trusted (``card_source: attestation``); a CI manifest may declare
+them instead (``card_source: declared``), which production policy does not accept as proof.
+Dates become integers in ns here, because policies must not parse time (rego-cpp).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mlgate.errors import InputError
+from mlgate.subjects.base import BREAK_GLASS, DIGEST, ModelRef, Subject, uri_digest, uri_scheme
+from mlgate.timeutil import now_ns as current_ns
+from mlgate.timeutil import to_ns
+
+EVALUATION_SECTIONS = ("metrics", "drift", "fairness", "stability")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a model is deployed: selects trust authorities and enforcement."""
+
+    environment: str
+    namespace: str
+
+
+class SupplyChain(Protocol):
+    def facts(
+        self, annotations: dict[str, str], declared_digest: str | None, scope: Any
+    ) -> dict[str, dict[str, Any]]: ...
+
+
+def absent_facts() -> dict[str, Any]:
+    return {
+        "present": False,
+        "source": "none",
+        "verified": False,
+        "trusted": False,
+        "method": None,
+        "identity": None,
+        "issuer": None,
+        "subject_digest": None,
+        "declared_digest": None,
+        "digest_matches": False,
+        "predicate_type": None,
+        "legacy": False,
+        "timestamp_source": None,
+        "bundle_digest": None,
+        "authority": None,
+        "error": None,
+    }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _ns_or_none(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    with contextlib.suppress(InputError):
+        return to_ns(value)
+    return None
+
+
+def _approvals(raw: Any) -> list[dict[str, Any]]:
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        approval = {
+            "role": str(item.get("role", "")),
+            "approver": str(item.get("approver", "")),
+        }
+        stamp = _ns_or_none(item.get("approved_at"))
+        if stamp is None and isinstance(item.get("approved_at_ns"), int):
+            stamp = item["approved_at_ns"]
+        if stamp is not None:
+            approval["approved_at_ns"] = stamp
+        out.append(approval)
+    return out
+
+
+def _timeline(card: dict[str, Any], attestation: dict[str, Any]) -> dict[str, int]:
+    governance = _mapping(card.get("governance"))
+    stamps = {
+        "trained_at_ns": _ns_or_none(governance.get("training_completed_at")),
+        "last_review_ns": _ns_or_none(governance.get("last_review_at")),
+        "attested_at_ns": _ns_or_none(_mapping(attestation.get("predicate")).get("created_at")),
+    }
+    return {k: v for k, v in stamps.items() if v is not None}
+
+
+class InputBuilder:
+    def __init__(self, supply_chain: SupplyChain | None) -> None:
+        self._supply_chain = supply_chain
+
+    def _supply_chain_facts(self, ref: ModelRef, scope: Scope) -> dict[str, dict[str, Any]]:
+        has_bundles = any(k != DIGEST and k != BREAK_GLASS for k in ref.annotations)
+        if self._supply_chain is None:
+            sig, att = absent_facts(), absent_facts()
+            if has_bundles:  # bundles present but nothing to check them with: fail closed
+                sig |= {"present": True, "error": "no signature verifier is configured"}
+            return {"signature": sig, "attestation": att}
+        facts = self._supply_chain.facts(ref.annotations, ref.annotations.get(DIGEST), scope)
+        return {
+            "signature": {**absent_facts(), **_mapping(facts.get("signature"))},
+            "attestation": {**absent_facts(), **_mapping(facts.get("attestation"))},
+        }
+
+    def build(self, subject: Subject, *, now_ns: int | None = None) -> list[dict[str, Any]]:
+        now = current_ns() if now_ns is None else now_ns
+        scope = Scope(environment=subject.environment, namespace=subject.namespace)
+        return [self._build_one(subject, ref, scope, now) for ref in subject.models]
+
+    def _build_one(self, subject: Subject, ref: ModelRef, scope: Scope, now: int) -> dict[str, Any]:
+        facts = self._supply_chain_facts(ref, scope)
+        attestation = facts["attestation"]
+        predicate = _mapping(attestation.get("predicate")) if attestation.get("trusted") else {}
+        if predicate:
+            card, card_source = _mapping(predicate.get("card")), "attestation"
+            evaluation = _mapping(predicate.get("evaluation"))
+            approvals, gates = predicate.get("approvals"), _mapping(predicate.get("gates"))
+        elif subject.declared_card is not None:
+            card, card_source = subject.declared_card, "declared"
+            evaluation = _mapping(subject.declared_evidence)
+            approvals, gates = subject.declared_approvals, _mapping(subject.declared_gates)
+        else:
+            card, card_source, evaluation, approvals, gates = {}, "none", {}, [], {}
+        evidence: dict[str, Any] = {
+            k: evaluation[k] for k in EVALUATION_SECTIONS if isinstance(evaluation.get(k), dict)
+        }
+        evidence["approvals"] = _approvals(approvals)
+        evidence["deployment"] = {
+            k: gates[k] for k in ("shadow", "canary") if isinstance(gates.get(k), dict)
+        }
+        evidence["timeline"] = _timeline(card, attestation)
+        details = _mapping(card.get("model_details"))
+        context: dict[str, Any] = {"environment": scope.environment, "now_ns": now}
+        if BREAK_GLASS in ref.annotations:
+            context["break_glass"] = {"requested": True, "reason": ref.annotations[BREAK_GLASS]}
+        info = subject.info
+        return {
+            "source": info.source if info.source in ("admission", "manifest") else "admission",
+            "request": {
+                "operation": info.operation,
+                "kind": subject.kind,
+                "api_version": subject.api_version,
+                "name": subject.name,
+                "namespace": subject.namespace,
+                "component": ref.component,
+                "labels": subject.labels,
+                "annotations": {k: v for k, v in subject.annotations.items() if len(v) <= 4096},
+                "namespace_labels": dict(info.namespace_labels),
+                "user": {"username": info.username, "groups": list(info.groups)},
+                "dry_run": info.dry_run,
+            },
+            "context": context,
+            "model": {
+                "name": ref.name or str(details.get("name") or subject.name),
+                "version": ref.version or str(_mapping(details.get("version")).get("name", "")),
+                "uri": ref.uri,
+                "uri_scheme": uri_scheme(ref.uri),
+                "uri_digest": uri_digest(ref.uri),
+                "declared_digest": ref.annotations.get(DIGEST),
+                "format": ref.format,
+                "runtime": ref.runtime,
+            },
+            "card": card,
+            "card_source": card_source,
+            "signature": facts["signature"],
+            "attestation": attestation,
+            "evidence": evidence,
+        }

@@ -1,0 +1,99 @@
+"""Source adapters: turn an object (admission or CI) into a Subject with model references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlgate.errors import InputError
+from mlgate.subjects.base import (
+    ENVIRONMENT_LABEL,
+    ModelRef,
+    RequestInfo,
+    Subject,
+    expect_mapping,
+    metadata,
+)
+from mlgate.subjects.kserve import inference_service_models
+from mlgate.subjects.manifest import manifest_parts
+from mlgate.subjects.seldon import seldon_model_models
+from mlgate.subjects.workloads import template_annotations, workload_models
+
+__all__ = [
+    "ENVIRONMENT_LABEL",
+    "ModelRef",
+    "RequestInfo",
+    "Subject",
+    "subject_from_object",
+    "supported_kinds",
+]
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob", "Pod", "DaemonSet", "ReplicaSet"}
+
+
+def supported_kinds() -> list[str]:
+    return sorted({"InferenceService", "Model", "ModelManifest", *WORKLOAD_KINDS})
+
+
+def subject_from_object(
+    obj: Any, info: RequestInfo, *, where: str = "", base_dir: Path | None = None
+) -> Subject | None:
+    """The Subject for a model-bearing object; ``None`` for kinds that carry no model.
+
+    Raises InputError (naming the JSON path) for a model-bearing object that is malformed.
+    """
+    obj = expect_mapping(obj, where or "/")
+    kind = obj.get("kind")
+    api_version = obj.get("apiVersion", "")
+    if not isinstance(kind, str) or not kind:
+        raise InputError("object has no kind", location=f"{where}/kind")
+    if not isinstance(api_version, str):
+        raise InputError("apiVersion must be a string", location=f"{where}/apiVersion")
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    name, namespace, labels, annotations = metadata(obj, where)
+    declared: dict[str, Any] = {}
+    if kind == "InferenceService" and group == "serving.kserve.io":
+        models = inference_service_models(obj, annotations, where)
+    elif kind == "Model" and group == "mlops.seldon.io":
+        models = seldon_model_models(obj, annotations, where)
+    elif kind == "ModelManifest" and group == "mlgate.io":
+        models, declared = manifest_parts(obj, base_dir, where)
+    elif kind in WORKLOAD_KINDS and group in ("", "apps", "batch"):
+        annotations = {**annotations, **template_annotations(obj, where)}
+        models = workload_models(obj, annotations, where)
+    else:
+        return None
+    if not models:
+        return None
+    if declared:
+        deployer = declared.get("deployer") or {}
+        groups = deployer.get("groups", list(info.groups))
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise InputError(
+                "spec.deployer.groups must be a list of strings",
+                location=f"{where}/spec/deployer/groups",
+            )
+        info = RequestInfo(
+            operation=info.operation,
+            username=str(deployer.get("username", info.username)),
+            groups=tuple(groups),
+            namespace_labels=info.namespace_labels,
+            dry_run=info.dry_run,
+            source="manifest",
+            environment=declared.get("environment") or info.environment,
+        )
+    return Subject(
+        kind=kind,
+        api_version=api_version,
+        name=name,
+        namespace=namespace,
+        info=info,
+        labels=labels,
+        annotations=annotations,
+        models=models,
+        declared_card=declared.get("card"),
+        declared_evidence=declared.get("evidence"),
+        declared_approvals=declared.get("approvals"),
+        declared_gates=declared.get("gates"),
+        where=where,
+    )

@@ -1,0 +1,150 @@
+"""What an adapter extracts from a source: the object, who asks, and its model references."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlgate.errors import InputError
+
+ANNOTATION_PREFIX = "mlgate.io/"
+DIGEST = "mlgate.io/model-digest"
+SIGNATURE = "mlgate.io/signature"
+SIGNATURE_REF = "mlgate.io/signature-ref"
+ATTESTATION = "mlgate.io/attestation"
+ATTESTATION_REF = "mlgate.io/attestation-ref"
+BREAK_GLASS = "mlgate.io/break-glass"
+ENVIRONMENT_LABEL = "mlgate.io/environment"
+MODEL_KEYS = (DIGEST, SIGNATURE, SIGNATURE_REF, ATTESTATION, ATTESTATION_REF)
+
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+_HF_REVISION = re.compile(r"^hf://(?P<repo>[^:@]+)[:@](?P<rev>[0-9a-f]{40})$")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Who asks and where: the parts of an AdmissionReview (or a CI run) that are not the object."""
+
+    operation: str = "CREATE"
+    username: str = ""
+    groups: tuple[str, ...] = ()
+    namespace_labels: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+    source: str = "admission"
+    environment: str | None = None  # explicit override (CI manifests)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    component: str  # predictor, transformer, container/<name>, ...
+    uri: str
+    annotations: dict[str, str]  # the mlgate.io/* annotations that apply to this reference
+    name: str = ""
+    format: str = ""
+    runtime: str = ""
+    version: str = ""
+
+
+@dataclass
+class Subject:
+    kind: str
+    api_version: str
+    name: str
+    namespace: str
+    info: RequestInfo
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    models: list[ModelRef]
+    # CI manifests may carry the card and evidence directly ("declared", not attested).
+    declared_card: dict[str, Any] | None = None
+    declared_evidence: dict[str, Any] | None = None
+    declared_approvals: list[dict[str, Any]] | None = None
+    declared_gates: dict[str, Any] | None = None
+    where: str = ""
+
+    @property
+    def environment(self) -> str:
+        if self.info.environment:
+            return self.info.environment
+        return self.info.namespace_labels.get(ENVIRONMENT_LABEL) or self.labels.get(
+            ENVIRONMENT_LABEL, "production"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "environment": self.environment,
+        }
+
+
+def model_annotations(annotations: dict[str, str], component: str) -> dict[str, str]:
+    """The object's mlgate annotations for one model reference.
+
+    ``mlgate.io/model-digest.<component>`` overrides ``mlgate.io/model-digest`` so that one
+    object can carry a digest (and signature) for each model it references.
+    """
+    out = {k: v for k, v in annotations.items() if k in MODEL_KEYS}
+    suffix = "." + component.replace("/", ".")
+    for key in MODEL_KEYS:
+        specific = annotations.get(key + suffix)
+        if specific is not None:
+            out[key] = specific
+    if BREAK_GLASS in annotations:
+        out[BREAK_GLASS] = annotations[BREAK_GLASS]
+    return out
+
+
+def uri_scheme(uri: str) -> str:
+    if "://" in uri:
+        return uri.split("://", 1)[0].lower()
+    return "file" if uri.startswith("/") else "image" if "/" in uri or ":" in uri else "unknown"
+
+
+def uri_digest(uri: str) -> str | None:
+    """The digest a content-addressed reference pins (``@sha256:``, an hf:// revision)."""
+    at = uri.rfind("@sha256:")
+    if at >= 0 and _SHA256.fullmatch(uri[at + 1 :]):
+        return uri[at + 1 :]
+    hf = _HF_REVISION.match(uri)
+    if hf:
+        return "git-sha1:" + hf.group("rev")
+    return None
+
+
+def expect_mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"expected a mapping, got {type(value).__name__}", location=where)
+    return value
+
+
+def expect_str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"expected a string, got {type(value).__name__}", location=where)
+    return value
+
+
+def string_map(value: Any, where: str) -> dict[str, str]:
+    mapping = expect_mapping(value, where)
+    for key, item in mapping.items():
+        if not isinstance(item, str):
+            raise InputError(
+                f"value of {key!r} must be a string, got {type(item).__name__}",
+                location=f"{where}/{key}",
+            )
+    return mapping
+
+
+def metadata(obj: dict[str, Any], where: str) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    meta = expect_mapping(obj.get("metadata"), f"{where}/metadata")
+    name = meta.get("name") or meta.get("generateName") or ""
+    return (
+        expect_str(name, f"{where}/metadata/name"),
+        expect_str(meta.get("namespace", "") or "", f"{where}/metadata/namespace"),
+        string_map(meta.get("labels"), f"{where}/metadata/labels"),
+        string_map(meta.get("annotations"), f"{where}/metadata/annotations"),
+    )
