@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from mlgate.decision import AppliedExemption, Decision, Violation
+from mlgate.errors import EvaluationError
 from mlgate.policyset import PolicySet
 from mlgate.timeutil import rfc3339
 
@@ -70,6 +71,16 @@ def failed_closed(
     )
 
 
+def checked_findings(result: Any) -> list[dict[str, Any]]:
+    """The findings of a backend answer; EvaluationError if the answer is malformed."""
+    findings = result.get("findings") if isinstance(result, dict) else None
+    if not isinstance(findings, list) or not all(
+        isinstance(f, dict) and isinstance(f.get("control"), str) for f in findings
+    ):
+        raise EvaluationError(f"policy returned malformed findings: {str(result)[:200]}")
+    return findings
+
+
 def decide(
     doc: dict[str, Any], result: dict[str, Any], policy_set: PolicySet, backend: str
 ) -> Decision:
@@ -84,7 +95,7 @@ def decide(
     audited: list[Violation] = []
     applied: list[AppliedExemption] = []
     seen: set[tuple[str, str, str]] = set()
-    for finding in result.get("findings", []):
+    for finding in checked_findings(result):
         control_id = str(finding.get("control", ""))
         message = str(finding.get("message", ""))
         key = (control_id, message, str(finding.get("path", "")))

@@ -109,6 +109,7 @@ class Engine:
         doc = self.with_card_evidence(input_document)
         try:
             result = self.backend.evaluate(doc)
+            return decide(doc, result, self.policy_set, self.backend.name)
         except EvaluationError as err:
             log.warning("evaluation failed, denying: %s", err)
             return failed_closed(
@@ -123,7 +124,6 @@ class Engine:
                 EVAL_ERROR_CONTROL,
                 f"unexpected {type(err).__name__}: {err}",
             )
-        return decide(doc, result, self.policy_set, self.backend.name)
 
     def evaluate_all(self, inputs: list[dict[str, Any]], subject: dict[str, Any]) -> Decision:
         """One decision for an object with several model references (denied if any is)."""

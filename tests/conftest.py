@@ -1,0 +1,59 @@
+"""Shared fixtures. Paths are resolved from this file so tests run from any directory."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+POLICIES = REPO / "policies"
+EXAMPLES = REPO / "examples"
+VECTORS = Path(os.environ.get("MLGATE_VECTORS", REPO.parent / "shared" / "vectors"))
+NOW_NS = 1_795_000_000_000_000_000  # 2026-11-18, outside every shipped freeze window
+
+
+def minimal_input(**overrides: Any) -> dict[str, Any]:
+    """A schema-valid canonical input for an unsigned model in production."""
+    absent = {"present": False, "verified": False, "trusted": False}
+    doc: dict[str, Any] = {
+        "source": "test",
+        "request": {
+            "operation": "CREATE",
+            "kind": "InferenceService",
+            "name": "demo",
+            "namespace": "ml-prod",
+            "user": {"username": "alice", "groups": ["ml-deployers"]},
+        },
+        "context": {"environment": "production", "now_ns": NOW_NS},
+        "model": {"name": "demo", "uri": "s3://bucket/models/demo"},
+        "card": {},
+        "card_source": "none",
+        "signature": dict(absent),
+        "attestation": dict(absent),
+        "evidence": {},
+    }
+    for key, value in overrides.items():
+        doc[key] = value
+    return copy.deepcopy(doc)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from mlgate.engine import Engine
+
+    eng = Engine.from_path(POLICIES)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def policy_copy(tmp_path: Path) -> Path:
+    """A private copy of the shipped policy directory, safe to break."""
+    target = tmp_path / "policies"
+    shutil.copytree(POLICIES, target)
+    return target
