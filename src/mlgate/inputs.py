@@ -9,23 +9,15 @@ Dates become integers in ns here, because policies must not parse time (rego-cpp
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mlgate.errors import InputError
+from mlgate.evidence.trust import Scope
 from mlgate.subjects.base import BREAK_GLASS, DIGEST, ModelRef, Subject, uri_digest, uri_scheme
 from mlgate.timeutil import now_ns as current_ns
 from mlgate.timeutil import to_ns
 
 EVALUATION_SECTIONS = ("metrics", "drift", "fairness", "stability")
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Where a model is deployed: selects trust authorities and enforcement."""
-
-    environment: str
-    namespace: str
 
 
 class SupplyChain(Protocol):

@@ -1,0 +1,1 @@
+"""Evidence computed in Python before policy evaluation (signatures, attestations, statistics)."""
