@@ -1,0 +1,1 @@
+"""The admission webhook: FastAPI app, AdmissionReview handling, TLS, hot reload, metrics."""

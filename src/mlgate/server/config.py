@@ -1,0 +1,58 @@
+"""The webhook's settings: one dataclass, passed to worker processes as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+ENV_VAR = "MLGATE_SERVER_CONFIG"
+MIB = 1024 * 1024
+
+
+@dataclass
+class ServerConfig:
+    policy_dir: str | None = None  # None: mlgate.policyset.default_policy_dir()
+    backend: str = "embedded"
+    # Decision log. None disables it (development only: nothing proves what was admitted).
+    audit_db: str | None = None
+    audit_retention_days: float | None = 90.0
+    audit_max_rows: int | None = 5_000_000
+    audit_mask: str = "hash"
+    audit_key_file: str | None = None
+    audit_timeout_s: float = 1.5
+    audit_prune_interval_s: float = 60.0
+    # Failure handling. The evaluation deadline stays below the webhook's timeoutSeconds (5),
+    # so mlgate answers (fail-closed) before the API server gives up on it.
+    fail_open: bool = False
+    timeout_s: float = 2.5
+    eval_threads: int = 4
+    # Input limits: the API server never sends more than ~3 MiB.
+    max_body_bytes: int = 3 * MIB
+    max_depth: int = 100
+    # Reloading.
+    reload_interval_s: float = 2.0
+    tls_reload_interval_s: float = 5.0
+    # Namespace labels (the environment): a static file, a Kubernetes API URL, "in-cluster",
+    # or None (in-cluster when running in a pod, otherwise every namespace is production).
+    namespace_labels_file: str | None = None
+    kube_api: str | None = None
+    kube_token_file: str | None = None
+    kube_ca_file: str | None = None
+    namespace_ttl_s: float = 30.0
+    log_level: str = "info"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerConfig:
+        data: dict[str, Any] = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_env(cls) -> ServerConfig:
+        text = os.environ.get(ENV_VAR)
+        return cls.from_json(text) if text else cls()

@@ -1,0 +1,482 @@
+"""The admission decision path: AdmissionReview in, AdmissionReview out, decision logged.
+
+Per request: parse and validate the review (400/413 on garbage) -> fast allow for DELETE and
+objects that carry no model (no engine call) -> namespace labels and evaluation on a thread
+pool under a deadline -> the audit record committed -> the response. Any failure on the way
+denies (fail closed) unless ``fail_open`` is configured, and then it is logged and metered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlgate.audit import AuditWriter, Masker, decision_record, load_or_create_key
+from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL
+from mlgate.decision import Decision, Violation
+from mlgate.engine import Engine
+from mlgate.errors import InputError
+from mlgate.server import admission
+from mlgate.server.admission import AdmissionRequest, ReviewError
+from mlgate.server.config import ServerConfig
+from mlgate.server.metrics import Metrics
+from mlgate.server.namespaces import NamespaceLabels, describe, load_namespace_source
+from mlgate.server.reload import PolicyReloader
+from mlgate.subjects import RequestInfo, Subject, subject_from_object, supported_kinds
+from mlgate.timeutil import rfc3339
+
+log = logging.getLogger("mlgate.webhook")
+decision_log = logging.getLogger("mlgate.decision")
+
+AUDIT_ERROR_CONTROL = "MLGATE-AUDIT-ERROR"
+KNOWN_KINDS = frozenset(supported_kinds()) | {"Namespace", "Service", "ConfigMap", "Secret"}
+WARM_UP_OBJECT = {
+    "apiVersion": "serving.kserve.io/v1beta1",
+    "kind": "InferenceService",
+    "metadata": {"name": "mlgate-warm-up", "namespace": "mlgate-warm-up"},
+    "spec": {
+        "predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "s3://warm/up"}}
+    },
+}
+
+
+@dataclass
+class Outcome:
+    """What a request gets: the decision and how it was reached."""
+
+    decision: Decision | None
+    code: int = 403
+    error: str | None = None  # set when no real decision could be made
+    fail_open: bool = False
+    audit_ms: float = 0.0
+
+
+class _Job:
+    """One evaluation handed to the pool, and whether its request is still waiting for it."""
+
+    def __init__(self, review: AdmissionRequest, subject: Subject, engine: Engine, started: float):
+        self.review, self.subject, self.engine, self.started = review, subject, engine, started
+        self.lock = threading.Lock()
+        self.stage = "evaluating"
+        self.abandoned = False
+
+    def abandon(self) -> str:
+        with self.lock:
+            self.abandoned = True
+            return self.stage
+
+
+def _system_violation(control: str, message: str, title: str) -> Violation:
+    return Violation(
+        control=control,
+        severity="critical",
+        enforcement="deny",
+        message=message,
+        regulations=["mlgate fail-closed rule (DESIGN.md section 6)"],
+        remediation="See the message; mlgate denies what it could not evaluate or record.",
+        path="",
+        title=title,
+    )
+
+
+def _is_error(decision: Decision) -> bool:
+    """A decision the engine made only because evaluation failed (fail-closed)."""
+    return bool(decision.violations) and all(
+        v.control == EVAL_ERROR_CONTROL for v in decision.violations
+    )
+
+
+class Webhook:
+    def __init__(self, config: ServerConfig, metrics: Metrics | None = None) -> None:
+        from mlgate.policyset import default_policy_dir
+
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.policy_dir = Path(config.policy_dir) if config.policy_dir else default_policy_dir()
+        self.pool = ThreadPoolExecutor(
+            max_workers=config.eval_threads, thread_name_prefix="mlgate-eval"
+        )
+        self.reloader = PolicyReloader(
+            self.policy_dir,
+            interval_s=config.reload_interval_s,
+            build=lambda path: Engine.from_path(path, config.backend),
+            on_loaded=lambda engine: self.metrics.set_revision(engine.revision, time.time()),
+            on_failure=lambda _: self.metrics.reload_failures.inc(),
+            warm_up=self._warm_up,
+        )
+        self.namespaces: NamespaceLabels = load_namespace_source(
+            static_file=config.namespace_labels_file,
+            kube_api=config.kube_api,
+            kube_token_file=config.kube_token_file,
+            kube_ca_file=config.kube_ca_file,
+            ttl_s=config.namespace_ttl_s,
+            on_result=lambda result: self.metrics.namespace_lookups.labels(result=result).inc(),
+        )
+        self.audit: AuditWriter | None = None
+        self.masker = Masker(config.audit_mask)
+        if config.audit_db:
+            db = Path(config.audit_db)
+            key = load_or_create_key(
+                Path(config.audit_key_file) if config.audit_key_file else None, db
+            )
+            self.masker = Masker(config.audit_mask, key)
+            self.audit = AuditWriter(
+                db,
+                retention_days=config.audit_retention_days,
+                max_rows=config.audit_max_rows,
+                prune_interval_s=config.audit_prune_interval_s,
+                on_batch=self.metrics.observe_audit_batch,
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.reloader.load()
+        self.reloader.start()
+        log.info(
+            "webhook started",
+            extra={
+                "fields": {
+                    "policies": str(self.policy_dir),
+                    "revision": self.reloader.status.revision,
+                    "audit_db": self.config.audit_db,
+                    "fail_open": self.config.fail_open,
+                    "namespace_labels": describe(self.namespaces),
+                }
+            },
+        )
+        if self.config.fail_open:
+            log.warning("fail-open is ON: evaluation errors and timeouts admit requests")
+        if not self.config.audit_db:
+            log.warning("decision log disabled (no --audit-db): decisions are not recorded")
+
+    def close(self) -> None:
+        self.reloader.stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.audit is not None:
+            self.audit.close()
+        self.namespaces.close()
+
+    def _warm_up(self, engine: Engine) -> None:
+        """Builds lazy state (trust roots, interpreters) and rejects a set that cannot decide."""
+        subject = subject_from_object(
+            WARM_UP_OBJECT, RequestInfo(operation="CREATE"), where="warm-up"
+        )
+        assert subject is not None
+        decision = engine.evaluate_subject(subject)
+        if _is_error(decision):
+            raise RuntimeError(
+                "policy set fails on a reference object: " + decision.violations[0].message
+            )
+
+    def warm_pool(self) -> None:
+        """One evaluation on every pool thread, so no request pays for an interpreter."""
+        engine = self.reloader.engine
+        if engine is None:
+            return
+        barrier = threading.Barrier(self.config.eval_threads)
+
+        def job() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5)
+            subject = subject_from_object(WARM_UP_OBJECT, RequestInfo(), where="warm-up")
+            assert subject is not None
+            engine.evaluate_subject(subject)
+
+        for future in [self.pool.submit(job) for _ in range(self.config.eval_threads)]:
+            future.result(timeout=30)
+
+    # -- the request path ----------------------------------------------------------------
+
+    async def handle(self, body: bytes) -> tuple[int, bytes]:
+        """HTTP status and JSON body for one POST /validate."""
+        started = time.perf_counter()
+        try:
+            review = admission.parse_review(body, max_depth=self.config.max_depth)
+        except ReviewError as err:
+            self.metrics.bad_requests.labels(status=str(err.status)).inc()
+            log.warning(
+                "rejected admission request",
+                extra={"fields": {"status": err.status, "error": err.message}},
+            )
+            return err.status, _json({"error": err.message, "status": err.status})
+        kind = review.kind if review.kind in KNOWN_KINDS else "other"
+        self.metrics.requests.labels(kind=kind, operation=review.operation).inc()
+
+        outcome = await self._decide(review, started)
+        if outcome.decision is None:  # nothing to decide: no model, or DELETE/CONNECT
+            self.metrics.decisions.labels(result="allowed").inc()
+            self.metrics.duration.observe(time.perf_counter() - started)
+            return 200, _json(admission.review_response(review.uid, True))
+        response = self._response(review, outcome)
+        self._observe(review, outcome, time.perf_counter() - started)
+        return 200, _json(response)
+
+    async def _decide(self, review: AdmissionRequest, started: float) -> Outcome:
+        if review.operation in ("DELETE", "CONNECT"):
+            return Outcome(None)
+        info = RequestInfo(
+            operation=review.operation,
+            username=review.username,
+            groups=review.groups,
+            dry_run=review.dry_run,
+            source="admission",
+        )
+        try:
+            subject = subject_from_object(
+                review.object, info, where="AdmissionReview /request/object"
+            )
+        except InputError as err:
+            message = f"invalid {review.kind}: {err}"
+            denial = self._denial(review, INPUT_ERROR_CONTROL, message, "Invalid object")
+            return await self._record_async(review, Outcome(denial, code=400), started)
+        except Exception as err:  # an adapter bug: answer (fail closed), do not drop the request
+            log.exception("reading the object failed")
+            message = f"internal error reading the object: {type(err).__name__}: {err}"
+            return await self._record_async(
+                review, self._error(review, "internal", message), started
+            )
+        if subject is None:
+            return Outcome(None)
+        engine = self.reloader.engine
+        if engine is None:
+            message = f"no policy set loaded: {self.reloader.status.last_error or 'loading'}"
+            return await self._record_async(
+                review, self._error(review, "no_policy", message), started
+            )
+        # One hop to a pool thread for evaluation *and* the audit commit: every hop back to
+        # the event loop costs a wake-up and a GIL hand-over, on every request.
+        job = _Job(review, subject, engine, started)
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(self.pool, self._decide_and_record, job),
+                timeout=self.config.timeout_s + self.config.audit_timeout_s,
+            )
+        except TimeoutError:
+            stage = job.abandon()
+        except Exception as err:  # a bug anywhere below must deny, not admit
+            log.exception("evaluation crashed")
+            stage = job.abandon()
+            if stage == "evaluating":
+                outcome = self._error(
+                    review, "internal", f"internal error: {type(err).__name__}: {err}"
+                )
+                return await self._record_async(review, outcome, started)
+        if stage == "evaluating":
+            message = f"evaluation exceeded the {self.config.timeout_s:g}s deadline"
+            return await self._record_async(
+                review, self._error(review, "timeout", message), started
+            )
+        # The record was handed to the writer but its commit was never confirmed.
+        self.metrics.audit_errors.inc()
+        message = "the decision log did not confirm the commit in time"
+        denial = self._denial(review, AUDIT_ERROR_CONTROL, message, "Decision log unavailable")
+        return (
+            self._fail_open(denial, message)
+            if self.config.fail_open
+            else Outcome(denial, error=message)
+        )
+
+    def _decide_and_record(self, job: _Job) -> Outcome:
+        """Runs on a pool thread: evaluate, apply the failure policy, commit the record."""
+        decision = self._evaluate(job.engine, job.subject, job.review)
+        if job.review.dry_run:
+            decision.dry_run = True
+        if time.perf_counter() - job.started > self.config.timeout_s:
+            message = f"evaluation exceeded the {self.config.timeout_s:g}s deadline"
+            outcome = self._error(job.review, "timeout", message)
+        elif _is_error(decision):
+            self.metrics.evaluation_errors.labels(reason="evaluation").inc()
+            message = decision.violations[0].message
+            if self.config.fail_open:
+                outcome = self._fail_open(decision, message)
+            else:
+                outcome = Outcome(decision, error=message)
+        else:
+            outcome = Outcome(decision)
+        if self.audit is None:
+            return outcome
+        with job.lock:
+            if job.abandoned:  # the request was already answered (deadline); do not log twice
+                return outcome
+            job.stage = "recording"
+            future = self.audit.submit(self._payload(job.review, outcome, job.started))
+        recorded = time.perf_counter()
+        try:
+            future.result(timeout=self.config.audit_timeout_s)
+            error = None
+        except TimeoutError:
+            error = f"commit did not finish within {self.config.audit_timeout_s:g}s"
+        except Exception as err:
+            error = f"{type(err).__name__}: {err}"
+        outcome.audit_ms = (time.perf_counter() - recorded) * 1000
+        if error is not None:
+            return self._audit_failure(outcome.decision, error)
+        return outcome
+
+    def _evaluate(self, engine: Engine, subject: Subject, review: AdmissionRequest) -> Decision:
+        namespace = review.namespace or subject.namespace
+        labels = self.namespaces.get(namespace)
+        info = dataclasses.replace(subject.info, namespace_labels=labels)
+        subject = dataclasses.replace(subject, info=info, namespace=subject.namespace or namespace)
+        return engine.evaluate_subject(subject)
+
+    def _denial(self, review: AdmissionRequest, control: str, message: str, title: str) -> Decision:
+        engine = self.reloader.engine
+        return Decision(
+            allowed=False,
+            decision_id=uuid.uuid4().hex,
+            subject={"kind": review.kind, "name": review.name, "namespace": review.namespace},
+            risk_tier="unknown",
+            violations=[_system_violation(control, message, title)],
+            policy_revision=engine.revision if engine is not None else "",
+            backend=engine.backend.name if engine is not None else "",
+            evaluated_at=rfc3339(),
+            dry_run=review.dry_run,
+        )
+
+    def _error(self, review: AdmissionRequest, reason: str, message: str) -> Outcome:
+        self.metrics.evaluation_errors.labels(reason=reason).inc()
+        log.error("no decision, %s", "admitting (fail-open)" if self.config.fail_open else "denying",
+                  extra={"fields": {"uid": review.uid, "reason": reason, "error": message}})  # fmt: skip
+        decision = self._denial(
+            review, EVAL_ERROR_CONTROL, message, "Decision could not be made; failing closed"
+        )
+        if self.config.fail_open:
+            return self._fail_open(decision, message)
+        return Outcome(decision, error=message)
+
+    def _fail_open(self, decision: Decision, message: str) -> Outcome:
+        self.metrics.fail_open.inc()
+        opened = dataclasses.replace(
+            decision,
+            allowed=True,
+            violations=[],
+            warnings=[
+                Violation(
+                    **{**v.to_dict(), "enforcement": "warn", "message": f"fail-open: {v.message}"}
+                )
+                for v in decision.violations
+            ]
+            + list(decision.warnings),
+        )
+        return Outcome(opened, error=message, fail_open=True)
+
+    def _audit_failure(self, decision: Decision | None, error: str) -> Outcome:
+        assert decision is not None
+        self.metrics.audit_errors.inc()
+        message = f"the decision log could not record decision {decision.decision_id}: {error}"
+        if not decision.allowed:
+            return Outcome(decision, error=message)
+        if self.config.fail_open:
+            return self._fail_open(
+                dataclasses.replace(decision, violations=[_system_violation(AUDIT_ERROR_CONTROL, message, "Decision log unavailable")]),
+                message,
+            )  # fmt: skip
+        denied = dataclasses.replace(
+            decision,
+            allowed=False,
+            violations=[
+                _system_violation(AUDIT_ERROR_CONTROL, message, "Decision log unavailable")
+            ],
+        )
+        return Outcome(denied, error=message)
+
+    def _payload(
+        self, review: AdmissionRequest, outcome: Outcome, started: float
+    ) -> dict[str, Any]:
+        assert outcome.decision is not None
+        payload = decision_record(
+            outcome.decision,
+            self.masker,
+            uid=review.uid,
+            operation=review.operation,
+            username=review.username,
+            groups=review.groups,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            fail_open=outcome.fail_open,
+        )
+        if outcome.error:
+            payload["error"] = self.masker.text(outcome.error)
+        return payload
+
+    async def _record_async(
+        self, review: AdmissionRequest, outcome: Outcome, started: float
+    ) -> Outcome:
+        """The event-loop path for decisions made without the pool (errors, bad objects)."""
+        if self.audit is None or outcome.decision is None:
+            return outcome
+        future = self.audit.submit(self._payload(review, outcome, started))
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), self.config.audit_timeout_s)
+        except TimeoutError:
+            return self._audit_failure(
+                outcome.decision, f"commit did not finish within {self.config.audit_timeout_s:g}s"
+            )
+        except Exception as err:
+            return self._audit_failure(outcome.decision, f"{type(err).__name__}: {err}")
+        return outcome
+
+    def _response(self, review: AdmissionRequest, outcome: Outcome) -> dict[str, Any]:
+        decision = outcome.decision
+        assert decision is not None
+        warnings = admission.decision_warnings(decision)
+        if outcome.fail_open:
+            warnings.insert(0, f"mlgate failed open (no real decision): {outcome.error}")
+        name = review.name or str(decision.subject.get("name", ""))
+        return admission.review_response(
+            review.uid,
+            decision.allowed,
+            code=outcome.code if not decision.allowed else None,
+            message=admission.denial_message(decision, review.kind, review.namespace, name)
+            if not decision.allowed
+            else "",
+            warnings=warnings,
+            audit_annotations=admission.audit_annotations(decision, fail_open=outcome.fail_open),
+        )
+
+    def _observe(self, review: AdmissionRequest, outcome: Outcome, elapsed: float) -> None:
+        decision = outcome.decision
+        assert decision is not None
+        result = "error" if outcome.error else "allowed" if decision.allowed else "denied"
+        self.metrics.decisions.labels(result=result).inc()
+        self.metrics.duration.observe(elapsed)
+        for v in (*decision.violations, *decision.warnings, *decision.audits):
+            self.metrics.violations.labels(control=v.control, enforcement=v.enforcement).inc()
+        decision_log.info(
+            "decision",
+            extra={
+                "fields": {
+                    "uid": review.uid,
+                    "decision_id": decision.decision_id,
+                    "kind": review.kind,
+                    "namespace": review.namespace,
+                    "name": review.name or decision.subject.get("name", ""),
+                    "operation": review.operation,
+                    "allowed": decision.allowed,
+                    "dry_run": decision.dry_run,
+                    "controls": decision.denied_controls,
+                    "warnings": sorted({v.control for v in decision.warnings}),
+                    "result": result,
+                    "fail_open": outcome.fail_open,
+                    "policy_revision": decision.policy_revision,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "audit_ms": round(outcome.audit_ms, 3),
+                }
+            },
+        )
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
