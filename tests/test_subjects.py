@@ -151,3 +151,11 @@ def test_uri_helpers() -> None:
     assert uri_digest("oci://reg/m@" + DIGEST) == DIGEST
     assert uri_digest("oci://reg/m:latest") is None
     assert uri_digest("hf://org/m:" + "a" * 40) == "git-sha1:" + "a" * 40
+
+
+def test_environment_comes_from_the_namespace_not_the_object() -> None:
+    # A deployer controls the object's labels; labelling it "development" must not relax rules.
+    obj = isvc({"predictor": {"model": {"storageUri": "s3://m/p"}}})
+    obj["metadata"]["labels"] = {"mlgate.io/environment": "development"}
+    assert subject_from_object(obj, RequestInfo()).environment == "production"
+    assert subject_from_object(obj, INFO).environment == "staging"

@@ -54,7 +54,12 @@ def load_policy_set(path: Path | str) -> PolicySet:
     root = Path(path)
     if not root.is_dir():
         raise PolicyError("policy directory not found", location=str(root))
-    rego_files = sorted(p for p in root.rglob("*.rego") if p.is_file())
+    # Dot-directories are skipped: a ConfigMap mount keeps a second copy under ..data/.
+    rego_files = sorted(
+        p
+        for p in root.rglob("*.rego")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     if not rego_files:
         raise PolicyError("no .rego modules found", location=str(root))
     modules: dict[str, str] = {}

@@ -65,11 +65,11 @@ class Subject:
 
     @property
     def environment(self) -> str:
+        # Only the namespace (or an explicit CI setting) decides: a label on the object
+        # itself is chosen by the deployer, who must not be able to pick "development".
         if self.info.environment:
             return self.info.environment
-        return self.info.namespace_labels.get(ENVIRONMENT_LABEL) or self.labels.get(
-            ENVIRONMENT_LABEL, "production"
-        )
+        return self.info.namespace_labels.get(ENVIRONMENT_LABEL) or "production"
 
     def describe(self) -> dict[str, Any]:
         return {
