@@ -106,7 +106,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, capsys, name, text, ex
         path.write_bytes(b"\xff\xfe\x00garbage")
     else:
         path.write_text(text)
-    code, out, err = run(capsys, "check", str(path))
+    code, _out, err = run(capsys, "check", str(path))
     assert code == 2
     assert expected in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -6,8 +6,8 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import NOW_NS, POLICIES, minimal_input
 
+from conftest import NOW_NS, POLICIES, minimal_input
 from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL
 from mlgate.engine import Engine
 from mlgate.errors import EvaluationError, PolicyError

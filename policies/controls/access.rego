@@ -1,3 +1,26 @@
+# Access: who may deploy which risk tier where. Kubernetes authenticates the user; the
+# admission request carries userInfo (username, groups), and params.yaml lists the groups
+# allowed per environment and risk tier (access.allowed_groups).
 package mlgate.controls.access
 
-findings := set()
+import data.mlgate.lib
+
+allowed_groups := {g | some g in lib.arr(lib.param(["access", "allowed_groups"], []))}
+
+user_groups := {g | some g in lib.arr(input.request.user.groups)}
+
+# ACCESS-DEPLOYER: at least one of the user's groups is allowed here.
+findings contains lib.finding("ACCESS-DEPLOYER", msg, "/request/user/groups") if {
+	count(allowed_groups & user_groups) == 0
+	msg := sprintf("user %v (groups: %s) may not deploy %s-risk models to %s; allowed groups: %s", [
+		input.request.user.username,
+		listing(user_groups),
+		lib.risk_tier,
+		lib.environment,
+		listing(allowed_groups),
+	])
+}
+
+listing(s) := lib.join(", ", sort(s)) if count(s) > 0
+
+else := "none"

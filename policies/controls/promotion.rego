@@ -1,3 +1,560 @@
+# Promotion gates: what must be true of the evaluation evidence, the approvals and the
+# calendar before a model version is deployed. Evidence is computed in Python (mlgate gate,
+# mlgate attest) and arrives in input.evidence; thresholds come from params.yaml per risk tier
+# and environment, so compliance officers tune them without touching this file.
 package mlgate.controls.promotion
 
-findings := set()
+import data.mlgate.lib
+
+tier_label := sprintf("%s-risk models in %s", [lib.risk_tier, lib.environment])
+
+# ---------------------------------------------------------------------------------------
+# GATE-METRICS: evaluation metrics meet the per-tier thresholds. When
+# metrics.use_ci_lower_bound is set (high risk), the lower bound of the confidence interval
+# must meet the threshold, not just the point estimate.
+# ---------------------------------------------------------------------------------------
+metrics := lib.evidence_section("metrics")
+
+use_ci if lib.param(["metrics", "use_ci_lower_bound"], false) == true
+
+metric_min := lib.obj(lib.param(["metrics", "min"], {}))
+
+metric_max := lib.obj(lib.param(["metrics", "max"], {}))
+
+required_metrics contains name if {
+	some name, threshold in metric_min
+	is_number(threshold)
+}
+
+required_metrics contains name if {
+	some name, threshold in metric_max
+	is_number(threshold)
+}
+
+findings contains lib.finding("GATE-METRICS", msg, path) if {
+	some name in required_metrics
+	not is_object(object.get(metrics, name, null))
+	path := concat("/", ["/evidence/metrics", name])
+	msg := sprintf("no evaluation evidence for metric %s, required for %s (run mlgate gate and attest the result)", [name, tier_label])
+}
+
+findings contains lib.finding("GATE-METRICS", msg, path) if {
+	some name in required_metrics
+	m := lib.obj(metrics[name])
+	field := metric_field
+	not is_number(object.get(m, field, null))
+	path := concat("/", ["/evidence/metrics", name, field])
+	msg := sprintf("metric %s has no numeric %s; %s are gated on %s", [name, field, tier_label, field_meaning[field]])
+}
+
+metric_field := "ci_low" if use_ci
+
+else := "value"
+
+metric_upper_field := "ci_high" if use_ci
+
+else := "value"
+
+field_meaning := {
+	"value": "the point estimate",
+	"ci_low": "the lower bound of the confidence interval",
+	"ci_high": "the upper bound of the confidence interval",
+}
+
+findings contains lib.finding("GATE-METRICS", msg, path) if {
+	some name, threshold in metric_min
+	is_number(threshold)
+	m := lib.obj(metrics[name])
+	measured := object.get(m, metric_field, null)
+	is_number(measured)
+	measured < threshold
+	path := concat("/", ["/evidence/metrics", name, metric_field])
+	msg := sprintf("%s %s (%s) is below the minimum %s for %s%s", [name, lib.val(measured), field_meaning[metric_field], lib.val(threshold), tier_label, sample_note(m)])
+}
+
+findings contains lib.finding("GATE-METRICS", msg, path) if {
+	some name, ceiling in metric_max
+	is_number(ceiling)
+	m := lib.obj(metrics[name])
+	measured := object.get(m, metric_upper_field, null)
+	is_number(measured)
+	measured > ceiling
+	path := concat("/", ["/evidence/metrics", name, metric_upper_field])
+	msg := sprintf("%s %s (%s) is above the maximum %s for %s%s", [name, lib.val(measured), field_meaning[metric_upper_field], lib.val(ceiling), tier_label, sample_note(m)])
+}
+
+sample_note(m) := sprintf(" (point estimate %s, n=%s)", [lib.val(m.value), lib.val(m.n)]) if {
+	is_number(m.value)
+	is_number(m.n)
+} else := ""
+
+# ---------------------------------------------------------------------------------------
+# GATE-DRIFT / GATE-DRIFT-WARN: the serving population has not drifted from the
+# reference. PSI at or above drift.psi_deny (or a feature the statistics flagged "deny")
+# blocks; PSI above psi_warn or a significant KS / chi-square test only warns, because
+# significance tests flag tiny shifts on large samples.
+# ---------------------------------------------------------------------------------------
+drift := lib.evidence_section("drift")
+
+features := lib.obj(object.get(drift, "features", {}))
+
+psi_deny := lib.num_param(["drift", "psi_deny"], 0.25)
+
+psi_warn := lib.num_param(["drift", "psi_warn"], 0.1)
+
+feature_denied(f) if f.severity == "deny"
+
+feature_denied(f) if {
+	is_number(f.psi)
+	f.psi >= psi_deny
+}
+
+feature_warned(f) if f.severity == "warn"
+
+feature_warned(f) if {
+	is_number(f.psi)
+	f.psi >= psi_warn
+}
+
+feature_warned(f) if {
+	is_number(f.ks_pvalue)
+	f.ks_pvalue < lib.num_param(["drift", "ks_pvalue"], 0.05)
+}
+
+feature_warned(f) if {
+	is_number(f.chi2_pvalue)
+	f.chi2_pvalue < lib.num_param(["drift", "chi2_pvalue"], 0.05)
+}
+
+# Each feature's level, decided once: "deny", "warn" or "none".
+feature_level(f) := "deny" if feature_denied(f)
+
+else := "warn" if feature_warned(f)
+
+else := "none"
+
+describe_feature(name, f) := sprintf("%s (PSI %s)", [name, lib.fmt(f.psi)]) if is_number(f.psi)
+
+else := sprintf("%s (KS p=%s)", [name, lib.val(f.ks_pvalue)]) if is_number(f.ks_pvalue)
+
+else := sprintf("%s (chi-square p=%s)", [name, lib.val(f.chi2_pvalue)]) if is_number(f.chi2_pvalue)
+
+else := name
+
+# [level, description] of every drifting feature.
+drifting := [[level, text] |
+	some name
+	raw := features[name]
+	f := lib.obj(raw)
+	level := feature_level(f)
+	level != "none"
+	text := describe_feature(name, f)
+]
+
+denied_features := sort([text | some pair in drifting; pair[0] == "deny"; text := pair[1]])
+
+warned_features := sort([text | some pair in drifting; pair[0] == "warn"; text := pair[1]])
+
+findings contains lib.finding("GATE-DRIFT", msg, "/evidence/drift") if {
+	count(features) == 0
+	msg := "no drift evidence: compare the serving data with the training reference (mlgate gate --reference TRAIN.csv --current SERVING.csv) and attest the result"
+}
+
+findings contains lib.finding("GATE-DRIFT", msg, "/evidence/drift/features") if {
+	count(denied_features) > 0
+	msg := sprintf("%d feature(s) drifted beyond the deny threshold (PSI >= %s): %s", [count(denied_features), lib.val(psi_deny), lib.join(", ", denied_features)])
+}
+
+findings contains lib.finding("GATE-DRIFT", msg, "/evidence/drift/drift_share") if {
+	share := drift.drift_share
+	is_number(share)
+	limit := lib.num_param(["drift", "dataset_drift_share"], 0.5)
+	share >= limit
+	msg := sprintf("dataset drift: %s%% of features drifted (limit %s%%)", [lib.fmt(share * 100), lib.fmt(limit * 100)])
+}
+
+findings contains lib.finding("GATE-DRIFT-WARN", msg, "/evidence/drift/features") if {
+	count(warned_features) > 0
+	msg := sprintf("%d feature(s) show moderate drift (PSI >= %s or a significant KS / chi-square test): %s", [count(warned_features), lib.val(psi_warn), lib.join(", ", warned_features)])
+}
+
+# ---------------------------------------------------------------------------------------
+# GATE-FAIRNESS: outcomes disaggregated by group. The demographic parity ratio (lowest
+# selection rate / highest) must reach fairness.min_parity_ratio (0.8 = the four-fifths
+# rule) and the equal-opportunity difference (TPR gap) stay under its maximum.
+# ---------------------------------------------------------------------------------------
+fairness := lib.evidence_section("fairness")
+
+groups := lib.obj(object.get(fairness, "groups", {}))
+
+min_parity := lib.num_param(["fairness", "min_parity_ratio"], 0.8)
+
+# Groups too small for reliable rates (flagged "small" by mlgate gate) are left out, as the
+# evidence's own cross-group metrics leave them out.
+selection_rates := {name: rate |
+	some name
+	group := groups[name]
+	not group.small == true
+	rate := group.selection_rate
+	is_number(rate)
+}
+
+top_rate := max([rate | some rate in selection_rates])
+
+# Computed in the body, not the head: rego-cpp fails on arithmetic in a comprehension head.
+lagging_groups := sort([sprintf("%s %s", [name, lib.fmt(ratio)]) |
+	top_rate > 0
+	some name
+	ratio := selection_rates[name] / top_rate
+	ratio < min_parity
+])
+
+lagging_note := sprintf("; selection rate relative to the best group: %s", [lib.join(", ", lagging_groups)]) if {
+	count(lagging_groups) > 0
+} else := ""
+
+findings contains lib.finding("GATE-FAIRNESS", msg, "/evidence/fairness") if {
+	count(groups) == 0
+	not is_number(object.get(fairness, "demographic_parity_ratio", null))
+	msg := "no fairness evidence disaggregated by group: run mlgate gate --group COLUMN and attest the result"
+}
+
+findings contains lib.finding("GATE-FAIRNESS", msg, "/evidence/fairness/demographic_parity_ratio") if {
+	ratio := fairness.demographic_parity_ratio
+	is_number(ratio)
+	ratio < min_parity
+	msg := sprintf("demographic parity ratio %s across %s is below the minimum %s%s", [lib.val(ratio), group_column, lib.val(min_parity), lagging_note])
+}
+
+findings contains lib.finding("GATE-FAIRNESS", msg, "/evidence/fairness/four_fifths_rule") if {
+	fairness.four_fifths_rule == false
+	not parity_ratio_failed
+	msg := sprintf("the four-fifths rule fails across %s%s", [group_column, lagging_note])
+}
+
+parity_ratio_failed if {
+	is_number(fairness.demographic_parity_ratio)
+	fairness.demographic_parity_ratio < min_parity
+}
+
+findings contains lib.finding("GATE-FAIRNESS", msg, "/evidence/fairness/equal_opportunity_difference") if {
+	diff := fairness.equal_opportunity_difference
+	is_number(diff)
+	limit := lib.num_param(["fairness", "max_equal_opportunity_difference"], 0.1)
+	diff > limit
+	msg := sprintf("equal-opportunity difference (true-positive-rate gap) %s across %s exceeds the maximum %s", [lib.val(diff), group_column, lib.val(limit)])
+}
+
+group_column := sprintf("'%s'", [fairness.group_column]) if is_string(fairness.group_column)
+
+else := "the protected groups"
+
+# ---------------------------------------------------------------------------------------
+# GATE-STABILITY: performance holds across evaluation periods (robustness, Art. 15(1)).
+# ---------------------------------------------------------------------------------------
+stability := lib.evidence_section("stability")
+
+max_drop := lib.num_param(["stability", "max_metric_drop"], 0.05)
+
+unstable_metrics := sort([sprintf("%s drops by %s", [name, lib.fmt(drop)]) |
+	some name
+	drop := lib.obj(stability.max_drop)[name]
+	is_number(drop)
+	drop > max_drop
+])
+
+findings contains lib.finding("GATE-STABILITY", msg, "/evidence/stability") if {
+	count(stability) == 0
+	msg := "no stability evidence: evaluate the model on several time periods (mlgate gate --period COLUMN) and attest the result"
+}
+
+findings contains lib.finding("GATE-STABILITY", msg, "/evidence/stability/max_drop") if {
+	count(unstable_metrics) > 0
+	msg := sprintf("performance is not stable across periods: %s (maximum allowed drop %s)", [lib.join(", ", unstable_metrics), lib.val(max_drop)])
+}
+
+findings contains lib.finding("GATE-STABILITY", msg, "/evidence/stability/stable") if {
+	stability.stable == false
+	count(unstable_metrics) == 0
+	msg := "the stability evaluation reports the model as unstable across periods"
+}
+
+# ---------------------------------------------------------------------------------------
+# GATE-CANARY: a high-risk model ran in shadow or canary before production.
+# ---------------------------------------------------------------------------------------
+deployment := lib.evidence_section("deployment")
+
+min_days := lib.num_param(["canary", "min_days"], 7)
+
+stage_done(stage) if {
+	s := lib.obj(deployment[stage])
+	s.completed == true
+	is_number(s.days)
+	s.days >= min_days
+}
+
+canary := lib.obj(object.get(deployment, "canary", {}))
+
+canary_error_ok if not is_number(object.get(canary, "error_rate", null))
+
+canary_error_ok if {
+	is_number(canary.error_rate)
+	canary.error_rate <= lib.num_param(["canary", "max_error_rate"], 0.01)
+}
+
+rollout_done if stage_done("shadow")
+
+rollout_done if {
+	stage_done("canary")
+	canary_error_ok
+}
+
+describe_stage(stage) := "not run" if {
+	not is_object(object.get(deployment, stage, null))
+} else := sprintf("completed=%v, %s days", [object.get(deployment[stage], "completed", false), lib.val(object.get(deployment[stage], "days", 0))])
+
+findings contains lib.finding("GATE-CANARY", msg, "/evidence/deployment") if {
+	not rollout_done
+	msg := sprintf("no completed shadow or canary deployment of at least %s days before production (shadow: %s; canary: %s)", [lib.val(min_days), describe_stage("shadow"), describe_stage("canary")])
+}
+
+findings contains lib.finding("GATE-CANARY", msg, "/evidence/deployment/canary/error_rate") if {
+	stage_done("canary")
+	not canary_error_ok
+	not stage_done("shadow")
+	msg := sprintf("canary error rate %s exceeds the maximum %s", [lib.val(canary.error_rate), lib.val(lib.num_param(["canary", "max_error_rate"], 0.01))])
+}
+
+# ---------------------------------------------------------------------------------------
+# GATE-APPROVALS: approvals by the roles params.yaml requires, by enough distinct people
+# (two-person rule for high risk), none of them the deployer or the model's owner.
+# ---------------------------------------------------------------------------------------
+deployer := lower(input.request.user.username) if is_string(input.request.user.username)
+
+else := ""
+
+owner_ids contains lower(id) if {
+	some id in [object.get(lib.owner, "email", null), object.get(lib.owner, "name", null)]
+	lib.text(id)
+}
+
+owner_ids contains lower(id) if {
+	some o in lib.arr(object.get(lib.card, ["model_details", "owners"], []))
+	some id in [object.get(lib.obj(o), "contact", null), object.get(lib.obj(o), "name", null)]
+	lib.text(id)
+}
+
+self_approval_reason(a) := "the deployer" if {
+	lib.text(a.approver)
+	lower(a.approver) == deployer
+} else := "an owner of the model" if {
+	lib.text(a.approver)
+	lower(a.approver) in owner_ids
+}
+
+approval_usable(a) if {
+	lib.text(a.role)
+	lib.text(a.approver)
+	is_number(a.approved_at_ns)
+	a.approved_at_ns <= lib.now_ns
+	not self_approval_reason(a)
+}
+
+valid_approvals := [a | some a in lib.approvals; approval_usable(a)]
+
+approved_roles := {a.role | some a in valid_approvals}
+
+approvers := {lower(a.approver) | some a in valid_approvals}
+
+findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
+	some a in lib.approvals
+	why := self_approval_reason(a)
+	msg := sprintf("approval by %v as %v does not count: the approver is %s (no self-approval)", [a.approver, object.get(a, "role", null), why])
+}
+
+findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
+	some a in lib.approvals
+	lib.text(a.approver)
+	not is_number(object.get(a, "approved_at_ns", null))
+	msg := sprintf("approval by %v has no timestamp (approved_at) and does not count", [a.approver])
+}
+
+findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
+	some a in lib.approvals
+	is_number(a.approved_at_ns)
+	a.approved_at_ns > lib.now_ns
+	msg := sprintf("approval by %v is dated in the future (%s) and does not count", [a.approver, lib.date(a.approved_at_ns)])
+}
+
+findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
+	some role in lib.param(["approvals", "required_roles"], [])
+	not role in approved_roles
+	msg := sprintf("no valid approval by role %v, required for %s", [role, tier_label])
+}
+
+findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
+	needed := lib.num_param(["approvals", "min_distinct_approvers"], 1)
+	is_number(needed)
+	count(approvers) < needed
+	who := approver_list
+	msg := sprintf("%s distinct approvers are required for %s, found %d%s", [lib.val(needed), tier_label, count(approvers), who])
+}
+
+approver_list := sprintf(" (%s)", [lib.join(", ", sort(approvers))]) if count(approvers) > 0
+
+else := ""
+
+# ---------------------------------------------------------------------------------------
+# GATE-FREEZE / GATE-BREAK-GLASS: no deployments during a change freeze. Break-glass
+# (annotation mlgate.io/break-glass) admits only a rollback to a version approved before the
+# freeze started: every attested approval of the model predates the window. This is
+# stateless: the webhook needs no history, the signed approvals carry the dates.
+# ---------------------------------------------------------------------------------------
+break_glass := lib.obj(object.get(input.context, "break_glass", {}))
+
+break_glass_requested if break_glass.requested == true
+
+active_windows := [w |
+	some w in data.mlgate.params.freeze_windows
+	lib.environment in w.environments
+	w.start_ns <= lib.now_ns
+	lib.now_ns <= w.end_ns
+]
+
+# Why break-glass cannot admit the model during a window: [window name, reason] pairs.
+bg_problem contains [w.name, "break-glass was not requested (annotation mlgate.io/break-glass with a reason)"] if {
+	some w in active_windows
+	not break_glass_requested
+}
+
+bg_problem contains [w.name, "the break-glass request gives no reason"] if {
+	some w in active_windows
+	break_glass_requested
+	not lib.text(object.get(break_glass, "reason", null))
+}
+
+bg_problem contains [w.name, "the model has no trusted governance attestation, so it is not a previously approved version"] if {
+	some w in active_windows
+	break_glass_requested
+	not input.attestation.trusted == true
+}
+
+bg_problem contains [w.name, "the model has no approvals"] if {
+	some w in active_windows
+	break_glass_requested
+	count(lib.approvals) == 0
+}
+
+bg_problem contains [w.name, msg] if {
+	some w in active_windows
+	break_glass_requested
+	some a in lib.approvals
+	not approved_before(a, w.start_ns)
+	msg := sprintf("approval by %v on %s is not before the freeze began on %s, so this is not a rollback to a previously approved version", [object.get(a, "approver", null), lib.date(object.get(a, "approved_at_ns", null)), lib.date(w.start_ns)])
+}
+
+bg_problem contains [w.name, msg] if {
+	some w in active_windows
+	break_glass_requested
+	target := break_glass.rollback_to_digest
+	target != object.get(input.model, "declared_digest", null)
+	msg := sprintf("break-glass names rollback target %v but the object deploys %v", [target, object.get(input.model, "declared_digest", null)])
+}
+
+approved_before(a, start) if {
+	is_number(a.approved_at_ns)
+	a.approved_at_ns < start
+}
+
+window_problems(name) := sort([p | some x in bg_problem; x[0] == name; p := x[1]])
+
+findings contains lib.finding("GATE-FREEZE", msg, "/context/now_ns") if {
+	some w in active_windows
+	problems := window_problems(w.name)
+	count(problems) > 0
+	msg := sprintf("change freeze '%s' is in force for %s from %s to %s; only a break-glass rollback to a version approved before the freeze is allowed, and %s", [w.name, lib.environment, lib.date(w.start_ns), lib.date(w.end_ns), lib.join("; ", problems)])
+}
+
+findings contains lib.finding("GATE-BREAK-GLASS", msg, "/context/break_glass") if {
+	break_glass_requested
+	msg := sprintf("break-glass requested by %v (reason: %v) for %v %v: %s", [input.request.user.username, object.get(break_glass, "reason", ""), object.get(input.model, "name", input.model.uri), object.get(input.model, "declared_digest", null), break_glass_outcome])
+}
+
+break_glass_outcome := "no change freeze is in force, break-glass was not needed" if {
+	count(active_windows) == 0
+} else := sprintf("rejected during freeze '%s'", [w.name]) if {
+	some w in active_windows
+	count(window_problems(w.name)) > 0
+} else := sprintf("accepted as a rollback during freeze '%s'", [active_windows[0].name])
+
+# ---------------------------------------------------------------------------------------
+# GATE-STALENESS: the model is not older than the tier allows.
+# ---------------------------------------------------------------------------------------
+trained_at := object.get(lib.timeline, "trained_at_ns", null)
+
+max_age := lib.num_param(["max_model_age_days"], 365)
+
+findings contains lib.finding("GATE-STALENESS", msg, "/card/governance/training_completed_at") if {
+	not is_number(trained_at)
+	msg := "no training date: set governance.training_completed_at in the model card"
+}
+
+findings contains lib.finding("GATE-STALENESS", msg, "/card/governance/training_completed_at") if {
+	is_number(trained_at)
+	is_number(max_age)
+	age := lib.days(lib.now_ns - trained_at)
+	age > max_age
+	msg := sprintf("the model was trained %d days ago (%s), more than the %s days allowed for %s; retrain and re-evaluate it", [age, lib.date(trained_at), lib.val(max_age), tier_label])
+}
+
+findings contains lib.finding("GATE-STALENESS", msg, "/card/governance/training_completed_at") if {
+	is_number(trained_at)
+	trained_at > lib.now_ns
+	msg := sprintf("the training date %s is in the future", [lib.date(trained_at)])
+}
+
+# ---------------------------------------------------------------------------------------
+# GATE-REVIEW: a post-deployment review schedule exists and is kept.
+# ---------------------------------------------------------------------------------------
+max_interval := lib.num_param(["review_interval_days"], 365)
+
+card_interval := lib.gov("review_interval_days")
+
+# The schedule that binds: the card's own interval, capped by the parameter.
+interval := min([card_interval, max_interval]) if {
+	is_number(card_interval)
+	card_interval > 0
+	is_number(max_interval)
+} else := card_interval if {
+	is_number(card_interval)
+	card_interval > 0
+} else := max_interval
+
+last_review := lib.timeline.last_review_ns if is_number(lib.timeline.last_review_ns)
+
+else := lib.timeline.attested_at_ns if is_number(lib.timeline.attested_at_ns)
+
+findings contains lib.finding("GATE-REVIEW", msg, "/card/governance/review_interval_days") if {
+	not is_number(card_interval)
+	msg := sprintf("no post-deployment review schedule: set governance.review_interval_days (at most %s days for %s)", [lib.val(max_interval), tier_label])
+}
+
+findings contains lib.finding("GATE-REVIEW", msg, "/card/governance/review_interval_days") if {
+	is_number(card_interval)
+	is_number(max_interval)
+	card_interval > max_interval
+	msg := sprintf("governance.review_interval_days is %s, longer than the %s days allowed for %s", [lib.val(card_interval), lib.val(max_interval), tier_label])
+}
+
+findings contains lib.finding("GATE-REVIEW", msg, "/card/governance/last_review_at") if {
+	not last_review
+	msg := "no review date: set governance.last_review_at after the model's last review"
+}
+
+findings contains lib.finding("GATE-REVIEW", msg, "/card/governance/last_review_at") if {
+	is_number(last_review)
+	is_number(interval)
+	since := lib.days(lib.now_ns - last_review)
+	since > interval
+	msg := sprintf("the last review was %d days ago (%s); reviews are due every %s days", [since, lib.date(last_review), lib.val(interval)])
+}

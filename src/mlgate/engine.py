@@ -62,6 +62,25 @@ class Engine:
         return cls(load_policy_set(path), backend, **kw)
 
     @classmethod
+    def from_bundle(
+        cls,
+        path: str | Path,
+        verification_key: str | Path | None,
+        backend: str | RegoBackend = "embedded",
+        *,
+        key_id: str | None = None,
+        allow_unsigned: bool = False,
+        **kw: Any,
+    ) -> Engine:
+        """An engine on a bundle from ``mlgate bundle build``, verified before it is used."""
+        from mlgate.policyset.bundle import load_bundle
+
+        policy_set = load_bundle(
+            path, verification_key, key_id=key_id, allow_unsigned=allow_unsigned
+        )
+        return cls(policy_set, backend, **kw)
+
+    @classmethod
     def default(cls, backend: str | RegoBackend = "embedded", **kw: Any) -> Engine:
         return cls.from_path(default_policy_dir(), backend, **kw)
 

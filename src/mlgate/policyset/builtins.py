@@ -27,6 +27,17 @@ UNSAFE_BUILTINS: dict[str, str] = {
     "rand.intn": "decisions must be deterministic",
     "uuid.rfc4122": "decisions must be deterministic",
     "time.now_ns": "use input.context.now_ns so both backends and tests agree",
+    # Found by `make conformance` (docs/conformance.md): rego-cpp answers differently from OPA.
+    "strings.replace_n": "rego-cpp replaces sequentially (replaced text is re-scanned) and "
+    "hangs on an empty key; chain replace() calls",
+    "semver.compare": "rego-cpp accepts invalid versions (leading zeros) and orders build "
+    "metadata; compare versions in Python evidence",
+    "semver.is_valid": "rego-cpp accepts leading zeros and empty pre-release/build sections",
+    "uuid.parse": "rego-cpp is undefined for some valid UUIDs",
+    "uri.parse": "rego-cpp accepts invalid userinfo and percent-encoded hosts",
+    "uri.is_valid": "rego-cpp accepts invalid userinfo and percent-encoded hosts",
+    "json.unmarshal": "rego-cpp is undefined for numbers with large exponents; parse JSON in "
+    "Python evidence",
 }
 UNSAFE_PREFIXES: dict[str, str] = {
     "net.": "net.* builtins are not supported by rego-cpp",
@@ -35,6 +46,9 @@ UNSAFE_PREFIXES: dict[str, str] = {
 }
 # ECMAScript regex (rego-cpp) rejects these RE2 forms at evaluation time.
 UNSAFE_REGEX = re.compile(r"\(\?[imsU]+\)|\\[pP]\{")
+# rego-cpp keeps escape sequences of double-quoted literals verbatim: count("\n") is 2 and
+# "\u00e9" == "é" is false there, true on OPA. Raw (backtick) strings mean the same on both.
+ESCAPED_LITERAL = re.compile(r'^"[^"]*\\')
 
 KEYWORDS = frozenset(
     [
@@ -130,6 +144,17 @@ def check_module(
         if reason:
             problems.append(BuiltinProblem(file, line, name, reason))
     for offset, literal in literals:
+        if ESCAPED_LITERAL.match(literal):
+            line = code.count("\n", 0, offset) + 1
+            problems.append(
+                BuiltinProblem(
+                    file,
+                    line,
+                    literal,
+                    "rego-cpp does not decode escape sequences in double-quoted strings; "
+                    "use a raw `...` string or the character itself",
+                )
+            )
         if UNSAFE_REGEX.search(literal):
             line = code.count("\n", 0, offset) + 1
             problems.append(

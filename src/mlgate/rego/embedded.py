@@ -3,20 +3,24 @@
 The bundle is compiled once. rego-cpp interpreters are not thread-safe (a shared one gives
 wrong answers under threads), so each thread gets its own, created on first use.
 Strict builtin errors are on: without them a failing builtin is *undefined* and a deny rule
-silently stops firing.
+silently stops firing. Input goes in and the result comes out through ``compat`` (strings
+escaped the way rego-cpp stores them, int64 range checked, output integrity-checked), and the
+ASCII-only trim_space/lower/upper are replaced by OPA-exact versions; see ``compat``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from typing import Any
 
 from regopy import Interpreter
+from regopy import rego_shared as rs
+from regopy.output import Output
 
 from mlgate.errors import EvaluationError, PolicyError
 from mlgate.policyset import PolicySet
+from mlgate.rego import compat
 
 
 def _error_text(output: Any) -> str:
@@ -51,9 +55,11 @@ class EmbeddedBackend:
         builder.strict_built_in_errors = True
         try:
             builder.add_data(policy_set.data)
-            for rel, source in policy_set.modules.items():
+            # compat: OPA-exact trim_space/lower/upper, and an entrypoint that adds an
+            # integrity summary of the result (checked when decoding rego-cpp's raw output).
+            for rel, source in compat.rewrite(policy_set.modules, self._entrypoint).items():
                 builder.add_module(rel, source)
-            self._bundle = builder.build(None, [self._entrypoint])
+            self._bundle = builder.build(None, [compat.SAFE_ENTRYPOINT])
         except Exception as err:
             raise PolicyError(
                 f"Rego compilation failed: {err}", location=str(policy_set.root)
@@ -71,19 +77,27 @@ class EmbeddedBackend:
     def evaluate(self, input_document: dict[str, Any]) -> dict[str, Any]:
         interp = self._interpreter()
         try:
-            interp.set_input(input_document)
-            output = interp.query_bundle_entrypoint(self._bundle, self._entrypoint)
-        except json.JSONDecodeError:
-            # regopy raises this when a builtin (base64.decode, io.jwt.decode) fails.
-            raise EvaluationError("a builtin failed inside rego-cpp (undecodable result)") from None
+            # compat.set_input escapes strings the way rego-cpp stores them (see compat).
+            compat.set_input(interp, input_document)
+            # The C API directly: regopy's Output would json.loads rego-cpp's raw text itself.
+            impl = rs.rego_bundle_query_entrypoint(
+                interp._impl, self._bundle._impl, compat.SAFE_ENTRYPOINT
+            )
+        except compat.InputRangeError as err:
+            raise EvaluationError(str(err)) from None
         except Exception as err:
             raise EvaluationError(f"rego-cpp evaluation failed: {err}") from None
-        if not output.ok():
+        if not rs.rego_output_ok(impl):
+            output = Output(impl)  # owns impl from here
             raise EvaluationError(f"rego-cpp evaluation error: {_error_text(output)}")
-        if not output.results:
+        try:
+            value = compat.decode_output(impl)
+        except ValueError as err:
+            raise EvaluationError(f"rego-cpp produced undecodable output ({err})") from None
+        finally:
+            rs.rego_free_output(impl)
+        if value is None:
             raise EvaluationError(f"entrypoint {self._entrypoint} is undefined for this input")
-        result = output.results[0]
-        value = _first_expression(result)
         if not isinstance(value, dict) or "findings" not in value:
             raise EvaluationError(
                 f"entrypoint {self._entrypoint} returned no findings: {value!r:.200}"
@@ -92,8 +106,3 @@ class EmbeddedBackend:
 
     def close(self) -> None:
         self._local = threading.local()
-
-
-def _first_expression(result: Any) -> Any:
-    expressions = getattr(result, "expressions", None)
-    return expressions[0] if expressions else None

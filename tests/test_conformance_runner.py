@@ -1,0 +1,79 @@
+"""The OPA conformance runner on a small subset: classification, timeouts, crashes, report."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mlgate.rego import conformance
+from mlgate.rego.conformance import Case, _Worker, default_cases_dir, load_cases, run_cases
+
+CASES = default_cases_dir()
+pytestmark = pytest.mark.skipif(
+    CASES is None,
+    reason="OPA's conformance cases are not in .cache/go/mod: run `make opa` (it downloads the OPA module)",
+)
+
+
+def _pick(category: str, *notes: str) -> list[Case]:
+    assert CASES is not None
+    cases = load_cases(CASES, [category])
+    return [c for c in cases if not notes or c.note in notes]
+
+
+def test_a_category_passes_and_yaml_is_read_like_opa_reads_it() -> None:
+    # indexing/constant-in-ref has a data key `on:`; YAML 1.1 would turn it into true.
+    outcomes = run_cases(_pick("aggregates") + _pick("indexing"), jobs=2, timeout=20)
+    statuses = {o.note: o.status for o in outcomes}
+    assert statuses["a local bound to a string in a data reference"] == "passed"
+    assert sum(s == "passed" for s in statuses.values()) >= 0.9 * len(statuses)
+
+
+def test_unsupported_builtins_are_classified_without_running() -> None:
+    outcomes = run_cases(_pick("netcidrcontains")[:3], jobs=1, timeout=20)
+    assert {o.status for o in outcomes} == {"unsupported"}
+    assert "net.cidr_contains" in outcomes[0].detail
+
+
+def test_a_hanging_case_times_out_and_the_runner_carries_on() -> None:
+    hang = _pick("replacen", "replacen/semantics/empty key/empty string")
+    after = _pick("aggregates")[:2]
+    assert hang, "the hanging strings.replace_n case moved"
+    start = time.monotonic()
+    outcomes = run_cases(hang + after, jobs=1, timeout=1.5)
+    assert [o.status for o in outcomes] == ["timeout", "passed", "passed"]
+    assert time.monotonic() - start < 15
+
+
+def test_a_crashed_worker_is_reported_and_replaced() -> None:
+    hang = _pick("replacen", "replacen/semantics/empty key/empty string")[0]
+    worker = _Worker()
+    result: list[tuple[str, str]] = []
+    thread = threading.Thread(target=lambda: result.append(worker.run(hang, 30)))
+    thread.start()
+    time.sleep(0.5)
+    worker.proc.kill()  # what a segfault in rego-cpp looks like to the runner
+    thread.join(timeout=10)
+    worker.kill()
+    assert result and result[0][0] == "crashed"
+    assert "signal 9" in result[0][1]
+
+
+def test_report_lists_categories_and_mlgate_relevant_divergences(tmp_path: Path) -> None:
+    out = tmp_path / "conformance.md"
+    code = conformance.main(
+        ["--category", "sprintf", "--category", "semverisvalid", "--out", str(out), "--jobs", "2"]
+    )
+    assert code == 0
+    text = out.read_text(encoding="utf-8")
+    assert "| sprintf |" in text and "| semverisvalid |" in text
+    assert "## Divergences that matter for mlgate's policies" in text
+    assert "`semver.is_valid`" in text  # refused at load, listed with the guards
+
+
+def test_called_builtins_ignores_strings_and_comments() -> None:
+    found = conformance.called_builtins(['x := count(y) # lower(z)\ny := "sprintf(1)"'])
+    assert found == {"count"}
