@@ -174,3 +174,13 @@ def test_shipped_exemptions_do_not_touch_production() -> None:
     now = to_ns("2026-11-23T10:00:00Z")
     states = {e.id: e.expires_ns >= now for e in policy_set.exemptions}
     assert True in states.values() and False in states.values()  # one active, one expired
+
+
+def test_a_renewed_exemption_wins_over_an_expired_one_listed_first(policy_copy: Path) -> None:
+    expired = SBOM_EXEMPTION.replace("EX-TEST-1", "EX-OLD").replace('"2027-02-28"', '"2026-01-31"')
+    (policy_copy / "exemptions.yaml").write_text(HEADER + expired + SBOM_EXEMPTION)
+    decision = Engine.from_path(policy_copy).evaluate(
+        without_sbom(context__now_ns=to_ns("2026-11-23T10:00:00Z"))
+    )
+    assert "SC-SBOM" not in decision.denied_controls
+    assert [e.id for e in decision.exemptions] == ["EX-TEST-1"]

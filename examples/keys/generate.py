@@ -62,6 +62,11 @@ MODEL_FILES = {
     },
 }
 ATTESTED = {
+    "credit-scorer": {
+        "model_version": "0.9.2",
+        "model_uri": "s3://ml-models-prod/credit-scorer/0.9.2",
+        "created_at": "2026-11-10T14:30:00Z",
+    },
     "fraud-detector": {
         "model_version": "1.4.0",
         "model_uri": "oci://registry.example.com/models/fraud-detector:1.4.0",

@@ -15,6 +15,7 @@ from typing import Any
 from mlgate.decision import AppliedExemption, Decision, Violation
 from mlgate.errors import EvaluationError
 from mlgate.policyset import PolicySet
+from mlgate.policyset.exemptions import Exemption
 from mlgate.timeutil import rfc3339
 
 EVAL_ERROR_CONTROL = "MLGATE-EVAL-ERROR"
@@ -71,6 +72,25 @@ def failed_closed(
     )
 
 
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def _best_exemption(
+    policy_set: PolicySet, control: str, namespace: str, model: str, environment: str, now: int
+) -> Exemption | None:
+    """An active matching exemption if there is one, else an expired one (to warn about).
+
+    A renewed exemption is often added below the expired one; the active one must win.
+    """
+    matching = [
+        e for e in policy_set.exemptions if e.matches(control, namespace, model, environment)
+    ]
+    active = [e for e in matching if e.expires_ns >= now]
+    if active:
+        return max(active, key=lambda e: e.expires_ns)
+    return max(matching, key=lambda e: e.expires_ns) if matching else None
+
+
 def checked_findings(result: Any) -> list[dict[str, Any]]:
     """The findings of a backend answer; EvaluationError if the answer is malformed."""
     findings = result.get("findings") if isinstance(result, dict) else None
@@ -125,14 +145,7 @@ def decide(
             path=str(finding.get("path", "")),
             title=control.title,
         )
-        exemption = next(
-            (
-                e
-                for e in policy_set.exemptions
-                if e.matches(control.id, namespace, model, environment)
-            ),
-            None,
-        )
+        exemption = _best_exemption(policy_set, control.id, namespace, model, environment, now)
         if exemption is not None and exemption.expires_ns >= now:
             applied.append(
                 AppliedExemption(
@@ -163,6 +176,8 @@ def decide(
             )
         {"deny": denied, "warn": warned, "audit": audited}[violation.enforcement].append(violation)
 
+    for items in (denied, warned, audited):
+        items.sort(key=lambda v: SEVERITY_RANK.get(v.severity, len(SEVERITY_RANK)))
     return Decision(
         allowed=not denied,
         decision_id=uuid.uuid4().hex,
