@@ -86,6 +86,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="policy directory whose params.yaml sets the drift thresholds (defaults.drift) "
         "and the stability tolerance (default: $MLGATE_POLICIES or the shipped policies/)",
     )
+    decide = p.add_argument_group(
+        "promotion decision (evaluates the evidence with the shipped Rego promotion gates)"
+    )
+    decide.add_argument(
+        "--risk-tier",
+        choices=("high", "limited", "minimal"),
+        help="decide promotion for a model of this tier (thresholds from params.yaml)",
+    )
+    decide.add_argument(
+        "--environment", default="production", help="target environment (default production)"
+    )
+    decide.add_argument("--model-name", default="model", help="model name in the decision")
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", choices=("table", "json"), default="table")
     out.add_argument("--out", type=Path, metavar="FILE", help="also write the JSON evidence here")
@@ -131,11 +143,79 @@ def run(args: argparse.Namespace) -> int:
                 f"cannot write evidence: {err.strerror}", location=str(args.out)
             ) from None
     breaches = gate_breaches(evidence)
+    decision = None if args.risk_tier is None else promotion_decision(args, evidence)
     if args.output == "json":
-        print(text)
+        if decision is None:
+            print(text)
+        else:
+            print(json.dumps({"evidence": evidence, "decision": decision.to_dict()}, indent=2))
     else:
         sys.stdout.write(render_table(evidence, breaches))
+        if decision is not None:
+            sys.stdout.write(render_decision(decision, args))
+    if decision is not None:
+        return EXIT_OK if decision.allowed else EXIT_DENIED
     return EXIT_DENIED if breaches else EXIT_OK
+
+
+# Controls decided by data evidence alone; approvals, canary and freezes are process gates
+# that `mlgate check` decides on the attested manifest.
+EVIDENCE_CONTROLS = frozenset(
+    {"GATE-METRICS", "GATE-DRIFT", "GATE-DRIFT-WARN", "GATE-FAIRNESS", "GATE-STABILITY"}
+)
+
+
+def promotion_decision(args: argparse.Namespace, evidence: dict[str, Any]) -> Any:
+    """The engine's decision on the evidence, restricted to the evidence-based gates."""
+    from mlgate.decide import EVAL_ERROR_CONTROL
+    from mlgate.engine import Engine
+    from mlgate.policyset import default_policy_dir
+    from mlgate.timeutil import now_ns
+
+    absent = {"present": False, "verified": False, "trusted": False}
+    doc = {
+        "source": "manifest",
+        "request": {
+            "operation": "CREATE",
+            "kind": "ModelManifest",
+            "name": args.model_name,
+            "namespace": "",
+            "user": {"username": "", "groups": []},
+        },
+        "context": {"environment": args.environment, "now_ns": now_ns()},
+        "model": {"name": args.model_name, "uri": ""},
+        "card": {"governance": {"risk_tier": args.risk_tier}},
+        "card_source": "declared",
+        "signature": dict(absent),
+        "attestation": dict(absent),
+        "evidence": {
+            k: evidence[k] for k in ("metrics", "drift", "fairness", "stability") if k in evidence
+        },
+    }
+    engine = Engine.from_path(args.policies or default_policy_dir())
+    try:
+        decision = engine.evaluate(doc)
+    finally:
+        engine.close()
+    keep = EVIDENCE_CONTROLS | {EVAL_ERROR_CONTROL}
+    decision.violations = [v for v in decision.violations if v.control in keep]
+    decision.warnings = [v for v in decision.warnings if v.control in keep]
+    decision.audits = [v for v in decision.audits if v.control in keep]
+    decision.allowed = not decision.violations
+    return decision
+
+
+def render_decision(decision: Any, args: argparse.Namespace) -> str:
+    verdict = "PROMOTION ALLOWED" if decision.allowed else "PROMOTION DENIED"
+    lines = [f"\n{verdict}: {args.risk_tier}-risk model to {args.environment}"]
+    for v in decision.violations:
+        lines.append(f"  x {v.control} [{v.severity}] {v.message}")
+        lines.append(f"      regulation: {', '.join(v.regulations)}")
+        lines.append(f"      fix: {v.remediation}")
+    lines += [f"  ! {v.control} (warn) {v.message}" for v in decision.warnings]
+    if decision.allowed and not decision.warnings:
+        lines.append("  every evidence-based promotion gate passes")
+    return "\n".join(lines) + "\n"
 
 
 def _params_path(policies: Path | None) -> Path | None:
