@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlgate.errors import PolicyError
+from mlgate.errors import InputError, PolicyError
 from mlgate.policyset.catalogue import Catalogue
 from mlgate.policyset.validation import check
 from mlgate.policyset.yamlfile import load_yaml_file
-from mlgate.timeutil import to_ns
+from mlgate.timeutil import to_ns as _to_ns
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,11 @@ def load_exemptions(path: Path, catalogue: Catalogue) -> tuple[Exemption, ...]:
             )
         )
     return tuple(out)
+
+
+def to_ns(value: object, *, where: str, end_of_day: bool = False) -> int:
+    """A date in a policy file: a bad one is a policy error (exit 2 at load), with its line."""
+    try:
+        return _to_ns(value, where=where, end_of_day=end_of_day)
+    except InputError as err:
+        raise PolicyError(err.message, location=err.location) from None

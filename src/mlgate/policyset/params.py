@@ -11,11 +11,11 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from mlgate.errors import PolicyError
+from mlgate.errors import InputError, PolicyError
 from mlgate.policyset.catalogue import TIERS
 from mlgate.policyset.validation import check
 from mlgate.policyset.yamlfile import load_yaml_file
-from mlgate.timeutil import to_ns
+from mlgate.timeutil import to_ns as _to_ns
 
 # Environments every policy set resolves; others named in params.yaml are added.
 BASE_ENVIRONMENTS = ("production", "staging", "development")
@@ -71,3 +71,11 @@ def load_params(path: Path) -> dict[str, Any]:
             }
         )
     return {"resolved": resolved, "freeze_windows": windows, "environments": environments}
+
+
+def to_ns(value: object, *, where: str, end_of_day: bool = False) -> int:
+    """A date in a policy file: a bad one is a policy error (exit 2 at load), with its line."""
+    try:
+        return _to_ns(value, where=where, end_of_day=end_of_day)
+    except InputError as err:
+        raise PolicyError(err.message, location=err.location) from None
