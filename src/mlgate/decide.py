@@ -38,7 +38,13 @@ def subject_of(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _system_violation(control: str, message: str, remediation: str) -> Violation:
+def system_violation(
+    control: str,
+    message: str,
+    remediation: str,
+    title: str = "Decision could not be made; failing closed",
+) -> Violation:
+    """A denial raised by mlgate itself (not by a catalogue control) when it cannot decide."""
     return Violation(
         control=control,
         severity="critical",
@@ -47,7 +53,7 @@ def _system_violation(control: str, message: str, remediation: str) -> Violation
         regulations=["mlgate fail-closed rule (DESIGN.md section 6)"],
         remediation=remediation,
         path="",
-        title="Decision could not be made; failing closed",
+        title=title,
     )
 
 
@@ -64,7 +70,7 @@ def failed_closed(
         decision_id=uuid.uuid4().hex,
         subject=subject_of(doc),
         risk_tier="unknown",
-        violations=[_system_violation(control, message, remediation)],
+        violations=[system_violation(control, message, remediation)],
         policy_revision=policy_set.revision,
         backend=backend,
         evaluated_at=rfc3339(),
@@ -126,7 +132,7 @@ def decide(
         if control is None:
             # A rule that names a control the catalogue lacks still denies: fail closed.
             denied.append(
-                _system_violation(
+                system_violation(
                     UNKNOWN_CONTROL,
                     f"policy reported control {control_id!r}, which is not in controls.yaml: {message}",
                     "Add the control to policies/controls.yaml or fix the rule's control id.",

@@ -12,6 +12,7 @@ import contextlib
 from typing import Any, Protocol
 
 from mlgate.errors import InputError
+from mlgate.evidence.signature import new_facts
 from mlgate.evidence.trust import Scope
 from mlgate.subjects.base import BREAK_GLASS, DIGEST, ModelRef, Subject, uri_digest, uri_scheme
 from mlgate.timeutil import now_ns as current_ns
@@ -27,24 +28,8 @@ class SupplyChain(Protocol):
 
 
 def absent_facts() -> dict[str, Any]:
-    return {
-        "present": False,
-        "source": "none",
-        "verified": False,
-        "trusted": False,
-        "method": None,
-        "identity": None,
-        "issuer": None,
-        "subject_digest": None,
-        "declared_digest": None,
-        "digest_matches": False,
-        "predicate_type": None,
-        "legacy": False,
-        "timestamp_source": None,
-        "bundle_digest": None,
-        "authority": None,
-        "error": None,
-    }
+    """Facts for a bundle that is not there: nothing verified, nothing trusted."""
+    return new_facts()
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.audit import AuditWriter, Masker, decision_record, load_or_create_key
-from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL
+from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL, system_violation
 from mlgate.decision import Decision, Violation
 from mlgate.engine import Engine
 from mlgate.errors import InputError
@@ -77,15 +77,11 @@ class _Job:
 
 
 def _system_violation(control: str, message: str, title: str) -> Violation:
-    return Violation(
-        control=control,
-        severity="critical",
-        enforcement="deny",
-        message=message,
-        regulations=["mlgate fail-closed rule (DESIGN.md section 6)"],
-        remediation="See the message; mlgate denies what it could not evaluate or record.",
-        path="",
-        title=title,
+    return system_violation(
+        control,
+        message,
+        "See the message; mlgate denies what it could not evaluate or record.",
+        title,
     )
 
 
