@@ -6,6 +6,8 @@ machine noise hits both alike:
   * engine.evaluate(doc, validate=False) - a full decision, as the webhook makes it
   * backend.evaluate(doc)                - the Rego engine alone (for OPA: HTTP + JSON + eval)
 and the OPA/embedded ratio of median and p99. The decisions are checked to agree first.
+The embedded backend's decision cache is off for these (cold: every call evaluates the Rego);
+one more line per input, "backend.evaluate (cached)", shows the cache hit cost separately.
 
 Usage: python bench/bench_backends.py [--n 1000] [--quick]
   --quick: 100 samples per measurement (the convention bench/run_all.py relies on).
@@ -61,6 +63,8 @@ def main() -> int:
 
     policy_set = load_policy_set(REPO / "policies")
     engines = {"embedded": Engine(policy_set, "embedded"), "opa": Engine(policy_set, "opa")}
+    embedded = engines["embedded"].backend
+    embedded.cache_size = 0  # cold numbers: the decision cache is measured on its own below
     try:
         for name, doc in bases():
             doc = engines["embedded"].with_card_evidence(doc)
@@ -95,6 +99,20 @@ def main() -> int:
                         **st,
                     }
                 )
+            embedded.cache_size = 256
+            embedded.evaluate(doc)
+            cached = percentiles(interleaved({"c": lambda d=doc: embedded.evaluate(d)}, n)["c"])
+            embedded.cache_size = 0
+            embedded.cache_clear()
+            emit(
+                {
+                    "bench": "backends",
+                    "input": name,
+                    "backend": "embedded",
+                    "path": "backend.evaluate (cached)",
+                    **cached,
+                }
+            )
             for path in ("evaluate(validate=False)", "backend.evaluate (rego only)"):
                 e, o = stats[("embedded", path)], stats[("opa", path)]
                 emit(

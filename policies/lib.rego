@@ -118,9 +118,15 @@ missing(o, key) if o[key] == ""
 # The model card
 # ---------------------------------------------------------------------------------------
 
-card := obj(object.get(input, "card", {}))
+card := c if {
+	c := input.card
+	is_object(c)
+} else := {}
 
-governance := obj(object.get(card, "governance", {}))
+governance := g if {
+	g := card.governance
+	is_object(g)
+} else := {}
 
 # gov(key) is one governance field (null when absent); section(key) one governance object.
 gov(key) := object.get(governance, key, null)
@@ -144,23 +150,26 @@ owner := section("owner")
 # Risk tier (AI Act Art. 5, Art. 6 and Annex III)
 # ---------------------------------------------------------------------------------------
 
-declared_tier := gov("risk_tier") if gov("risk_tier") in tiers
+declared_tier := governance.risk_tier if governance.risk_tier in tiers
 
-annex_iii_area := gov("annex_iii_area") if text(gov("annex_iii_area"))
+annex_iii_area := governance.annex_iii_area if text(object.get(governance, "annex_iii_area", null))
 
-derogation_claimed if section("art6_3_derogation").claimed == true
+derogation_claimed if governance.art6_3_derogation.claimed == true
 
 # An Art. 6(3) derogation counts only with its documented assessment (Art. 6(4)) and never
 # for a system that profiles natural persons (Art. 6(3), last subparagraph).
 valid_derogation if {
 	derogation_claimed
-	text(section("art6_3_derogation").assessment_ref)
+	section_text("art6_3_derogation", "assessment_ref")
 	not profiling
 }
 
-profiling if section("personal_data").profiling == true
+profiling if governance.personal_data.profiling == true
 
-prohibited_practices := arr(gov("prohibited_practices"))
+prohibited_practices := p if {
+	p := governance.prohibited_practices
+	is_array(p)
+} else := []
 
 prohibited_practice if count(prohibited_practices) > 0
 
@@ -216,7 +225,10 @@ processes_special_categories if {
 # Evidence
 # ---------------------------------------------------------------------------------------
 
-evidence := obj(object.get(input, "evidence", {}))
+evidence := e if {
+	e := input.evidence
+	is_object(e)
+} else := {}
 
 evidence_section(key) := obj(object.get(evidence, key, {}))
 

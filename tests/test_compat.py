@@ -200,3 +200,40 @@ def test_integrity_check_catches_a_result_that_does_not_add_up() -> None:
 def test_load_check_refuses_what_rego_cpp_gets_wrong(source: str, flagged: bool) -> None:
     problems = check_module("m.rego", f"package m\n\n{source}\n", lambda name: True)
     assert bool(problems) is flagged, problems
+
+
+def test_trim_space_of_a_reference_is_inlined_as_the_builtin() -> None:
+    """trim_space(<ref>) becomes trim(<ref>, go_space): a builtin, no user-function call."""
+    source = "package p\n\na := trim_space(input.x)\n\nb := trim_space(xs[i])\n"
+    out = compat.rewrite({"p.rego": source}, "p/result")
+    text = out["p.rego"]
+    assert f"a := trim(input.x, `{compat.GO_SPACE}`)" in text
+    assert f"b := trim(xs[i], `{compat.GO_SPACE}`)" in text
+    assert "trim_space" not in text
+    blank = {"xs": ["\u00a0\u3000", " a\u2003", "\u205fb\u0085", "", "c"]}
+    modules = {
+        "t.rego": 'package t\n\nresult := {"findings": [], "t": [trim_space(s) | some s in input.xs]}\n'
+    }
+    assert _run_entry(modules, blank)["t"] == ["", "a", "b", "", "c"]
+
+
+def test_decision_cache_is_keyed_by_the_exact_input() -> None:
+    from mlgate.policyset import load_policy_set
+    from mlgate.rego.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(load_policy_set(Path(__file__).resolve().parents[1] / "policies"))
+    doc = {"context": {"environment": "production", "now_ns": 1}}
+    try:
+        first = backend.evaluate(doc)
+        first["findings"].append("changed by the caller")
+        again = backend.evaluate(doc)
+        assert backend.cache_hits == 1 and "changed by the caller" not in again["findings"]
+        backend.evaluate({"context": {"environment": "production", "now_ns": 2}})
+        backend.evaluate({"context": {"environment": "production", "now_ns": 1.0}})
+        assert backend.cache_hits == 1  # another now_ns, or 1.0 for 1, is another input
+        backend.cache_size = 2
+        for n in range(5):
+            backend.evaluate({"context": {"environment": "production", "now_ns": 10 + n}})
+        assert len(backend._cache) == 2
+    finally:
+        backend.close()

@@ -7,17 +7,6 @@ package mlgate.controls.highrisk
 
 import data.mlgate.lib
 
-# A value counts as documented when it is a non-blank string, a non-empty list or object,
-# a number or a boolean.
-documented(v) if lib.text(v)
-
-documented(v) if {
-	type_name(v) in {"array", "object"}
-	count(v) > 0
-}
-
-documented(v) if type_name(v) in {"number", "boolean"}
-
 # AIA-9-RISK-MANAGEMENT: the risk management system is documented (Art. 9).
 findings contains lib.finding("AIA-9-RISK-MANAGEMENT", msg, "/card/governance/risk_register_ref") if {
 	lib.gov_missing("risk_register_ref")
@@ -36,8 +25,7 @@ findings contains lib.finding("AIA-10-DATA-GOVERNANCE", msg, "/card/governance/d
 }
 
 findings contains lib.finding("AIA-10-DATA-GOVERNANCE", msg, "/card/model_parameters/data") if {
-	datasets := lib.arr(object.get(lib.card, ["model_parameters", "data"], []))
-	count(datasets) == 0
+	not lists_datasets
 	msg := "the card lists no data sets: add model_parameters.data[] with name and link for each training and evaluation set"
 }
 
@@ -58,9 +46,27 @@ annex_iv_fields := [
 	["governance", "intended_use"],
 ]
 
+lists_datasets if {
+	datasets := object.get(lib.card, ["model_parameters", "data"], [])
+	is_array(datasets)
+	count(datasets) > 0
+}
+
+# A field counts as documented when it is a non-blank string, a non-empty list or object, a
+# number or a boolean; so the undocumented ones are absent, null, blank, [] or {}. (Two
+# array comprehensions, no function: see "writing fast Rego" in the policy author guide.)
+undocumented_fields := array.concat(
+	[field | some field in annex_iv_fields; object.get(lib.card, field, null) in [null, [], {}]],
+	[field |
+		some field in annex_iv_fields
+		v := object.get(lib.card, field, null)
+		is_string(v)
+		trim_space(v) == ""
+	],
+)
+
 findings contains lib.finding("AIA-11-TECHNICAL-DOCUMENTATION", msg, path) if {
-	some field in annex_iv_fields
-	not documented(object.get(lib.card, field, null))
+	some field in undocumented_fields
 	dotted := lib.join(".", field)
 	path := concat("/", ["/card", concat("/", field)])
 	msg := sprintf("Annex IV documentation field %s is missing or empty in the model card", [dotted])
@@ -75,16 +81,18 @@ findings contains lib.finding("AIA-12-LOGGING", msg, "/card/governance/logging/e
 # AIA-19-LOG-RETENTION: logs are kept at least six months (Art. 19(1), Art. 26(6)).
 findings contains lib.finding("AIA-19-LOG-RETENTION", msg, "/card/governance/logging/retention_days") if {
 	not is_number(object.get(lib.section("logging"), "retention_days", null))
-	msg := sprintf("governance.logging.retention_days is not set; logs must be kept at least %s days", [lib.val(lib.num_param(["logging", "min_retention_days"], 180))])
+	msg := sprintf("governance.logging.retention_days is not set; logs must be kept at least %s days", [lib.val(min_log_retention)])
 }
 
 findings contains lib.finding("AIA-19-LOG-RETENTION", msg, "/card/governance/logging/retention_days") if {
 	days := lib.section("logging").retention_days
 	is_number(days)
-	minimum := lib.num_param(["logging", "min_retention_days"], 180)
+	minimum := min_log_retention
 	days < minimum
 	msg := sprintf("logs are kept %s days, less than the required %s days", [lib.val(days), lib.val(minimum)])
 }
+
+min_log_retention := lib.num_param(["logging", "min_retention_days"], 180)
 
 # AIA-13-INSTRUCTIONS: deployers get instructions for use (Art. 13).
 findings contains lib.finding("AIA-13-INSTRUCTIONS", msg, "/card/governance/instructions_for_use_ref") if {
@@ -109,25 +117,59 @@ findings contains lib.finding("AIA-14-HUMAN-OVERSIGHT", msg, "/card/governance/h
 # AIA-15-ACCURACY: the card declares the accuracy levels the gate checks (Art. 15(3)), and
 # does not claim more than the attested evaluation measured.
 
-# The metrics the promotion gate requires for this tier (params metrics.min).
-gated_metrics contains name if {
-	some name, threshold in lib.obj(lib.param(["metrics", "min"], {}))
-	is_number(threshold)
-}
+# The metrics the promotion gate requires for this tier (params metrics.min), as an array.
+gated_metrics := [name | some name; threshold := metric_min[name]; is_number(threshold)]
+
+metric_min := m if {
+	m := object.get(lib.params, ["metrics", "min"], {})
+	is_object(m)
+} else := {}
 
 # The overall (unsliced) levels the card declares, as [metric, value] pairs, read once. The
 # Model Card Toolkit writes values as strings, so numeric strings count. (The lower-cased
 # name is only compared, never printed: rego-cpp's sprintf would quote a lower() result.)
-declared_levels := [[name, value] |
-	some m in lib.arr(object.get(lib.card, ["quantitative_analysis", "performance_metrics"], []))
-	kind := object.get(lib.obj(m), "type", null)
-	is_string(kind)
-	not lib.text(object.get(m, "slice", null))
-	value := lib.num(object.get(m, "value", null))
-	name := lower(kind)
+#
+# Without function calls in the loop (lib.num(x) is written out as its two cases).
+declared_levels := array.concat(
+	[[name, value] |
+		some i
+		m := overall[i]
+		value := m.value
+		is_number(value)
+		name := lower(m.type)
+	],
+	[[name, value] |
+		some i
+		m := overall[i]
+		is_string(m.value)
+		regex.match(`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`, m.value)
+		value := to_number(m.value)
+		name := lower(m.type)
+	],
+)
+
+performance_metrics := m if {
+	m := object.get(lib.card, ["quantitative_analysis", "performance_metrics"], [])
+	is_array(m)
+} else := []
+
+# The unsliced entries with a string type (a blank slice counts as none).
+overall := [m |
+	some i
+	m := performance_metrics[i]
+	is_object(m)
+	is_string(object.get(m, "type", null))
+	not i in sliced
 ]
 
-declared_metrics := {name | some pair in declared_levels; name := pair[0]}
+sliced := [i |
+	some i
+	s := performance_metrics[i].slice
+	is_string(s)
+	trim_space(s) != ""
+]
+
+declared_metrics := [name | some pair in declared_levels; name := pair[0]]
 
 findings contains lib.finding("AIA-15-ACCURACY", msg, "/card/quantitative_analysis/performance_metrics") if {
 	some name in gated_metrics
@@ -139,19 +181,21 @@ findings contains lib.finding("AIA-15-ACCURACY", msg, "/card/quantitative_analys
 	some name in gated_metrics
 	some pair in declared_levels
 	pair[0] == name
-	measured := measured_upper(name)
-	pair[1] > measured + lib.num_param(["metrics", "declared_tolerance"], 0.01)
+	measured := measured_upper[name]
+	pair[1] > measured + declared_tolerance
 	msg := sprintf("the card declares %s %s but the attested evaluation measured at most %s", [name, lib.val(pair[1]), lib.val(measured)])
 }
 
-# The best value the evaluation supports: the CI upper bound, else the point estimate.
-measured_upper(name) := v if {
-	v := lib.evidence_section("metrics")[name].ci_high
-	is_number(v)
-} else := v if {
-	v := lib.evidence_section("metrics")[name].value
-	is_number(v)
-}
+declared_tolerance := lib.num_param(["metrics", "declared_tolerance"], 0.01)
+
+# The best value the evaluation supports per metric: the CI upper bound, else the point
+# estimate (object.union: the right-hand value wins).
+measured_upper := object.union(
+	{name: v | some name; v := metrics_evidence[name].value; is_number(v)},
+	{name: v | some name; v := metrics_evidence[name].ci_high; is_number(v)},
+)
+
+metrics_evidence := lib.evidence_section("metrics")
 
 # AIA-17-QMS-CHANGE: every change goes through the quality management system (Art. 17).
 findings contains lib.finding("AIA-17-QMS-CHANGE", msg, "/card/governance/qms_change_ref") if {
@@ -168,10 +212,12 @@ findings contains lib.finding("AIA-27-FRIA", msg, "/card/governance/fria/ref") i
 
 findings contains lib.finding("AIA-27-FRIA", msg, "/card/governance/fria/required") if {
 	area := lib.annex_iii_area
-	area in lib.param(["fria", "required_areas"], [])
+	area in fria_areas
 	not lib.section("fria").required == true
 	msg := sprintf("Annex III area '%s' requires a fundamental rights impact assessment (Art. 27(1)); set governance.fria.required and governance.fria.ref", [area])
 }
+
+fria_areas := lib.param(["fria", "required_areas"], [])
 
 # AIA-49-REGISTRATION: high-risk systems, and Annex III systems relying on the Art. 6(3)
 # derogation, are registered in the EU database before use (Art. 49(1) and 49(2)).
@@ -214,7 +260,7 @@ findings contains lib.finding("AIA-73-INCIDENT", msg, "/card/governance/incident
 # AIA-50-TRANSPARENCY: people are told they interact with an AI system, and generated
 # content is marked (Art. 50(1), 50(2)); this applies to every tier.
 findings contains lib.finding("AIA-50-TRANSPARENCY", msg, "/card/governance/transparency_disclosure") if {
-	kinds := [k | some k in ["interactive", "generative"]; lib.gov(k) == true]
+	kinds := [k | some k in ["interactive", "generative"]; lib.governance[k] == true]
 	count(kinds) > 0
 	lib.gov_missing("transparency_disclosure")
 	msg := sprintf("the system is %s but governance.transparency_disclosure is missing (Art. 50)", [lib.join(" and ", kinds)])

@@ -17,19 +17,21 @@ metrics := lib.evidence_section("metrics")
 
 use_ci if lib.param(["metrics", "use_ci_lower_bound"], false) == true
 
-metric_min := lib.obj(lib.param(["metrics", "min"], {}))
+metric_min := m if {
+	m := lib.param(["metrics", "min"], {})
+	is_object(m)
+} else := {}
 
-metric_max := lib.obj(lib.param(["metrics", "max"], {}))
+metric_max := m if {
+	m := lib.param(["metrics", "max"], {})
+	is_object(m)
+} else := {}
 
-required_metrics contains name if {
-	some name, threshold in metric_min
-	is_number(threshold)
-}
-
-required_metrics contains name if {
-	some name, threshold in metric_max
-	is_number(threshold)
-}
+# An array (a name in both min and max appears twice; findings is a set, so that is harmless).
+required_metrics := array.concat(
+	[name | some name; threshold := metric_min[name]; is_number(threshold)],
+	[name | some name; threshold := metric_max[name]; is_number(threshold)],
+)
 
 findings contains lib.finding("GATE-METRICS", msg, path) if {
 	some name in required_metrics
@@ -96,42 +98,41 @@ sample_note(m) := sprintf(" (point estimate %s, n=%s)", [lib.val(m.value), lib.v
 # ---------------------------------------------------------------------------------------
 drift := lib.evidence_section("drift")
 
-features := lib.obj(object.get(drift, "features", {}))
+features := f if {
+	f := drift.features
+	is_object(f)
+} else := {}
 
 psi_deny := lib.num_param(["drift", "psi_deny"], 0.25)
 
 psi_warn := lib.num_param(["drift", "psi_warn"], 0.1)
 
-feature_denied(f) if f.severity == "deny"
+# Each drifting feature's level, decided once: "deny" when its severity says so or its PSI
+# reaches psi_deny; else "warn" when its severity says so, its PSI reaches psi_warn or a KS /
+# chi-square test is significant. (One object comprehension per condition, merged with
+# object.union, right-hand side winning: function calls per feature cost far more in rego-cpp.)
+feature_levels := object.union(warn_levels, deny_levels)
 
-feature_denied(f) if {
-	is_number(f.psi)
-	f.psi >= psi_deny
-}
+deny_levels := object.union(
+	{name: "deny" | some name; f := features[name]; is_object(f); f.severity == "deny"},
+	{name: "deny" | some name; psi := features[name].psi; is_number(psi); psi >= psi_deny},
+)
 
-feature_warned(f) if f.severity == "warn"
+warn_levels := object.union(
+	object.union(
+		{name: "warn" | some name; f := features[name]; is_object(f); f.severity == "warn"},
+		{name: "warn" | some name; psi := features[name].psi; is_number(psi); psi >= psi_warn},
+	),
+	object.union(
+		{name: "warn" | some name; p := features[name].ks_pvalue; is_number(p); p < ks_pvalue},
+		{name: "warn" | some name; p := features[name].chi2_pvalue; is_number(p); p < chi2_pvalue},
+	),
+)
 
-feature_warned(f) if {
-	is_number(f.psi)
-	f.psi >= psi_warn
-}
+# Thresholds as complete rules, evaluated once.
+ks_pvalue := lib.num_param(["drift", "ks_pvalue"], 0.05)
 
-feature_warned(f) if {
-	is_number(f.ks_pvalue)
-	f.ks_pvalue < lib.num_param(["drift", "ks_pvalue"], 0.05)
-}
-
-feature_warned(f) if {
-	is_number(f.chi2_pvalue)
-	f.chi2_pvalue < lib.num_param(["drift", "chi2_pvalue"], 0.05)
-}
-
-# Each feature's level, decided once: "deny", "warn" or "none".
-feature_level(f) := "deny" if feature_denied(f)
-
-else := "warn" if feature_warned(f)
-
-else := "none"
+chi2_pvalue := lib.num_param(["drift", "chi2_pvalue"], 0.05)
 
 describe_feature(name, f) := sprintf("%s (PSI %s)", [name, lib.fmt(f.psi)]) if is_number(f.psi)
 
@@ -144,10 +145,8 @@ else := name
 # [level, description] of every drifting feature.
 drifting := [[level, text] |
 	some name
-	raw := features[name]
-	f := lib.obj(raw)
-	level := feature_level(f)
-	level != "none"
+	level := feature_levels[name]
+	f := features[name]
 	text := describe_feature(name, f)
 ]
 
@@ -185,7 +184,10 @@ findings contains lib.finding("GATE-DRIFT-WARN", msg, "/evidence/drift/features"
 # ---------------------------------------------------------------------------------------
 fairness := lib.evidence_section("fairness")
 
-groups := lib.obj(object.get(fairness, "groups", {}))
+groups := g if {
+	g := fairness.groups
+	is_object(g)
+} else := {}
 
 min_parity := lib.num_param(["fairness", "min_parity_ratio"], 0.8)
 
@@ -293,14 +295,19 @@ stage_done(stage) if {
 	s.days >= min_days
 }
 
-canary := lib.obj(object.get(deployment, "canary", {}))
+canary := c if {
+	c := deployment.canary
+	is_object(c)
+} else := {}
 
 canary_error_ok if not is_number(object.get(canary, "error_rate", null))
 
 canary_error_ok if {
 	is_number(canary.error_rate)
-	canary.error_rate <= lib.num_param(["canary", "max_error_rate"], 0.01)
+	canary.error_rate <= max_error_rate
 }
+
+max_error_rate := lib.num_param(["canary", "max_error_rate"], 0.01)
 
 rollout_done if stage_done("shadow")
 
@@ -322,7 +329,7 @@ findings contains lib.finding("GATE-CANARY", msg, "/evidence/deployment/canary/e
 	stage_done("canary")
 	not canary_error_ok
 	not stage_done("shadow")
-	msg := sprintf("canary error rate %s exceeds the maximum %s", [lib.val(canary.error_rate), lib.val(lib.num_param(["canary", "max_error_rate"], 0.01))])
+	msg := sprintf("canary error rate %s exceeds the maximum %s", [lib.val(canary.error_rate), lib.val(max_error_rate)])
 }
 
 # ---------------------------------------------------------------------------------------
@@ -344,31 +351,45 @@ owner_ids contains lower(id) if {
 	lib.text(id)
 }
 
-self_approval_reason(a) := "the deployer" if {
-	lib.text(a.approver)
-	lower(a.approver) == deployer
-} else := "an owner of the model" if {
-	lib.text(a.approver)
-	lower(a.approver) in owner_ids
+# The lower-cased approver of each approval (by its index in lib.approvals) that names one.
+# Computed once per decision: the checks below index these rather than call functions.
+approver_ids := {i: lower(a.approver) |
+	some i
+	a := lib.approvals[i]
+	is_string(a.approver)
+	trim_space(a.approver) != ""
 }
 
-approval_usable(a) if {
-	lib.text(a.role)
-	lib.text(a.approver)
+# Why an approval is a self-approval: the deployer's own, else one by an owner of the model
+# (object.union: the right-hand side wins).
+self_approval := object.union(
+	{i: "an owner of the model" | some i; id := approver_ids[i]; id in owner_ids},
+	{i: "the deployer" | some i; id := approver_ids[i]; id == deployer},
+)
+
+# The indices of the approvals that count.
+valid_approvals := [i |
+	some i
+	a := lib.approvals[i]
+	approver_ids[i]
+	is_string(a.role)
+	trim_space(a.role) != ""
 	is_number(a.approved_at_ns)
 	a.approved_at_ns <= lib.now_ns
-	not self_approval_reason(a)
-}
+	not self_approval[i]
+]
 
-valid_approvals := [a | some a in lib.approvals; approval_usable(a)]
+approved_roles := [lib.approvals[i].role | some i in valid_approvals]
 
-approved_roles := {a.role | some a in valid_approvals}
-
-approvers := {lower(a.approver) | some a in valid_approvals}
+approvers := {approver_ids[i] | some i in valid_approvals}
 
 findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
-	some a in lib.approvals
-	why := self_approval_reason(a)
+	some i
+	reason := self_approval[i]
+	a := lib.approvals[i]
+
+	# trim_space: rego-cpp's sprintf would quote a string literal taken from a collection.
+	why := trim_space(reason)
 	msg := sprintf("approval by %v as %v does not count: the approver is %s (no self-approval)", [a.approver, object.get(a, "role", null), why])
 }
 

@@ -6,12 +6,23 @@ Strict builtin errors are on: without them a failing builtin is *undefined* and 
 silently stops firing. Input goes in and the result comes out through ``compat`` (strings
 escaped the way rego-cpp stores them, int64 range checked, output integrity-checked), and the
 ASCII-only trim_space/lower/upper are replaced by OPA-exact versions; see ``compat``.
+
+Decisions are cached: a bounded LRU keyed by a digest of the exact input document (canonical
+JSON, so the key changes with any value, including context.now_ns), one cache per backend and
+so per policy revision. Rego is deterministic given input and data, so a hit returns what a
+fresh evaluation would; errors are never cached. ``MLGATE_DECISION_CACHE`` sets the size
+(default 256, 0 disables it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import hashlib
+import json
+import os
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from regopy import Interpreter
@@ -46,10 +57,34 @@ def _error_text(output: Any) -> str:
     return ": ".join(dict.fromkeys(texts)) or "rego-cpp reported an error without details"
 
 
+def _cache_size_from_env() -> int:
+    try:
+        return max(0, int(os.environ.get("MLGATE_DECISION_CACHE", "256")))
+    except ValueError:
+        return 256
+
+
+def _input_key(document: Any) -> bytes | None:
+    """A digest of the exact input, or None when it is not plain JSON (then no caching).
+
+    Canonical JSON keeps types apart (1, 1.0 and true differ); a non-JSON value (a numpy
+    number, say) raises TypeError, and such inputs are simply evaluated every time.
+    """
+    try:
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+
 class EmbeddedBackend:
     name = "embedded"
 
-    def __init__(self, policy_set: PolicySet) -> None:
+    def __init__(self, policy_set: PolicySet, *, cache_size: int | None = None) -> None:
+        self.cache_size = _cache_size_from_env() if cache_size is None else max(0, cache_size)
+        self._cache: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
         self._entrypoint = policy_set.entrypoint
         builder = Interpreter()
         builder.strict_built_in_errors = True
@@ -74,7 +109,31 @@ class EmbeddedBackend:
             self._local.interp = interp
         return interp
 
+    def cache_clear(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
     def evaluate(self, input_document: dict[str, Any]) -> dict[str, Any]:
+        if self.cache_size <= 0:
+            return self._evaluate(input_document)
+        key = _input_key(input_document)
+        if key is None:
+            return self._evaluate(input_document)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self.cache_hits += 1
+        if cached is not None:
+            return copy.deepcopy(cached)  # callers may modify what they get
+        value = self._evaluate(input_document)
+        with self._cache_lock:
+            self._cache[key] = copy.deepcopy(value)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return value
+
+    def _evaluate(self, input_document: dict[str, Any]) -> dict[str, Any]:
         interp = self._interpreter()
         try:
             # compat.set_input escapes strings the way rego-cpp stores them (see compat).
@@ -106,3 +165,4 @@ class EmbeddedBackend:
 
     def close(self) -> None:
         self._local = threading.local()
+        self.cache_clear()
