@@ -8,7 +8,6 @@ backends, so that the embedded engine and OPA cannot disagree on anything but Re
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -195,9 +194,7 @@ def decide(
         exemptions=applied,
         policy_revision=policy_set.revision,
         backend=backend,
-        evaluated_at=dt.datetime.now(dt.UTC)
-        .isoformat(timespec="microseconds")
-        .replace("+00:00", "Z"),
+        evaluated_at=rfc3339(),
         dry_run=bool(doc["request"].get("dry_run", False)),
     )
 

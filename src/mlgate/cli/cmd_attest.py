@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mlgate.cli.common import add_cert_chain_option
 from mlgate.cli.main import EXIT_OK
 from mlgate.errors import InputError
 
@@ -35,15 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--approvals", required=True, type=Path, metavar="FILE", help="YAML/JSON list")
     p.add_argument("--gates", type=Path, metavar="FILE", help="gate results (YAML/JSON mapping)")
     p.add_argument("--key", required=True, type=Path, metavar="PEM", help="EC private key")
-    p.add_argument(
-        "--cert-chain",
-        type=Path,
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PEM",
-        help="signing certificate first, then intermediates",
-    )
+    add_cert_chain_option(p, "signing certificate first, then intermediates")
     p.add_argument("--password-env", metavar="VAR", help="variable holding the key's password")
     p.add_argument("--created-at", metavar="RFC3339", help="default: now (UTC)")
     p.add_argument("--out", required=True, type=Path, metavar="FILE")

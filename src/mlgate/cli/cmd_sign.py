@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from mlgate.cli.common import add_cert_chain_option
 from mlgate.cli.main import EXIT_OK
 from mlgate.errors import InputError
 
@@ -24,14 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--key", type=Path, metavar="PEM", help="EC private key (P-256/384/521)")
     how.add_argument("--keyless", action="store_true", help="Sigstore keyless signing")
-    p.add_argument(
-        "--cert-chain",
-        type=Path,
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="PEM",
-        help="with --key: signing certificate first, then intermediates (give DIR first)",
+    add_cert_chain_option(
+        p, "with --key: signing certificate first, then intermediates (give DIR first)"
     )
     p.add_argument("--signature", type=Path, metavar="OUT", help="default: DIR/model.sig")
     p.add_argument(

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from mlgate.cli.common import add_cert_chain_option
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.errors import InputError
 
@@ -37,14 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ignore", action="append", default=[], metavar="PATH")
     trust = p.add_argument_group("who may have signed (one of)")
     trust.add_argument("--key", type=Path, metavar="PEM", help="public key")
-    trust.add_argument(
-        "--cert-chain",
-        type=Path,
-        nargs="+",
-        action="extend",
-        metavar="PEM",
-        help="CA certificates (give DIR first)",
-    )
+    add_cert_chain_option(trust, "CA certificates (give DIR first)")
     trust.add_argument("--identity", metavar="ID", help="keyless: certificate identity (SAN)")
     trust.add_argument("--identity-regex", metavar="RE", help="keyless: identity, as a regex")
     trust.add_argument("--issuer", metavar="URL", help="keyless: OIDC issuer")

@@ -45,3 +45,13 @@ def parse_labels(values: list[str] | None, flag: str) -> dict[str, str]:
             raise InputError(f"{flag} expects KEY=VALUE, got {item!r}")
         labels[key] = value
     return labels
+
+
+def add_cert_chain_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str
+) -> None:
+    """``--cert-chain PEM...`` as sign, attest and verify take it (it takes every following
+    word, so the positional DIR must come first)."""
+    parser.add_argument(
+        "--cert-chain", type=Path, nargs="+", action="extend", default=[], metavar="PEM", help=help
+    )
