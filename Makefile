@@ -3,7 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-CACHE := $(CURDIR)/.cache
+# Built tools and Go caches live outside the clone, so every clone on this machine (CI's fresh
+# clone included) reuses them: only the first build on a machine pays. Override with MLGATE_CACHE.
+MLGATE_CACHE ?= $(HOME)/.cache/mlgate
+CACHE := $(MLGATE_CACHE)
 OPA_VERSION := v1.22.2
 OPA := $(CACHE)/bin/opa
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw

@@ -1,4 +1,4 @@
-"""Helpers for the tests that need the real OPA (``make opa`` builds it into .cache/bin/opa).
+"""Helpers for the tests that need the real OPA (``make opa`` builds it into ~/.cache/mlgate/bin/opa).
 
 The shared engines are created once per test process (pytest-xdist runs one per worker), so
 a test session starts one OPA server for all differential comparisons.
@@ -27,7 +27,7 @@ requires_opa = [
     pytest.mark.opa,
     pytest.mark.skipif(
         OPA is None,
-        reason="OPA binary not found: .cache/bin/opa is missing; run `make opa` (or set MLGATE_OPA)",
+        reason="OPA binary not found: ~/.cache/mlgate/bin/opa is missing; run `make opa` (or set MLGATE_OPA)",
     ),
 ]
 

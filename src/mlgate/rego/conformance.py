@@ -38,8 +38,10 @@ from typing import Any
 
 import yaml
 
+from mlgate.rego.opaprocess import TOOL_CACHE
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
-MOD_CACHE = REPO_ROOT / ".cache" / "go" / "mod" / "github.com" / "open-policy-agent"
+MOD_CACHE = TOOL_CACHE / "go" / "mod" / "github.com" / "open-policy-agent"
 STATUSES = ("passed", "failed", "unsupported", "timeout", "crashed")
 _MISSING = object()
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from mlgate.errors import BackendUnavailable
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-REPO_OPA = REPO_ROOT / ".cache" / "bin" / "opa"
+# The Makefile builds tools into $MLGATE_CACHE (default ~/.cache/mlgate), shared by every clone.
+TOOL_CACHE = Path(os.environ.get("MLGATE_CACHE") or Path.home() / ".cache" / "mlgate")
+REPO_OPA = TOOL_CACHE / "bin" / "opa"
 _STDERR_TAIL = 600
 
 _AUTHZ_POLICY = """package system.authz
@@ -39,7 +40,7 @@ allow if input.path == ["health"]
 
 
 def find_opa_binary(explicit: str | os.PathLike[str] | None = None) -> str | None:
-    """``explicit``, else ``$MLGATE_OPA``, else the repository's ``.cache/bin/opa``, else PATH."""
+    """``explicit``, else ``$MLGATE_OPA``, else ``$MLGATE_CACHE/bin/opa``, else PATH."""
     for candidate in (explicit, os.environ.get("MLGATE_OPA"), REPO_OPA):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
@@ -69,7 +70,7 @@ class OpaProcess:
         found = find_opa_binary(binary)
         if found is None:
             raise BackendUnavailable(
-                "OPA binary not found: build it with `make opa` (.cache/bin/opa), "
+                "OPA binary not found: build it with `make opa` ($MLGATE_CACHE/bin/opa, default ~/.cache/mlgate), "
                 "set MLGATE_OPA, or put `opa` on PATH"
             )
         self.binary = found
