@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.cli.common import add_engine_options, make_engine, parse_labels
-from mlgate.cli.main import EXIT_DENIED, EXIT_ERROR, EXIT_OK
+from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.cli.output import FORMATS, CheckResult, render
+from mlgate.cli.skipped import Skipped, skipped_entry
 from mlgate.errors import InputError
 
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -21,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate model manifests and Kubernetes YAML files",
         description=(
             "Evaluate model manifests (mlgate.io/v1 ModelManifest) and Kubernetes objects "
-            "(InferenceService, Seldon Model, Deployment, StatefulSet, Job, Pod). "
+            "(every kind listed by the operator guide, and `kind: List`). Documents that deploy "
+            "no model are listed as skipped, with the reason. "
             "Exit 0 if all are allowed, 1 if any is denied, 2 on usage, input or policy errors."
         ),
     )
@@ -74,11 +76,10 @@ def load_documents(path: Path | None) -> list[tuple[Any, int]]:
     return [(doc, lines.line("") or 1) for doc, lines in load_yaml_documents(text, name)]
 
 
-def collect(args: argparse.Namespace) -> list[tuple[str, int, int, Any]]:
-    """Every (file, index, line, Subject) to evaluate."""
-    from mlgate.subjects import RequestInfo, subject_from_object, supported_kinds
+def request_info(args: argparse.Namespace) -> Any:
+    from mlgate.subjects import RequestInfo
 
-    info = RequestInfo(
+    return RequestInfo(
         operation=args.operation,
         username=args.user,
         groups=tuple(args.group),
@@ -86,47 +87,69 @@ def collect(args: argparse.Namespace) -> list[tuple[str, int, int, Any]]:
         source="manifest",
         environment=args.environment,
     )
+
+
+def _check_document(doc: Any, location: str) -> None:
+    if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+        raise InputError(
+            "not a Kubernetes object or model manifest (needs apiVersion and kind)",
+            location=location,
+        )
+    if str(doc.get("apiVersion", "")).startswith("mlgate.io/") and doc["kind"] != "ModelManifest":
+        raise InputError(
+            f"unknown mlgate kind {doc['kind']!r} (expected ModelManifest)", location=location
+        )
+
+
+def server_catalog(args: argparse.Namespace) -> Any:
+    """The model-server images of the policy directory in use (params.yaml model_servers)."""
+    from mlgate.policyset import default_policy_dir
+    from mlgate.policyset.params import load_params
+    from mlgate.subjects import ServerCatalog
+
+    params = (args.policies or default_policy_dir()) / "params.yaml"
+    return ServerCatalog.from_params(load_params(params)) if params.exists() else ServerCatalog()
+
+
+def collect(args: argparse.Namespace) -> tuple[list[tuple[str, int, int, Any]], list[Skipped]]:
+    """Every (file, index, line, Subject) to evaluate, and every document skipped (why)."""
+    from mlgate.subjects import expand_lists, subject_from_object
+
+    info = request_info(args)
+    servers = server_catalog(args)
     subjects = []
-    skipped = 0
+    skipped: list[Skipped] = []
     for path in _files(args.paths):
         name = str(path) if path else "<stdin>"
+        base_dir = path.parent if path else Path.cwd()
         for index, (doc, line) in enumerate(load_documents(path)):
             if doc is None:
                 continue
-            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-                raise InputError(
-                    "not a Kubernetes object or model manifest (needs apiVersion and kind)",
-                    location=f"{name}:{line}",
-                )
-            if (
-                str(doc.get("apiVersion", "")).startswith("mlgate.io/")
-                and doc["kind"] != "ModelManifest"
-            ):
-                raise InputError(
-                    f"unknown mlgate kind {doc['kind']!r} (expected ModelManifest)",
-                    location=f"{name}:{line}",
-                )
-            base_dir = path.parent if path else Path.cwd()
-            try:
-                subject = subject_from_object(doc, info, where="", base_dir=base_dir)
-            except InputError as err:
-                raise InputError(
-                    err.message, location=f"{name}:{line}:{err.location or '/'}"
-                ) from None
-            if subject is None:
-                skipped += 1
-                continue
-            subjects.append((name, index, line, subject))
-    if not subjects:
-        raise InputError(
-            f"no model-bearing objects found ({skipped} other object(s) skipped); "
-            f"supported kinds: {', '.join(supported_kinds())}"
-        )
-    return subjects
+            _check_document(doc, f"{name}:{line}")
+            for item, where in expand_lists(doc):
+                location = f"{name}:{line}" + (f":{where}" if where else "")
+                _check_document(item, location)
+                try:
+                    subject = subject_from_object(
+                        item, info, where=where, base_dir=base_dir, servers=servers
+                    )
+                except InputError as err:
+                    raise InputError(
+                        err.message, location=f"{name}:{line}:{err.location or '/'}"
+                    ) from None
+                if subject is None:
+                    skipped.append(skipped_entry(item, name, index, line, where))
+                else:
+                    subjects.append((name, index, line, subject))
+    return subjects, skipped
 
 
 def run(args: argparse.Namespace) -> int:
-    subjects = collect(args)  # input errors surface before the (slower) policy load
+    subjects, skipped = collect(args)  # input errors surface before the (slower) policy load
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    if not subjects:  # nothing deploys a model: report what was skipped, and why
+        print(render([], args.output, color=color, skipped=skipped))
+        return EXIT_OK
     engine = make_engine(args)
     try:
         results = [
@@ -142,8 +165,7 @@ def run(args: argparse.Namespace) -> int:
         ]
     finally:
         engine.close()
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    print(render(results, args.output, color=color))
+    print(render(results, args.output, color=color, skipped=skipped))
     if any(not r.decision.allowed for r in results):
         return EXIT_DENIED
-    return EXIT_OK if results else EXIT_ERROR
+    return EXIT_OK

@@ -70,7 +70,12 @@ def load_params(path: Path) -> dict[str, Any]:
                 "environments": window.get("environments", ["production"]),
             }
         )
-    return {"resolved": resolved, "freeze_windows": windows, "environments": environments}
+    return {
+        "resolved": resolved,
+        "freeze_windows": windows,
+        "environments": environments,
+        "model_servers": document.get("model_servers", []),
+    }
 
 
 def to_ns(value: object, *, where: str, end_of_day: bool = False) -> int:

@@ -44,6 +44,11 @@ class ModelRef:
     format: str = ""
     runtime: str = ""
     version: str = ""
+    # "model": a model to evaluate; "unresolved": something loads a model mlgate cannot
+    # name (reason says why); "runtime-image": a serving runtime's image (must be pinned).
+    role: str = "model"
+    reason: str = ""
+    tokenizer: str = ""
 
 
 @dataclass
