@@ -139,8 +139,8 @@ def collapse(doc: dict[str, Any], items: list[Violation]) -> list[Violation]:
     """One enforcement bucket, root cause first, with the noise folded into one line:
 
     - a prohibited model is told it is prohibited, not what else it lacks;
-    - without a trusted card (and with that denied, or no card at all) the controls that read
-      the card collapse into "N controls need a trusted governance attestation".
+    - without any card (no trusted attestation, nothing declared) the controls that read the
+      card collapse into "N controls need a trusted governance attestation".
     """
     items = root_cause_order(items)
     if any(v.control == "TIER-PROHIBITED" for v in items):
@@ -161,9 +161,9 @@ def collapse(doc: dict[str, Any], items: list[Violation]) -> list[Violation]:
                 )
             )
         return kept
-    no_card = doc.get("card_source", "none") == "none"
-    untrusted_denied = any(v.control in ("SC-ATTESTED", "TIER-ATTESTED") for v in items)
-    if _card_trusted(doc) or not (no_card or untrusted_denied):
+    # Only without any card: a declared card (CI) is worth judging field by field, and
+    # callers that keep some controls (mlgate gate) must still see theirs.
+    if _card_trusted(doc) or doc.get("card_source", "none") != "none":
         return items
     card_bound = [
         v for v in items
