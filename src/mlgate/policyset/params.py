@@ -75,6 +75,7 @@ def load_params(path: Path) -> dict[str, Any]:
         "freeze_windows": windows,
         "environments": environments,
         "model_servers": document.get("model_servers", []),
+        "classification": document.get("classification", {}),
     }
 
 

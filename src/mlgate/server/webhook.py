@@ -236,8 +236,9 @@ class Webhook:
             dry_run=review.dry_run,
             source="admission",
         )
-        engine = self.reloader.engine
-        servers = catalog_for(engine.policy_set) if engine is not None else None
+        # The model-server images of the loaded policy set (params.yaml model_servers).
+        policy_set = getattr(self.reloader.engine, "policy_set", None)
+        servers = catalog_for(policy_set) if policy_set is not None else None
         try:
             subject = subject_from_object(
                 review.object, info, where="AdmissionReview /request/object", servers=servers
