@@ -15,9 +15,9 @@ from typing import Any
 from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL, combine, decide, failed_closed
 from mlgate.decision import Decision
 from mlgate.errors import EvaluationError, MlgateError
+from mlgate.evidence.classification import annex_iii_matches
 from mlgate.evidence.schema import CardValidator
 from mlgate.inputs import InputBuilder
-from mlgate.evidence.classification import annex_iii_matches
 from mlgate.policyset import PolicySet, default_policy_dir, load_policy_set
 from mlgate.policyset.validation import validator
 from mlgate.policyset.yamlfile import pointer_of

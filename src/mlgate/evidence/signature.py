@@ -93,6 +93,7 @@ FACT_KEYS = (
     "bundle_digest",
     "authority",
     "error",
+    "unknown_signer",
 )
 
 
@@ -121,6 +122,7 @@ def new_facts(
         "bundle_digest": None,
         "authority": None,
         "error": error,
+        "unknown_signer": False,  # signed by a key trust.yaml does not list
     }
 
 
