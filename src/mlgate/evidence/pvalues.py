@@ -32,12 +32,13 @@ class KSResult(NamedTuple):
 
 def _stats() -> ModuleType:
     try:
-        from scipy import stats
+        import scipy.stats as stats  # type: ignore[import-untyped]
     except ImportError:
         raise GatesExtraMissing(
             "drift p-values need scipy: install the gates extra (pip install 'mlgate[gates]')"
         ) from None
-    return stats
+    module: ModuleType = stats
+    return module
 
 
 def _probability(value: float) -> float:
