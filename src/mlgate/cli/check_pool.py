@@ -100,4 +100,3 @@ def evaluate_subjects(
             return out
     finally:
         _subjects = ()
-

@@ -88,10 +88,10 @@ def render_table(results: list[CheckResult], *, color: bool = False) -> str:
 
 
 def _finding(v: Violation) -> dict[str, Any]:
-    """What varies per object; the control's title, regulations and fix are the same for
-    every object, so they are listed once, under ``controls``."""
-    out = {"control": v.control, "severity": v.severity, "enforcement": v.enforcement}
-    out["message"] = v.message
+    """What varies per object. The control's title, severity, regulations and fix are the
+    same for every object, so they are listed once, under ``controls``; the enforcement is
+    the list the finding is in (violations deny, warnings warn, audits record)."""
+    out = {"control": v.control, "message": v.message}
     if v.path:
         out["path"] = v.path
     return out
@@ -127,6 +127,7 @@ def _controls(results: list[CheckResult]) -> dict[str, dict[str, Any]]:
             if v.control not in seen:
                 seen[v.control] = {
                     "title": v.title,
+                    "severity": v.severity,
                     "regulations": v.regulations,
                     "remediation": v.remediation,
                 }
@@ -150,10 +151,14 @@ def render_json(results: list[CheckResult], *, verbose: bool = False) -> str:
         )
         for r in results
     ]
-    tail = {"summary": _summary(results)} if verbose else {
-        "controls": _controls(results),
-        "summary": _summary(results),
-    }
+    tail = (
+        {"summary": _summary(results)}
+        if verbose
+        else {
+            "controls": _controls(results),
+            "summary": _summary(results),
+        }
+    )
     body = ",\n".join(rows)
     rest = json.dumps(tail, ensure_ascii=False, indent=1)[1:-1].strip()
     return '{"results": [\n' + body + "\n],\n" + rest + "\n}"
