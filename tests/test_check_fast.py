@@ -61,9 +61,11 @@ def _stable(report: dict) -> dict:
     return report
 
 
-def test_parallel_equals_sequential(tmp_path, capsys, monkeypatch) -> None:
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_parallel_equals_sequential(tmp_path, capsys, monkeypatch, method) -> None:
     path = mixed_objects(tmp_path, 30)
     monkeypatch.setattr(check_pool, "PARALLEL_MIN_OBJECTS", 10)
+    monkeypatch.setattr(check_pool, "start_method", lambda: method)
     pools = []
     real_pool = check_pool.ProcessPoolExecutor
 
@@ -91,6 +93,11 @@ def test_parallel_policy_error_is_a_clean_exit_2(tmp_path, capsys, monkeypatch) 
     code, out, err = run(capsys, "check", str(path), "--jobs", "2", "--policies", str(broken))
     assert code == 2 and out == ""
     assert "controls.yaml" in err and "Traceback" not in err
+
+
+def test_fork_only_without_a_native_engine_loaded(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "wasmtime", sys.modules.get("wasmtime") or object())
+    assert check_pool.start_method() == "forkserver"
 
 
 def test_small_runs_stay_in_one_process() -> None:

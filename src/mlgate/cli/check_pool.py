@@ -3,8 +3,8 @@
 Decisions are independent of each other, so ``mlgate check`` splits the objects into
 contiguous slices and evaluates them in worker processes (the GIL rules out threads for this
 pure-Python-plus-engine work). Each worker builds its own engine once: compiled engines and
-their native state are not shared across a fork. Slices come back in order, so the output is
-the same as a sequential run's, decision ids and timestamps aside.
+their native state are not shared across processes. Slices come back in order, so the output
+is the same as a sequential run's, decision ids and timestamps aside.
 """
 
 from __future__ import annotations
@@ -12,19 +12,23 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from mlgate.errors import MlgateError
 
-# Starting a worker and building its engine costs a few hundred ms; below this many objects
-# one process finishes first.
+# Starting a worker and building its engine costs tens to hundreds of ms; below this many
+# objects one process finishes first.
 PARALLEL_MIN_OBJECTS = 200
 SLICES_PER_WORKER = 4  # a few slices each evens out slow objects without much pickling
+# Native engines whose threads or global pools do not survive a fork (a forked child that
+# compiles Wasm could wait forever on the parent's compiler threads): with one of these
+# already loaded, workers start from a clean forkserver process instead.
+_FORK_UNSAFE = ("wasmtime", "regopy")
 
-# Worker state: set by the fork (the objects) and by _start_worker (the engine).
-_subjects: Sequence[Any] = ()
+# Worker state, set by _start_worker.
 _engine: Any = None
 _engine_error: MlgateError | None = None
 
@@ -39,8 +43,8 @@ def available_cores() -> int:
 def worker_count(requested: int | None, objects: int) -> int:
     """``requested`` (0 or None = one per core), but 1 when the run is too small to gain."""
     jobs = requested or available_cores()
-    if objects < PARALLEL_MIN_OBJECTS or "fork" not in multiprocessing.get_all_start_methods():
-        return 1  # small run; or no fork, which is how the workers get the objects
+    if objects < PARALLEL_MIN_OBJECTS:
+        return 1
     return max(1, min(jobs, objects))
 
 
@@ -54,10 +58,10 @@ def _start_worker(engine_args: argparse.Namespace) -> None:
         _engine_error = err
 
 
-def _evaluate_slice(bounds: tuple[int, int]) -> list[Any]:
+def _evaluate_slice(subjects: Sequence[Any]) -> list[Any]:
     if _engine_error is not None:
         raise _engine_error
-    return [_engine.evaluate_subject(s) for s in _subjects[bounds[0] : bounds[1]]]
+    return [_engine.evaluate_subject(s) for s in subjects]
 
 
 def _slices(count: int, parts: int) -> list[tuple[int, int]]:
@@ -69,6 +73,15 @@ def _slices(count: int, parts: int) -> list[tuple[int, int]]:
             bounds.append((start, stop))
         start = stop
     return bounds
+
+
+def start_method() -> str:
+    """fork (workers start in milliseconds with everything imported) unless this process
+    already holds a native engine; then forkserver; spawn where neither exists."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and not any(name in sys.modules for name in _FORK_UNSAFE):
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 def evaluate_subjects(
@@ -83,20 +96,14 @@ def evaluate_subjects(
             return [engine.evaluate_subject(s) for s in subjects]
         finally:
             engine.close()
-    global _subjects
-    _subjects = subjects  # inherited by the forked workers: no pickling of the inputs
-    try:
-        with ProcessPoolExecutor(
-            max_workers=jobs,
-            # fork: workers start in milliseconds with everything imported and the objects
-            # in memory; the parent has built no engine (nor started its threads) yet.
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_start_worker,
-            initargs=(engine_args,),
-        ) as pool:
-            out: list[Any] = []
-            for part in pool.map(_evaluate_slice, _slices(len(subjects), jobs * SLICES_PER_WORKER)):
-                out += part
-            return out
-    finally:
-        _subjects = ()
+    slices = [subjects[a:b] for a, b in _slices(len(subjects), jobs * SLICES_PER_WORKER)]
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context(start_method()),
+        initializer=_start_worker,
+        initargs=(engine_args,),
+    ) as pool:
+        out: list[Any] = []
+        for part in pool.map(_evaluate_slice, slices):
+            out += part
+        return out
