@@ -15,11 +15,13 @@ from mlgate.subjects.base import (
     metadata,
     model_annotations,
 )
+from mlgate.subjects.binding import bind_evidence
 from mlgate.subjects.kinds import ADAPTERS, NO_MODEL_KINDS, KindAdapter, adapter_for
 from mlgate.subjects.manifest import manifest_parts
 from mlgate.subjects.podspec import resolve_idle
 from mlgate.subjects.servers import ServerCatalog, shipped_catalog
-from mlgate.subjects.workloads import MODEL_URI_ANNOTATION
+from mlgate.subjects.verifiers import verification_steps
+from mlgate.subjects.workloads import MODEL_URI_ANNOTATION, Template, template_annotations
 
 __all__ = [
     "ADAPTERS",
@@ -103,14 +105,13 @@ def subject_from_object(
     name, namespace, labels, annotations = metadata(obj, where)
     declared: dict[str, Any] = {}
     adapter = adapter_for(group, kind)
+    templates: list[Template] = []
     if kind == "ModelManifest" and group == "mlgate.io":
         models, declared = manifest_parts(obj, base_dir, where)
     elif adapter is not None:
         catalog = servers if servers is not None else shipped_catalog()
         templates = adapter.templates(obj, where) if adapter.templates else []
         if templates:
-            from mlgate.subjects.workloads import template_annotations
-
             annotations = {**annotations, **template_annotations(templates)}
         models = resolve_idle(adapter.refs(obj, annotations, where, catalog))
         models = _explicit_and_annotated(models, annotations, adapter)
@@ -125,6 +126,11 @@ def subject_from_object(
         return None
     if not models:
         return None
+    # --- evidence binding (issue 9): keep below the adapters so new kinds get it too ---
+    verifiers = _verifiers(templates, annotations if kind == "Pod" else None)
+    if not declared:
+        models = bind_evidence(models, annotations, where)
+    controller = controller_of(obj)
     if declared:
         deployer = declared.get("deployer") or {}
         groups = deployer.get("groups", list(info.groups))
@@ -151,12 +157,27 @@ def subject_from_object(
         labels=labels,
         annotations=annotations,
         models=models,
+        verifiers=verifiers,
+        controller=controller,
         declared_card=declared.get("card"),
         declared_evidence=declared.get("evidence"),
         declared_approvals=declared.get("approvals"),
         declared_gates=declared.get("gates"),
         where=where,
     )
+
+
+def _verifiers(
+    templates: list[Template], pod_annotations: dict[str, str] | None
+) -> list[dict[str, Any]]:
+    """Pod-start verification steps of every pod template (issue 9's verifiers module)."""
+    steps: list[dict[str, Any]] = []
+    for _, template, _ in templates:
+        spec = template.get("spec") if isinstance(template.get("spec"), dict) else {}
+        meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+        own = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+        steps += verification_steps(spec, pod_annotations if pod_annotations is not None else own)
+    return steps
 
 
 def runs_pods(obj: Any) -> bool:
@@ -193,3 +214,12 @@ def expand_lists(doc: Any, where: str = "") -> list[tuple[Any, str]]:
             out += expand_lists(item, f"{where}/items/{i}")
         return out
     return [(doc, where)]
+
+
+def controller_of(obj: dict[str, Any]) -> dict[str, str] | None:
+    """The owner with ``controller: true``: the object was created on that parent's behalf."""
+    owners = (obj.get("metadata") or {}).get("ownerReferences")
+    for owner in owners if isinstance(owners, list) else []:
+        if isinstance(owner, dict) and owner.get("controller") is True:
+            return {k: str(owner.get(k, "")) for k in ("apiVersion", "kind", "name", "uid")}
+    return None

@@ -72,6 +72,8 @@ HUB_RUNTIMES = frozenset({"vllm", "tgi", "kserve-huggingface", "sglang", "ray-ll
 POSITIONAL_COMMANDS = frozenset(
     {("ollama", "pull"), ("ollama", "run"), ("ollama", "create"), ("mlserver", "start")}
 )
+# Programs whose model flags do not load a model to serve (pod-start verification).
+NOT_SERVERS = frozenset({"mlgate", "model_signing"})
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
 WRAPPERS = frozenset({"exec", "nohup", "env", "time", "stdbuf", "tini", "dumb-init", "--"})
 _PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
@@ -299,6 +301,8 @@ def _positional(args: list[str], booleans: frozenset[str]) -> str | None:
 
 def _scan_command(argv: list[str], scan: ContainerScan) -> None:
     program, args = _executable(argv)
+    if program in NOT_SERVERS:
+        return  # `mlgate verify --model-dir DIR` checks a model; it does not load another
     runtime = runtime_of_executable(program)
     if runtime:
         scan.runtimes.add(runtime)
