@@ -94,7 +94,8 @@ def test_a_hub_model_is_not_called_an_image(engine) -> None:
     decision = engine.evaluate_subject(subject_from_object(VLLM, PRODUCTION))
     assert decision.subject["uri"] == "hf://meta-llama/Llama-3.2-1B-Instruct"
     text = " ".join(v.message for v in decision.violations)
-    assert "image" not in text
+    assert "hf://meta-llama/Llama-3.2-1B-Instruct" in text  # named as a model URI ...
+    assert "scheme image" not in text and "image meta-llama" not in text  # ... not an image
 
 
 def test_every_remediation_ends_cleanly(engine) -> None:

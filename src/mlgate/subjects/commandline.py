@@ -61,7 +61,8 @@ EXECUTABLE_RUNTIMES = (
     (re.compile(r"^tensorflow_model_server$"), "tfserving"),
     (re.compile(r"^torchserve$"), "torchserve"),
 )
-# The runtime a flag suggests when neither the image nor the program says which server runs.
+# How to read a bare flag value (hub id or path) when neither the image nor the program says
+# which server runs; never used as the runtime itself.
 FLAG_RUNTIMES = {
     "--model": "vllm", "--model-id": "tgi", "--model_id": "kserve-huggingface",
     "--model-repository": "triton", "--model_repository": "triton", "--model-store": "triton",
@@ -323,10 +324,12 @@ def _scan_command(argv: list[str], scan: ContainerScan) -> None:
         if flag in HUB_FLAGS or flag in PATH_FLAGS:
             value, i = _value(args, i, flag)
             if value:
+                # The flag's usual server only says how to read a bare value (a hub id);
+                # which runtime serves it comes from the image or the program.
                 hint = runtime or FLAG_RUNTIMES.get(flag, "")
                 uri = model_uri(value, hint, path_flag=flag in PATH_FLAGS, revision=revision)
                 origin = f"{program} {flag}" if program else f"args {flag}"
-                found.append(FoundModel(uri, hint, "", tokenizer, origin))
+                found.append(FoundModel(uri, runtime, "", tokenizer, origin))
             continue
         if flag in LORA_FLAGS or flag == TORCHSERVE_MODELS:
             values: list[str] = []
