@@ -120,3 +120,12 @@ def test_deep_nesting_is_an_input_error_not_a_crash(loader) -> None:
     with pytest.raises(InputError) as err:
         load_yaml_documents("[" * 20000 + "]" * 20000, "deep.yaml")
     assert err.value.location and err.value.location.startswith("deep.yaml")
+
+
+def test_stream_gives_each_document_and_its_first_line(loader) -> None:
+    docs = yamlfile.load_yaml_stream(STREAM, "f.yaml")
+    assert [line for _, line in docs] == [2, 13, 14]
+    assert [d for d, _ in docs] == [d for d, _ in load_yaml_documents(STREAM, "f.yaml")]
+    with pytest.raises(InputError) as err:
+        yamlfile.load_yaml_stream("a: 1\n---\nb: [\n", "s.yaml")
+    assert err.value.location == "s.yaml:4"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,25 +141,31 @@ def _yaml_error(path: str, err: yaml.YAMLError) -> InputError:
     return InputError(f"invalid YAML: {problem}", location=path)
 
 
-def load_yaml_documents(text: str, path: str) -> list[tuple[Any, LineMap]]:
-    """All documents of a (multi-document) YAML stream, each with its line map."""
-    docs: list[tuple[Any, LineMap]] = []
+def _parsed(text: str, path: str) -> Iterator[tuple[yaml.Node, Any]]:
+    """(node, data) per document, through PyYAML's compose API: nodes keep their marks, and
+    one loader both composes and constructs, so libyaml does the parsing and resolution."""
     loader = loader_class()(text)
     try:
-        # PyYAML's compose API: nodes keep their marks, and one loader both composes and
-        # constructs, so libyaml does the parsing and resolution.
         while loader.check_node():
             node = loader.get_node()
-            if node is None:
-                continue
-            docs.append((loader.construct_document(node), LineMap(path, node=node)))
+            yield node, loader.construct_document(node)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from None
     except RecursionError:
         raise InputError("YAML is nested too deeply", location=path) from None
     finally:
         loader.dispose()
-    return docs
+
+
+def load_yaml_documents(text: str, path: str) -> list[tuple[Any, LineMap]]:
+    """All documents of a (multi-document) YAML stream, each with its line map."""
+    return [(data, LineMap(path, node=node)) for node, data in _parsed(text, path)]
+
+
+def load_yaml_stream(text: str, path: str) -> list[tuple[Any, int]]:
+    """All documents with the line each starts on: for streams of many objects, where
+    keeping every node for a line map would cost more than the parse (GC of the nodes)."""
+    return [(data, node.start_mark.line + 1) for node, data in _parsed(text, path)]
 
 
 def load_yaml_file(path: Path) -> tuple[Any, LineMap]:
