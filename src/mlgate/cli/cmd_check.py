@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlgate.cli.check_pool import evaluate_subjects, worker_count
+from mlgate.cli.check_pool import PARALLEL_MIN_BYTES, Workers, worker_count
 from mlgate.cli.common import add_engine_options, parse_labels
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.cli.output import FORMATS, CheckResult, render
@@ -81,7 +81,7 @@ def _files(paths: list[str]) -> list[Path | None]:
 
 def load_documents(path: Path | None) -> list[tuple[Any, int]]:
     """(document, line) pairs; JSON files are one document, YAML may hold several."""
-    from mlgate.policyset.yamlfile import load_json_file, load_yaml_documents, read_text
+    from mlgate.policyset.yamlfile import load_json_file, load_yaml_stream, read_text
 
     if path is None:
         text, name = sys.stdin.read(), "<stdin>"
@@ -89,7 +89,15 @@ def load_documents(path: Path | None) -> list[tuple[Any, int]]:
         return [(load_json_file(path), 1)]
     else:
         text, name = read_text(path), str(path)
-    return [(doc, lines.line("") or 1) for doc, lines in load_yaml_documents(text, name)]
+    return load_yaml_stream(text, name)
+
+
+def _loaded(
+    paths: list[Path | None], workers: Workers | None
+) -> list[tuple[Path | None, list[tuple[Any, int]]]]:
+    files = [p for p in paths if p is not None]  # stdin is read here, by this process
+    parsed = dict(zip(files, workers.map(load_documents, files) if workers else [], strict=False))
+    return [(p, parsed[p] if p in parsed else load_documents(p)) for p in paths]
 
 
 def request_info(args: argparse.Namespace) -> Any:
@@ -127,18 +135,21 @@ def server_catalog(args: argparse.Namespace) -> Any:
     return ServerCatalog.from_params(load_params(params)) if params.exists() else ServerCatalog()
 
 
-def collect(args: argparse.Namespace) -> tuple[list[tuple[str, int, int, Any]], list[Skipped]]:
-    """Every (file, index, line, Subject) to evaluate, and every document skipped (why)."""
+def collect(
+    args: argparse.Namespace, workers: Workers | None = None
+) -> tuple[list[tuple[str, int, int, Any]], list[Skipped]]:
+    """Every (file, index, line, Subject) to evaluate, and every document skipped (why);
+    files are parsed by ``workers``."""
     from mlgate.subjects import expand_lists, subject_from_object
 
     info = request_info(args)
     servers = server_catalog(args)
     subjects = []
     skipped: list[Skipped] = []
-    for path in _files(args.paths):
+    for path, documents in _loaded(_files(args.paths), workers):
         name = str(path) if path else "<stdin>"
         base_dir = path.parent if path else Path.cwd()
-        for index, (doc, line) in enumerate(load_documents(path)):
+        for index, (doc, line) in enumerate(documents):
             if doc is None:
                 continue
             _check_document(doc, f"{name}:{line}")
@@ -163,13 +174,12 @@ def collect(args: argparse.Namespace) -> tuple[list[tuple[str, int, int, Any]], 
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 0:
         raise InputError("--jobs must be 0 (one per core) or a positive number")
-    subjects, skipped = collect(args)  # input errors surface before the (slower) policy load
+    size = sum(p.stat().st_size for p in _files(args.paths) if p is not None)
+    with Workers(worker_count(args.jobs, size, PARALLEL_MIN_BYTES), args) as workers:
+        # Input errors surface before any decision; workers build their engines meanwhile.
+        subjects, skipped = collect(args, workers)
+        decisions = workers.evaluate([subject for *_, subject in subjects]) if subjects else []
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    if not subjects:  # nothing deploys a model: report what was skipped, and why
-        print(render([], args.output, color=color, verbose=args.verbose, skipped=skipped))
-        return EXIT_OK
-    jobs = worker_count(args.jobs, len(subjects))
-    decisions = evaluate_subjects([subject for *_, subject in subjects], args, jobs)
     results = [
         CheckResult(
             file=name, document=index, line=line, kind=subject.kind, name=subject.name, decision=d
