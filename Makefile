@@ -11,7 +11,7 @@ OPA_VERSION := v1.22.2
 OPA := $(CACHE)/bin/opa
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
-.PHONY: demo test venv opa system-deps lint fmt bench conformance clean
+.PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -30,6 +30,15 @@ $(OPA):
 	$(OPA) version | head -1
 
 opa: $(OPA)
+
+# The shipped policies compiled by the pinned OPA to WebAssembly (package data, so a wheel needs
+# no OPA): rerun after any Rego change under policies/ and commit src/mlgate/compiled/.
+wasm: venv opa
+	$(BIN)/python -m mlgate.rego.wasm_build --policies policies --out src/mlgate/compiled --opa $(OPA)
+
+# Fails with "run `make wasm`" when the shipped policy.wasm was built from other Rego sources.
+wasm-check: venv
+	$(BIN)/python -m mlgate.rego.wasm_build --policies policies --check
 
 # docs/conformance.md: OPA's own YAML conformance cases (from the OPA module source in the Go
 # module cache; `go mod download` is a no-op once `make opa` has run) on the embedded engine.
@@ -50,6 +59,7 @@ test: venv opa system-deps
 	$(OPA) check --strict policies/
 	test -z "$$($(OPA) fmt --list policies/)" || { echo "opa fmt: files need formatting:"; $(OPA) fmt --list policies/; exit 1; }
 	$(OPA) test --ignore '*.yaml' policies/
+	$(MAKE) --no-print-directory wasm-check
 	$(BIN)/mlgate policy check policies/
 	$(BIN)/mlgate test policy-tests/
 	MLGATE_OPA=$(OPA) $(BIN)/pytest -n 2 tests

@@ -79,7 +79,7 @@ val(x) := decimals(x, "%.6f")
 decimals(x, pattern) := trim_space(format_int(x, 10)) if {
 	is_number(x)
 	x == floor(x)
-} else := trim_space(regex.replace(regex.replace(sprintf(pattern, [x]), `0+$`, ""), `\.$`, "")) if {
+} else := trim_space(trim_suffix(trim_right(sprintf(pattern, [x]), "0"), ".")) if {
 	is_number(x)
 } else := trim_space(x) if {
 	is_string(x)
