@@ -102,10 +102,13 @@ else := sprintf("%v", [x])
 # days(ns) is a duration in whole days.
 days(ns) := floor(ns / ns_per_day)
 
-# date(ns) renders a timestamp (ns since the epoch, UTC) as YYYY-MM-DD.
+# date(ns) renders a timestamp (ns since the epoch, UTC) as YYYY-MM-DD. The range check keeps
+# time.date inside int64 on every engine: OPA compares numbers exactly, the Wasm engine as
+# doubles, so floor(1e300) == 1e300 holds only on the latter.
 date(ns) := sprintf("%04d-%02d-%02d", [d[0], d[1], d[2]]) if {
 	is_number(ns)
 	floor(ns) == ns
+	abs(ns) < 9200000000000000000
 	d := time.date(ns)
 } else := "an unknown date"
 

@@ -71,7 +71,7 @@ class _Arg:
 
     @property
     def type_name(self) -> str:
-        return {"int": "int", "big": "*big.Int", "float64": "float64", "string": "string"}[
+        return {"int": "int64", "big": "*big.Int", "float64": "float64", "string": "string"}[
             self.kind
         ]
 
@@ -203,16 +203,27 @@ def _format_float(x: float, verb: str, precision: int | None) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _pad(text: str, width: int, left: bool, zero: bool) -> str:
+def _pad(text: str, width: int, left: bool, zero: bool, number: bool = True) -> str:
+    """Go's padding to ``width`` runes: zeros go after a number's sign, before a string."""
     if width <= len(text):
         return text
     if left:
         return text + " " * (width - len(text))
     if zero:
-        sign = text[0] if text[:1] in "+-" else ""
+        sign = text[0] if number and text[:1] in ("+", "-") else ""
         body = text[len(sign) :]
         return sign + "0" * (width - len(text)) + body
     return " " * (width - len(text)) + text
+
+
+def _go_int(value: int, width: int, left: bool, zero: bool, precision: int | None) -> str:
+    """fmtInteger: precision is a minimum digit count; the 0 flag counts only without it."""
+    digits = str(abs(value))
+    if precision is not None:
+        digits = "" if precision == 0 and value == 0 else digits.rjust(precision, "0")
+    elif zero and not left and width:
+        digits = digits.rjust(width - (value < 0), "0")
+    return _pad(("-" if value < 0 else "") + digits, width, left, False)
 
 
 def _render(arg: _Arg, verb: str, flags: str, width: int, precision: int | None) -> str:
@@ -220,14 +231,19 @@ def _render(arg: _Arg, verb: str, flags: str, width: int, precision: int | None)
     if arg.kind == "string":
         if verb in "vs":
             return _pad(arg.value, width, left, False)
-        return f"%!{verb}(string={_pad(arg.value, width, left, False)})"
-    if arg.kind in ("int", "big"):
-        if verb in "vsd" if arg.kind == "big" else verb in "vd":
+        # A bad verb prints the value with %v and the directive's flags: precision truncates
+        # the string (in runes) and the 0 flag pads it with zeros.
+        text = arg.value if precision is None else arg.value[:precision]
+        return f"%!{verb}(string={_pad(text, width, left, zero, number=False)})"
+    if arg.kind == "big":
+        if verb in "vsd":
             return _pad(str(arg.value), width, left, zero and verb == "d")
-        if arg.kind == "big":
-            return f"%!{verb}(big.Int={arg.value})"
-        return f"%!{verb}(int={_pad(str(arg.value), width, left, zero)})"
-    # float64
+        return f"%!{verb}(big.Int={arg.value})"  # big.Int formats its own bad verbs, unpadded
+    if arg.kind == "int":
+        if verb in "vd":
+            return _go_int(arg.value, width, left, zero and verb == "d", None)
+        return f"%!{verb}(int64={_go_int(arg.value, width, left, zero, precision)})"
+    # float64 (precision only ever comes with a float verb: check_format)
     if verb == "v":
         return _pad(_shortest_g(arg.value), width, left, zero)
     if verb in FLOAT_VERBS:
