@@ -9,9 +9,13 @@ MLGATE_CACHE ?= $(HOME)/.cache/mlgate
 CACHE := $(MLGATE_CACHE)
 OPA_VERSION := v1.22.2
 OPA := $(CACHE)/bin/opa
+# vegeta: the constant-rate HTTP load generator for bench/bench_webhook.py --client vegeta.
+VEGETA_VERSION := v12.13.0
+VEGETA := $(CACHE)/bin/vegeta
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
-.PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check
+.PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check vegeta \
+	bench-backends bench-engine bench-webhook
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -30,6 +34,12 @@ $(OPA):
 	$(OPA) version | head -1
 
 opa: $(OPA)
+
+$(VEGETA):
+	mkdir -p $(CACHE)/bin
+	$(GOENV) nice -n 10 go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
+
+vegeta: $(VEGETA)
 
 # The shipped policies compiled by the pinned OPA to WebAssembly (package data, so a wheel needs
 # no OPA): rerun after any Rego change under policies/ and commit src/mlgate/compiled/.
@@ -74,6 +84,18 @@ fmt: venv
 
 bench: venv opa
 	MLGATE_OPA=$(OPA) $(BIN)/python bench/run_all.py
+
+# The figures of docs/performance.md, one command each (JSON lines on stdout).
+bench-backends: venv opa
+	MLGATE_OPA=$(OPA) $(BIN)/python bench/bench_backends.py --n 1000
+
+bench-engine: venv
+	$(BIN)/python bench/bench_engine.py --n 3000
+
+bench-webhook: venv vegeta
+	$(BIN)/python bench/bench_webhook.py --client vegeta --signed --rates 100,300,600 --duration 30
+	$(BIN)/python bench/bench_webhook.py --client vegeta --signed --duration 10 \
+	  --rates "" --sweep 600,800,1000,1200,1500
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -124,7 +124,7 @@ def test_unknown_control_id_in_rego_still_denies(policy_copy) -> None:
     ("rule", "named"),
     [
         ('x := http.send({"method": "get", "url": "http://x"})', "http.send"),
-        ("x := rand.intn(\"k\", 10)", "rand.intn"),
+        ('x := rand.intn("k", 10)', "rand.intn"),
         ("x := made.up.builtin(1)", "made.up.builtin"),
         ('x := sprintf("%q", ["a"])', "%q"),
     ],
@@ -149,7 +149,8 @@ def test_a_host_builtin_without_an_exact_implementation_is_refused_at_build(poli
     )
     main = policy_copy / "main.rego"
     main.write_text(
-        main.read_text() + "\nfindings contains f if some f in data.mlgate.controls.extra.findings\n"
+        main.read_text()
+        + "\nfindings contains f if some f in data.mlgate.controls.extra.findings\n"
     )
     with pytest.raises(PolicyError) as info:
         Engine.from_path(policy_copy)

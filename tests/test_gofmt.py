@@ -86,7 +86,7 @@ def _values(rng: random.Random) -> list[Any]:
     nested = [
         {"b": [1, "x\n"], "a": None, "é": {"ü": True}},
         [1, 2.5, "s", None, False, [], {}],
-        {"quote\"key": "tab\tvalue", "\x01": "\u00a0"},
+        {'quote"key': "tab\tvalue", "\x01": "\u00a0"},
         [[[[["deep"]]]]],
         {"n": 10**30, "f": 0.1},
     ]
@@ -109,8 +109,17 @@ def _opa_eval(modules: str, cases: list[Any], tmp: Path) -> list[Any]:
     (tmp / "p.rego").write_text(modules)
     (tmp / "input.json").write_text(json.dumps({"cases": cases}))
     proc = subprocess.run(
-        [str(OPA), "eval", "-f", "json", "-d", str(tmp / "p.rego"), "-i", str(tmp / "input.json")]
-        + ["data.t.r"],
+        [
+            str(OPA),
+            "eval",
+            "-f",
+            "json",
+            "-d",
+            str(tmp / "p.rego"),
+            "-i",
+            str(tmp / "input.json"),
+            "data.t.r",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

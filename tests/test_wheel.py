@@ -31,8 +31,18 @@ sys.exit(main(["check", "--output", "json", {manifest!r}]))
 def test_wheel_install_decides_without_go_or_opa(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + [str(REPO), "-w", str(dist)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            str(REPO),
+            "-w",
+            str(dist),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -40,8 +50,17 @@ def test_wheel_install_decides_without_go_or_opa(tmp_path: Path) -> None:
     wheel = next(dist.glob("mlgate-*.whl"))
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target)]
-        + [str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
         timeout=300,

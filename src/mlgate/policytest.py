@@ -467,7 +467,9 @@ def _run_module_tests(policy_set: Any, module: str, tests: list[RegoTest]) -> di
             except Exception as err:  # an evaluation error fails the test, never the run
                 outcome[t.query] = f"{t.query}: {type(err).__name__}: {err}"[:500]
                 continue
-            outcome[t.query] = "" if value is True else f"{t.query} is not true (got {value!r:.200})"
+            outcome[t.query] = (
+                "" if value is True else f"{t.query} is not true (got {value!r:.200})"
+            )
         return outcome
     except MlgateError as err:
         return {t.query: str(err) for t in tests}

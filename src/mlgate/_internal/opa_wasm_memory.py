@@ -83,5 +83,5 @@ def library_initial_pages() -> int:
 def ensure_initial_pages(pages: int) -> None:
     """Makes opa-py-wasm create host memories of at least ``pages`` pages."""
     with _LOCK:
-        if _runtime._DEFAULT_MEMORY_PAGES < pages:
+        if pages > _runtime._DEFAULT_MEMORY_PAGES:
             _runtime._DEFAULT_MEMORY_PAGES = pages

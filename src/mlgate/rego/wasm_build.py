@@ -235,7 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--policies", type=Path, default=Path("policies"))
     p.add_argument("--out", type=Path, default=Path("src/mlgate/compiled"))
     p.add_argument("--opa", default=None, help="OPA binary (default: $MLGATE_OPA, cache, PATH)")
-    p.add_argument("--check", action="store_true", help="only check that the shipped build is current")
+    p.add_argument(
+        "--check", action="store_true", help="only check that the shipped build is current"
+    )
     args = p.parse_args(argv)
     try:
         if args.check:
@@ -243,7 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problem:
                 print(f"mlgate: {problem}", file=sys.stderr)
                 return 1
-            print(f"mlgate: shipped policy.wasm is current ({shipped_manifest()['sources_digest']})")
+            print(
+                f"mlgate: shipped policy.wasm is current ({shipped_manifest()['sources_digest']})"
+            )
             return 0
         digest = build_shipped(args.policies, args.out, args.opa)
     except MlgateError as err:
