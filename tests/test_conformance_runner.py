@@ -43,9 +43,10 @@ def test_a_hanging_case_times_out_and_the_runner_carries_on() -> None:
     after = _pick("aggregates")[:2]
     assert hang, "the hanging strings.replace_n case moved"
     start = time.monotonic()
-    outcomes = run_cases(hang + after, jobs=1, timeout=1.5)
+    # A fresh worker must start within the timeout on a loaded shared machine too.
+    outcomes = run_cases(hang + after, jobs=1, timeout=6)
     assert [o.status for o in outcomes] == ["timeout", "passed", "passed"]
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < 45
 
 
 def test_a_crashed_worker_is_reported_and_replaced() -> None:
