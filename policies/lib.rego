@@ -75,8 +75,16 @@ fmt(x) := decimals(x, "%.3f")
 
 val(x) := decimals(x, "%.6f")
 
-# (Whole numbers go through format_int: OPA's %f does not accept integers.)
-decimals(x, pattern) := trim_space(format_int(x, 10)) if {
+# (Whole numbers go through format_int: OPA's %f does not accept integers. Numbers of 2^53
+# and more are named by their bound: format_int stops at int64 on the Wasm engine, and there
+# OPA computes exact decimals where the Wasm engine has doubles, so the digits would differ.)
+decimals(x, pattern) := "more than 9007199254740991" if {
+	is_number(x)
+	x >= 9007199254740992
+} else := "less than -9007199254740991" if {
+	is_number(x)
+	x <= -9007199254740992
+} else := trim_space(format_int(x, 10)) if {
 	is_number(x)
 	x == floor(x)
 } else := trim_space(trim_suffix(trim_right(sprintf(pattern, [x]), "0"), ".")) if {

@@ -17,6 +17,7 @@ from mlgate.decision import Decision
 from mlgate.errors import EvaluationError, MlgateError
 from mlgate.evidence.schema import CardValidator
 from mlgate.inputs import InputBuilder
+from mlgate.numbers import out_of_range
 from mlgate.policyset import PolicySet, default_policy_dir, load_policy_set
 from mlgate.policyset.validation import validator
 from mlgate.policyset.yamlfile import pointer_of
@@ -133,6 +134,16 @@ class Engine:
                     INPUT_ERROR_CONTROL,
                     "input does not match schemas/input.schema.json: " + "; ".join(problems),
                 )
+        where = out_of_range(input_document)
+        if where is not None:
+            return failed_closed(
+                _skeleton(input_document),
+                self.policy_set,
+                self.backend.name,
+                INPUT_ERROR_CONTROL,
+                f"input number at {where} is outside the 64-bit range every Rego engine "
+                "computes alike (see mlgate.numbers)",
+            )
         doc = self.with_card_evidence(input_document)
         try:
             result = self.backend.evaluate(doc)

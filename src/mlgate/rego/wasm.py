@@ -13,6 +13,7 @@ engine turns into a fail-closed denial.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -38,8 +39,38 @@ def new_policy(wasm: bytes, pool_size: int, eval_timeout_s: float) -> OpaWasmPol
         borrow_timeout_seconds=BORROW_TIMEOUT_S,
         max_input_bytes=MAX_INPUT_BYTES,
         eval_timeout_seconds=eval_timeout_s,
+        parse_raw_json_input=False,  # input_json() writes it; no second parse
     )
     return OpaWasmPolicy.from_wasm_bytes(wasm, config)
+
+
+def _go_text(value: Any) -> Any:
+    """Strings as Go's JSON decoder leaves them: surrogate pairs joined, lone ones U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_go_text(k): _go_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_go_text(v) for v in value]
+    return value
+
+
+def input_json(document: Any) -> bytes:
+    """The input as UTF-8 JSON for the module; EvaluationError if it is not plain JSON.
+
+    OPA's Wasm JSON parser rejects an escaped lone surrogate (``"\\ud800"``) where the OPA
+    server, like every Go program, reads it as U+FFFD: such text is converted the Go way
+    first (only when present: the UTF-8 encoding fails on it), so both engines see the same
+    string.
+    """
+    try:
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise EvaluationError(f"the input is not plain JSON: {err}") from None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(_go_text(document), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class WasmBackend:
@@ -79,8 +110,9 @@ class WasmBackend:
         self.pool_size = self._policy.pool_size
 
     def evaluate(self, input_document: dict[str, Any]) -> dict[str, Any]:
+        raw = input_json(input_document)
         try:
-            value = self._policy.evaluate(input_document, self._entry)
+            value = self._policy.evaluate(raw, self._entry)
         except OpaWasmError as err:
             raise EvaluationError(f"Wasm evaluation failed: {err}") from None
         if value is UNDEFINED:
