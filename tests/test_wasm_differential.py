@@ -61,7 +61,8 @@ def _raw(engine: Any, doc: dict[str, Any]) -> Any:
         value = engine.backend.evaluate(doc)
     except EvaluationError as err:
         return ("error", type(err).__name__)
-    findings = sorted(json.dumps(f, sort_keys=True) for f in value["findings"])
+    # In order: the order of the findings is the order of the explanation.
+    findings = [json.dumps(f, sort_keys=True) for f in value["findings"]]
     return [findings, value.get("risk_tier"), value.get("environment")]
 
 
@@ -153,6 +154,7 @@ def test_numbers_beyond_int64_are_refused_alike(value: float) -> None:
 def test_every_field_of_another_type_gives_identical_results() -> None:
     """Mistyped fields everywhere; the strict OPA server must not error where Wasm answers."""
     base = _bases()["compliant-high-production"]
+    wasm, _ = shared_engines()
     problems = []
     checked = 0
     for path in _leaves(base):
@@ -161,11 +163,13 @@ def test_every_field_of_another_type_gives_identical_results() -> None:
         for value in OTHER_TYPES:
             doc = copy.deepcopy(base)
             _set(doc, path, value)
+            if wasm.input_errors(doc):
+                continue  # refused by the input schema on every backend before any Rego runs
             checked += 1
             problem = _diff(doc)
             if problem:
                 problems.append(f"{'/'.join(map(str, path))}={value!r}: {problem}")
-    assert checked > 500
+    assert checked > 300
     assert not problems, f"{len(problems)} of {checked} differ:\n" + "\n".join(
         p[:160] for p in problems[:40]
     )
