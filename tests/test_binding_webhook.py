@@ -399,3 +399,63 @@ def test_stale_or_future_attestation_is_denied(
     assert resp["allowed"] is False
     assert "SC-ATTESTATION-FRESH" in denied(resp)
     assert needle in json.dumps(resp)
+
+
+def kserve_child(evidence: dict[str, str], source: str) -> dict[str, Any]:
+    """The predictor Deployment the KServe controller makes: ISVC annotations propagated."""
+    annotations = {
+        **evidence,
+        "internal.serving.kserve.io/storage-initializer-sourceuri": source,
+        "serving.kserve.io/deploymentMode": "RawDeployment",
+    }
+    container = {
+        "name": "kserve-container",
+        "image": "kserve/sklearnserver:v0.14.1",
+        "args": ["--model_name=credit", "--model_dir=/mnt/models", "--http_port=8080"],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "credit-predictor",
+            "namespace": "ml-prod",
+            "annotations": dict(evidence),
+            "ownerReferences": [OWNER],
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "credit-predictor"}},
+            "template": {
+                "metadata": {"labels": {"app": "credit-predictor"}, "annotations": annotations},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def test_kserve_controller_deployment_for_an_admitted_isvc_is_allowed(
+    server: Server, evidence: dict[str, str]
+) -> None:
+    resp = decide(server, kserve_child(evidence, ATTESTED_URI), user=CONTROLLER)
+    assert resp["allowed"] is True, resp
+
+
+def test_kserve_controller_deployment_with_another_model_is_denied(
+    server: Server, evidence: dict[str, str]
+) -> None:
+    resp = decide(server, kserve_child(evidence, "s3://other/model"), user=CONTROLLER)
+    assert resp["allowed"] is False
+    assert "SC-URI-BOUND" in denied(resp) and "ACCESS-DEPLOYER" not in denied(resp)
+
+
+def test_argo_rollouts_replicaset_is_judged_on_its_model(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    owner = {**OWNER, "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"}
+    rs = deployment(evidence, ATTESTED_URI, init=[verifier(digest)], owner=owner)
+    rs["kind"] = "ReplicaSet"
+    argo = {"username": "system:serviceaccount:argo-rollouts:argo-rollouts", "groups": []}
+    assert decide(server, rs, user=argo)["allowed"] is True
+    rs["spec"]["template"]["spec"]["containers"][0]["args"] = ["--model", "s3://other/model"]
+    resp = decide(server, rs, user=argo)
+    assert resp["allowed"] is False and "SC-URI-BOUND" in denied(resp)
