@@ -82,6 +82,7 @@ _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _K8S_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 _SHELL_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")"})
 
 
@@ -256,7 +257,8 @@ def model_uri(value: str, runtime: str, *, path_flag: bool = False, revision: st
     if path_flag or value.startswith("."):
         return f"file://{value}"
     if runtime in HUB_RUNTIMES and _HUB_ID.match(value):
-        return f"hf://{value}" + (f"@{revision}" if revision else "")
+        # Only a commit pins; a branch or tag (--revision main) leaves the reference mutable.
+        return f"hf://{value}" + (f"@{revision}" if _COMMIT.match(revision) else "")
     return value
 
 
