@@ -357,7 +357,10 @@ def test_a_threshold_of_the_wrong_type_is_an_error(capsys, policy_copy: Path) ->
     line = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if "80%" in line)
     code, _, err = run(capsys, "policy", "check", str(policy_copy))
     assert code == 2
-    assert f"params.yaml:{line}: fairness.min_parity_ratio must be a number, got '80%'" in err
+    assert (
+        f"params.yaml:{line}: /defaults/fairness/min_parity_ratio must be a number, got '80%'"
+        in err
+    )
 
 
 def test_cross_check_warns_about_unused_and_unknown_controls(capsys, policy_copy: Path) -> None:

@@ -14,9 +14,12 @@ from typing import Any
 
 from mlgate.errors import PolicyError
 from mlgate.policyset.builtins import check_module
-from mlgate.policyset.catalogue import Catalogue, load_catalogue
-from mlgate.policyset.exemptions import Exemption, load_exemptions
-from mlgate.policyset.params import load_params
+from mlgate.policyset.catalogue import Catalogue, parse_catalogue
+from mlgate.policyset.consistency import catalogue_problems
+from mlgate.policyset.exemptions import Exemption, parse_exemptions
+from mlgate.policyset.params import check_params_document
+from mlgate.policyset.validation import PolicyDataError, Problem, raise_if
+from mlgate.policyset.yamlfile import LineMap, load_yaml_file
 
 ENTRYPOINT = "mlgate/main/result"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +45,58 @@ def default_policy_dir() -> Path:
     """``$MLGATE_POLICIES``, else the policies shipped next to the package (the repository)."""
     env = os.environ.get("MLGATE_POLICIES")
     return Path(env) if env else REPO_ROOT / "policies"
+
+
+@dataclass(frozen=True)
+class PolicyData:
+    """The checked YAML half of a policy set: catalogue, resolved parameters, exemptions."""
+
+    catalogue: Catalogue
+    params: dict[str, Any]
+    exemptions: tuple[Exemption, ...]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The Rego base document (``data.mlgate``)."""
+        return {
+            "mlgate": {
+                "params": self.params,
+                "controls": {
+                    cid: {"tiers": list(c.tiers), "environments": list(c.environments)}
+                    for cid, c in self.catalogue.controls.items()
+                },
+            }
+        }
+
+
+Parsed = tuple[Any, LineMap]
+
+
+def check_policy_data(controls: Parsed, params: Parsed, exemptions: Parsed | None) -> PolicyData:
+    """Validates the parsed data files together; PolicyDataError lists every problem found
+    in every file (one file's errors do not hide another's)."""
+    problems: list[Problem] = []
+    catalogue = resolved = None
+    try:
+        catalogue = parse_catalogue(*controls)
+    except PolicyDataError as err:
+        problems += err.problems
+    try:
+        resolved = check_params_document(*params)
+    except PolicyDataError as err:
+        problems += err.problems
+    if catalogue is not None and resolved is not None:
+        problems += catalogue_problems(catalogue, resolved["environments"])
+    found: tuple[Exemption, ...] = ()
+    if exemptions is not None and catalogue is not None:
+        try:
+            envs = resolved["environments"] if resolved is not None else ()
+            found = parse_exemptions(*exemptions, catalogue, envs)
+        except PolicyDataError as err:
+            problems += err.problems
+    raise_if(problems)
+    assert catalogue is not None and resolved is not None
+    return PolicyData(catalogue=catalogue, params=resolved, exemptions=found)
 
 
 def _is_builtin_checker():
@@ -76,12 +131,16 @@ def load_policy_set(path: Path | str) -> PolicySet:
     catalogue_path = root / "controls.yaml"
     if not catalogue_path.exists():
         raise PolicyError("controls catalogue controls.yaml is missing", location=str(root))
-    catalogue = load_catalogue(catalogue_path)
     params_path = root / "params.yaml"
     if not params_path.exists():
         raise PolicyError("parameters file params.yaml is missing", location=str(root))
-    params = load_params(params_path)
-    exemptions = load_exemptions(root / "exemptions.yaml", catalogue)
+    exemptions_path = root / "exemptions.yaml"
+    checked = check_policy_data(
+        load_yaml_file(catalogue_path),
+        load_yaml_file(params_path),
+        load_yaml_file(exemptions_path) if exemptions_path.exists() else None,
+    )
+    catalogue, exemptions = checked.catalogue, checked.exemptions
 
     is_builtin = _is_builtin_checker()
     problems = []
@@ -95,20 +154,11 @@ def load_policy_set(path: Path | str) -> PolicySet:
     for p in sorted(hashed):
         digest.update(p.relative_to(root).as_posix().encode() + b"\0")
         digest.update(p.read_bytes() + b"\0")
-    data = {
-        "mlgate": {
-            "params": params,
-            "controls": {
-                cid: {"tiers": list(c.tiers), "environments": list(c.environments)}
-                for cid, c in catalogue.controls.items()
-            },
-        }
-    }
     return PolicySet(
         root=root,
         modules=modules,
         test_modules=tests,
-        data=data,
+        data=checked.data,
         catalogue=catalogue,
         exemptions=exemptions,
         revision="sha256:" + digest.hexdigest(),
