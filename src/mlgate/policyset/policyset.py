@@ -99,6 +99,22 @@ def check_policy_data(controls: Parsed, params: Parsed, exemptions: Parsed | Non
     return PolicyData(catalogue=catalogue, params=resolved, exemptions=found)
 
 
+def load_policy_data(root: Path | str) -> PolicyData:
+    """The checked YAML half of a policy directory (no Rego): for diffs and tools."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PolicyError("policy directory not found", location=str(root))
+    for name, what in (("controls.yaml", "controls catalogue"), ("params.yaml", "parameters file")):
+        if not (root / name).exists():
+            raise PolicyError(f"{what} {name} is missing", location=str(root))
+    exemptions = root / "exemptions.yaml"
+    return check_policy_data(
+        load_yaml_file(root / "controls.yaml"),
+        load_yaml_file(root / "params.yaml"),
+        load_yaml_file(exemptions) if exemptions.exists() else None,
+    )
+
+
 def _is_builtin_checker():
     from regopy import Interpreter
 
@@ -128,18 +144,8 @@ def load_policy_set(path: Path | str) -> PolicySet:
             raise PolicyError(f"cannot read Rego module: {err}", location=str(p)) from None
         (tests if p.name.endswith("_test.rego") else modules)[rel] = source
 
-    catalogue_path = root / "controls.yaml"
-    if not catalogue_path.exists():
-        raise PolicyError("controls catalogue controls.yaml is missing", location=str(root))
-    params_path = root / "params.yaml"
-    if not params_path.exists():
-        raise PolicyError("parameters file params.yaml is missing", location=str(root))
-    exemptions_path = root / "exemptions.yaml"
-    checked = check_policy_data(
-        load_yaml_file(catalogue_path),
-        load_yaml_file(params_path),
-        load_yaml_file(exemptions_path) if exemptions_path.exists() else None,
-    )
+    checked = load_policy_data(root)
+    catalogue_path, params_path = root / "controls.yaml", root / "params.yaml"
     catalogue, exemptions = checked.catalogue, checked.exemptions
 
     is_builtin = _is_builtin_checker()
