@@ -18,7 +18,7 @@ from mlgate.policyset.catalogue import Catalogue, parse_catalogue
 from mlgate.policyset.consistency import catalogue_problems
 from mlgate.policyset.exemptions import Exemption, parse_exemptions
 from mlgate.policyset.params import check_params_document
-from mlgate.policyset.validation import PolicyDataError, Problem, raise_if
+from mlgate.policyset.validation import PolicyDataError, Problem, raise_if, schema_problems
 from mlgate.policyset.yamlfile import LineMap, load_yaml_file
 
 ENTRYPOINT = "mlgate/main/result"
@@ -72,10 +72,15 @@ class PolicyData:
 Parsed = tuple[Any, LineMap]
 
 
-def check_policy_data(controls: Parsed, params: Parsed, exemptions: Parsed | None) -> PolicyData:
+def check_policy_data(
+    controls: Parsed, params: Parsed, exemptions: Parsed | None, trust: Parsed | None = None
+) -> PolicyData:
     """Validates the parsed data files together; PolicyDataError lists every problem found
-    in every file (one file's errors do not hide another's)."""
+    in every file (one file's errors do not hide another's). trust.yaml gets its schema check
+    here; its keys and certificates are compiled by the supply-chain verifier."""
     problems: list[Problem] = []
+    if trust is not None:
+        problems += schema_problems(trust[0], "trust.schema.json", trust[1])
     catalogue = resolved = None
     try:
         catalogue = parse_catalogue(*controls)
@@ -107,11 +112,12 @@ def load_policy_data(root: Path | str) -> PolicyData:
     for name, what in (("controls.yaml", "controls catalogue"), ("params.yaml", "parameters file")):
         if not (root / name).exists():
             raise PolicyError(f"{what} {name} is missing", location=str(root))
-    exemptions = root / "exemptions.yaml"
+    exemptions, trust = root / "exemptions.yaml", root / "trust.yaml"
     return check_policy_data(
         load_yaml_file(root / "controls.yaml"),
         load_yaml_file(root / "params.yaml"),
         load_yaml_file(exemptions) if exemptions.exists() else None,
+        load_yaml_file(trust) if trust.exists() else None,
     )
 
 
