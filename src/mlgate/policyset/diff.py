@@ -24,11 +24,10 @@ from typing import Any
 
 from mlgate.policyset.catalogue import TIERS, Catalogue
 from mlgate.policyset.exemptions import Exemption
-from mlgate.policyset.params import parameter_schemas
+from mlgate.policyset.params import PARAMETER_TIERS, parameter_schemas
 from mlgate.policyset.policyset import PolicyData
 
 WEAKER, STRICTER, CHANGED = "weaker", "stricter", "changed"
-PARAMETER_TIERS = ("high", "limited", "minimal")
 ENFORCEMENT_RANK = {"deny": 3, "warn": 2, "audit": 1, "not applied": 0}
 _UNSET = "unset"
 

@@ -28,6 +28,10 @@ from mlgate.timeutil import to_ns as _to_ns
 
 # Environments every policy set resolves; others named in params.yaml are added.
 BASE_ENVIRONMENTS = ("production", "staging", "development")
+# Tiers with parameters of their own. Prohibited and unknown tiers are held to the strictest
+# (high) parameters, as lib.rego reads them, so params.yaml cannot give them a layer.
+PARAMETER_TIERS = ("high", "limited", "minimal")
+STRICTEST_TIER = "high"
 
 
 def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +92,7 @@ def resolve(document: dict[str, Any], lines: LineMap) -> dict[str, Any]:
                 )
     raise_if(problems)
     resolved: dict[str, dict[str, Any]] = {}
-    for tier in TIERS:
+    for tier in PARAMETER_TIERS:
         resolved[tier] = {}
         for env in environments:
             params = _merge(document["defaults"], tiers_cfg.get(tier, {}))
@@ -97,6 +101,8 @@ def resolve(document: dict[str, Any], lines: LineMap) -> dict[str, Any]:
                 if item.get("tier", tier) == tier and item.get("environment", env) == env:
                     params = _merge(params, item["set"])
             resolved[tier][env] = params
+    for tier in TIERS:
+        resolved.setdefault(tier, resolved[STRICTEST_TIER])
     windows = []
     for i, window in enumerate(document.get("freeze_windows", [])):
         start = to_ns(window["start"], where=lines.where(f"/freeze_windows/{i}/start"))
@@ -162,7 +168,7 @@ def resolution_problems(params: dict[str, Any], lines: LineMap) -> list[Problem]
     """Every parameter the schema defines must resolve, non-null, in every tier x environment
     (types were checked per layer, and merging well-typed layers keeps them well-typed)."""
     problems = []
-    cells = [(t, e) for t in params["resolved"] for e in params["resolved"][t]]
+    cells = [(t, e) for t in PARAMETER_TIERS for e in params["environments"]]
     for dotted in parameter_schemas():
         missing = [(t, e) for t, e in cells if not is_defined(params["resolved"][t][e], dotted)]
         if missing:

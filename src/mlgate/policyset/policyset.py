@@ -73,23 +73,33 @@ Parsed = tuple[Any, LineMap]
 
 
 def check_policy_data(
-    controls: Parsed, params: Parsed, exemptions: Parsed | None, trust: Parsed | None = None
+    controls: Parsed | None,
+    params: Parsed | None,
+    exemptions: Parsed | None,
+    trust: Parsed | None = None,
+    *,
+    catalogue: Catalogue | None = None,
+    resolved: dict[str, Any] | None = None,
 ) -> PolicyData:
     """Validates the parsed data files together; PolicyDataError lists every problem found
     in every file (one file's errors do not hide another's). trust.yaml gets its schema check
-    here; its keys and certificates are compiled by the supply-chain verifier."""
+    here; its keys and certificates are compiled by the supply-chain verifier.
+
+    ``catalogue`` and ``resolved`` are results already checked, used instead of parsing
+    ``controls`` and ``params`` (the mutation run re-checks only the file it changed)."""
     problems: list[Problem] = []
     if trust is not None:
         problems += schema_problems(trust[0], "trust.schema.json", trust[1])
-    catalogue = resolved = None
-    try:
-        catalogue = parse_catalogue(*controls)
-    except PolicyDataError as err:
-        problems += err.problems
-    try:
-        resolved = check_params_document(*params)
-    except PolicyDataError as err:
-        problems += err.problems
+    if catalogue is None and controls is not None:
+        try:
+            catalogue = parse_catalogue(*controls)
+        except PolicyDataError as err:
+            problems += err.problems
+    if resolved is None and params is not None:
+        try:
+            resolved = check_params_document(*params)
+        except PolicyDataError as err:
+            problems += err.problems
     if catalogue is not None and resolved is not None:
         problems += catalogue_problems(catalogue, resolved["environments"])
     found: tuple[Exemption, ...] = ()
