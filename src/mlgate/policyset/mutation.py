@@ -11,9 +11,15 @@ deleted, retyped and (strings) renamed, one at a time. Each mutant is classified
   scope and expiry, trusted signers) is identical, so no decision can change (only
   explanatory text such as titles, regulations or remediation did);
 - ``unchanged``: accepted and different, but every policy-test decision is the same (evaluated);
-- ``diff-flagged``: accepted and different, and ``mlgate policy diff`` reports the change (as
-  weaker when some decision got weaker): the reviewer sees it;
-- ``silent``: accepted, some decision is weaker, and the diff does not say so. Must be zero.
+- ``diff-flagged``: accepted, and ``mlgate policy diff`` flags it as weakening: the reviewer
+  sees it and ``--fail-on-weaken`` stops it;
+- ``stricter``: accepted, the diff reports no weakening, and the policy tests confirm it: some
+  decisions change, none more leniently;
+- ``unevaluated`` (quick runs only): like ``stricter`` per the diff, but the evaluation budget
+  was spent;
+- ``silent``: accepted, and either the diff shows nothing although the effective policy
+  changed, or some policy-test decision is more lenient while the diff reports no weakening.
+  Must be zero.
 
 Mutants are built on the parsed documents (no re-parsing), checked in-process and, in the full
 run, evaluated on the policy tests with the real Engine. ``python -m mlgate.policyset.mutation
@@ -35,20 +41,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgate.errors import MlgateError
+from mlgate.errors import MlgateError, PolicyError
 from mlgate.policyset.diff import diff_policies
 from mlgate.policyset.policyset import PolicyData, PolicySet, check_policy_data, load_policy_set
 from mlgate.policyset.validation import PolicyDataError
 from mlgate.policyset.yamlfile import LineMap, load_yaml_file, pointer_of
 
 FILES = ("controls.yaml", "params.yaml", "exemptions.yaml", "trust.yaml")
-REJECTED, NO_EFFECT, UNCHANGED, FLAGGED, SILENT = (
+REJECTED, NO_EFFECT, UNCHANGED, FLAGGED, STRICTER, UNEVALUATED, SILENT = (
     "rejected",
     "no-effect",
     "unchanged",
     "diff-flagged",
+    "stricter",
+    "unevaluated",
     "silent",
 )
+VERDICTS = (REJECTED, NO_EFFECT, UNCHANGED, FLAGGED, STRICTER, UNEVALUATED, SILENT)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class Outcome:
     mutation: Mutation
     verdict: str
     detail: str
+    where: str | None = None  # file:line of the error, for rejected mutants
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,14 +135,40 @@ def _parts(pointer: str) -> list[str]:
     return [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
 
 
+class MutantLines(LineMap):
+    """The line map of the mutated file: a pointer into the mutant is translated back to the
+    pointer of the same node in the original (a renamed key, entries after a deleted one)."""
+
+    def __init__(self, original: LineMap, mutation: Mutation, new_key: str | None) -> None:
+        super().__init__(original.path, {})
+        self._original = original
+        self._mutation = mutation
+        self._new_key = new_key
+
+    def _translate(self, pointer: str) -> str:
+        parent, _, last = self._mutation.pointer.rpartition("/")
+        if self._new_key is not None:
+            renamed = f"{parent}/{pointer_of([self._new_key])[1:]}"
+            if pointer == renamed or pointer.startswith(renamed + "/"):
+                return self._mutation.pointer + pointer[len(renamed) :]
+        elif self._mutation.op == "delete" and last.isdigit() and pointer.startswith(parent + "/"):
+            index, _, rest = pointer[len(parent) + 1 :].partition("/")
+            if index.isdigit() and int(index) >= int(last):
+                return f"{parent}/{int(index) + 1}" + (f"/{rest}" if rest else "")
+        return pointer
+
+    def line(self, pointer: str) -> int | None:
+        return self._original.line(self._translate(pointer))
+
+
 def apply(document: Any, lines: LineMap, mutation: Mutation) -> tuple[Any, LineMap]:
-    """The mutated copy of ``document`` and a line map where the mutated key keeps its line."""
+    """The mutated copy of ``document`` and the line map of the mutated file."""
     out = copy.deepcopy(document)
     *parents, last = _parts(mutation.pointer)
     node = out
     for part in parents:
         node = node[int(part)] if isinstance(node, list) else node[part]
-    extra: dict[str, int] = {}
+    new_key = None
     if isinstance(node, list):
         i = int(last)
         if mutation.op == "delete":
@@ -141,24 +177,18 @@ def apply(document: Any, lines: LineMap, mutation: Mutation) -> tuple[Any, LineM
             node[i] = retyped(node[i])
         else:
             node[i] = typo(node[i])
+    elif mutation.op == "delete":
+        del node[last]
+    elif mutation.op == "retype":
+        node[last] = retyped(node[last])
     else:
-        if mutation.op == "delete":
-            del node[last]
-        elif mutation.op == "retype":
-            node[last] = retyped(node[last])
-        else:
-            # Keep the key's position, so the mutant reads like the edited file.
-            items = list(node.items())
-            node.clear()
-            new_key = typo(last)
-            for k, v in items:
-                node[new_key if k == last else k] = v
-            parent = mutation.pointer.rsplit("/", 1)[0]
-            if mutation.line is not None:
-                extra[f"{parent}/{pointer_of([new_key])[1:]}"] = mutation.line
-    if not extra:
-        return out, lines
-    return out, LineMap(lines.path, {**lines._lines, **extra})
+        # Keep the key's position, so the mutant reads like the edited file.
+        items = list(node.items())
+        node.clear()
+        new_key = typo(last)
+        for k, v in items:
+            node[new_key if k == last else k] = v
+    return out, MutantLines(lines, mutation, new_key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,10 +239,13 @@ class Runner:
         self.policy_set = load_policy_set(policy_dir)
         self.baseline = self._check(self.parsed, "")
         self.baseline_key = decision_relevant(self.baseline, self.parsed["trust.yaml"][0])
-        self.rego_ids = {r.control for r in rego_references(self.policy_set.modules, policy_dir)}
+        self.rego_refs = {
+            r.control: f"{r.file}:{r.line}"
+            for r in reversed(rego_references(self.policy_set.modules, policy_dir))
+        }
         self.cases = Suite(tests_dir).load()
         self.evaluations = 0
-        self._baseline_decisions = self._decisions(self.policy_set)
+        self._baseline_decisions: list[dict[str, Any]] | None = None
 
     def _check(self, parsed: dict[str, tuple[Any, LineMap]], changed: str) -> PolicyData:
         """The same checks as every loader; files other than ``changed`` reuse the baseline."""
@@ -249,15 +282,17 @@ class Runner:
         try:
             data = self._check(mutated, mutation.file)
             if mutation.file == "trust.yaml":
-                self._compile_trust(mutated["trust.yaml"][0])
-            missing = sorted(self.rego_ids - set(data.catalogue.controls))
+                self._compile_trust(*mutated["trust.yaml"])
+            missing = sorted(set(self.rego_refs) - set(data.catalogue.controls))
             if missing:
-                return Outcome(mutation, REJECTED, f"Rego reports {missing[0]}, not in catalogue")
+                where = self.rego_refs[missing[0]]
+                detail = f"{where}: Rego reports {missing[0]}, which is not in controls.yaml"
+                return Outcome(mutation, REJECTED, detail, where)
         except PolicyDataError as err:
             first = err.problems[0]
-            return Outcome(mutation, REJECTED, f"[{first.code}] {first}")
+            return Outcome(mutation, REJECTED, f"[{first.code}] {first}", first.where)
         except MlgateError as err:
-            return Outcome(mutation, REJECTED, str(err))
+            return Outcome(mutation, REJECTED, str(err), err.location)
         trust = mutated.get("trust.yaml", (None, None))[0]
         if decision_relevant(data, trust) == self.baseline_key:
             return Outcome(mutation, NO_EFFECT, "decision-relevant policy identical")
@@ -268,28 +303,37 @@ class Runner:
             old_trust=self.parsed["trust.yaml"][0],
             new_trust=trust,
         )
-        flagged = bool(diff.weakening)
         if not diff.changes:
             return Outcome(mutation, SILENT, "effective policy changed but the diff shows nothing")
-        if not evaluate:
+        if diff.weakening:
             return Outcome(mutation, FLAGGED, f"diff: {diff.counts()}")
+        if not evaluate:
+            return Outcome(mutation, UNEVALUATED, f"diff: {diff.counts()}")
         weaker, changed = self._evaluate(data)
-        if weaker and not flagged:
-            return Outcome(mutation, SILENT, f"weaker decisions ({weaker[0]}) the diff calls safe")
-        if not changed:
+        if weaker:
             return Outcome(
-                mutation, UNCHANGED, f"policy tests decide the same; diff: {diff.counts()}"
+                mutation, SILENT, f"more lenient ({weaker[0]}) but the diff says stricter"
             )
-        return Outcome(mutation, FLAGGED, f"{len(changed)} decisions change; diff: {diff.counts()}")
+        if not changed:
+            return Outcome(mutation, UNCHANGED, f"policy tests decide the same; {diff.counts()}")
+        return Outcome(mutation, STRICTER, f"{len(changed)} decisions stricter; {diff.counts()}")
 
-    def _compile_trust(self, document: Any) -> None:
+    def _compile_trust(self, document: Any, lines: LineMap) -> None:
+        """Keys, certificates and regexes, as the verifier compiles them; the error's JSON
+        pointer is mapped to the line ``mlgate policy check`` would name."""
         from mlgate.evidence.trust import TrustPolicy
 
-        TrustPolicy.from_document(document, self.policy_dir)
+        try:
+            TrustPolicy.from_document(document, self.policy_dir)
+        except MlgateError as err:
+            pointer = (err.location or "").removeprefix("<trust>:")
+            raise PolicyError(err.message, location=lines.where(pointer)) from None
 
     def _evaluate(self, data: PolicyData) -> tuple[list[str], list[str]]:
         """(cases decided more leniently, cases decided differently) under ``data``."""
         self.evaluations += 1
+        if self._baseline_decisions is None:
+            self._baseline_decisions = self._decisions(self.policy_set)
         policy_set = dataclasses.replace(
             self.policy_set, data=data.data, catalogue=data.catalogue, exemptions=data.exemptions
         )
@@ -321,10 +365,11 @@ def mutation_class(mutation: Mutation) -> tuple[str, str, str]:
     return mutation.file, mutation.op, re.sub(r"/\d+(?=/|$)", "/*", mutation.pointer)
 
 
-def run(runner: Runner, *, quick: bool) -> list[Outcome]:
+def run(runner: Runner, *, quick: bool, max_evaluations: int | None = None) -> list[Outcome]:
     """Every mutant classified; accepted mutants that change the effective policy but that the
-    diff does not call weaker are evaluated on the policy tests (a weaker decision there would
-    be a silent weakening). ``quick`` takes the first mutant of each class."""
+    diff does not call weaker are evaluated on the policy tests (a more lenient decision there
+    is a silent weakening), up to ``max_evaluations``. ``quick`` takes the first mutant of
+    each class."""
     outcomes = []
     seen: set[tuple[str, str, str]] = set()
     for mutation in runner.all_mutations():
@@ -333,7 +378,8 @@ def run(runner: Runner, *, quick: bool) -> list[Outcome]:
             if key in seen:
                 continue
             seen.add(key)
-        outcomes.append(runner.classify(mutation))
+        budget = max_evaluations is None or runner.evaluations < max_evaluations
+        outcomes.append(runner.classify(mutation, evaluate=budget))
     return outcomes
 
 
@@ -345,9 +391,7 @@ def report(outcomes: list[Outcome]) -> dict[str, Any]:
         row[o.verdict] = row.get(o.verdict, 0) + 1
     return {
         "mutations": len(outcomes),
-        "verdicts": {
-            v: by_verdict.get(v, 0) for v in (REJECTED, NO_EFFECT, UNCHANGED, FLAGGED, SILENT)
-        },
+        "verdicts": {v: by_verdict.get(v, 0) for v in VERDICTS},
         "by_file": by_file,
         "silent": [str(o.mutation) + ": " + o.detail for o in outcomes if o.verdict == SILENT],
     }
@@ -360,13 +404,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", type=Path, default=Path("policies"))
     parser.add_argument("--tests", type=Path, default=Path("policy-tests"))
     parser.add_argument("--quick", action="store_true", help="one mutant per class (see run)")
+    parser.add_argument(
+        "--max-evaluations", type=int, default=None, help="policy-test evaluations at most"
+    )
     parser.add_argument("--now", default="2026-12-01T00:00:00Z", help="time for expiry checks")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--verbose", "-v", action="store_true", help="list every mutant")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     runner = Runner(args.policies, args.tests, now_ns=to_ns(args.now, where="--now"))
-    outcomes = run(runner, quick=args.quick)
+    outcomes = run(runner, quick=args.quick, max_evaluations=args.max_evaluations)
     summary = report(outcomes)
     summary["policy_test_cases"] = len(runner.cases)
     summary["evaluated_mutants"] = runner.evaluations
