@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from mlgate.errors import PolicyError
-from mlgate.policyset.builtins import check_module
+from mlgate.policyset.builtins import check_module, defined_functions
 from mlgate.policyset.catalogue import Catalogue, parse_catalogue
 from mlgate.policyset.consistency import catalogue_problems
 from mlgate.policyset.exemptions import Exemption, parse_exemptions
@@ -22,7 +23,6 @@ from mlgate.policyset.validation import PolicyDataError, Problem, raise_if, sche
 from mlgate.policyset.yamlfile import LineMap, load_yaml_file
 
 ENTRYPOINT = "mlgate/main/result"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,12 @@ class PolicySet:
 
 
 def default_policy_dir() -> Path:
-    """``$MLGATE_POLICIES``, else the policies shipped next to the package (the repository)."""
+    """``$MLGATE_POLICIES``, else the policies shipped as package data.
+
+    (In a source tree src/mlgate/policies links to the repository's policies/.)
+    """
     env = os.environ.get("MLGATE_POLICIES")
-    return Path(env) if env else REPO_ROOT / "policies"
+    return Path(env) if env else Path(str(resources.files("mlgate") / "policies")).resolve()
 
 
 @dataclass(frozen=True)
@@ -131,12 +134,6 @@ def load_policy_data(root: Path | str) -> PolicyData:
     )
 
 
-def _is_builtin_checker():
-    from regopy import Interpreter
-
-    return Interpreter().is_builtin
-
-
 def load_policy_set(path: Path | str) -> PolicySet:
     root = Path(path)
     if not root.is_dir():
@@ -164,10 +161,16 @@ def load_policy_set(path: Path | str) -> PolicySet:
     catalogue_path, params_path = root / "controls.yaml", root / "params.yaml"
     catalogue, exemptions = checked.catalogue, checked.exemptions
 
-    is_builtin = _is_builtin_checker()
+    from mlgate.rego.wasm_build import known_builtins
+
+    builtins = known_builtins()
+    is_builtin = None if builtins is None else builtins.__contains__
+    everything = {**modules, **tests}
+    # A package may span files: a function defined in one is called bare in another.
+    functions = defined_functions(everything.values())
     problems = []
-    for rel, source in {**modules, **tests}.items():
-        problems += check_module(str(root / rel), source, is_builtin)
+    for rel, source in everything.items():
+        problems += check_module(str(root / rel), source, is_builtin, functions)
     if problems:
         raise PolicyError("unsafe or unsupported builtins: " + "; ".join(map(str, problems)))
 

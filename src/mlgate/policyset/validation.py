@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ import jsonschema
 from mlgate.errors import PolicyError
 from mlgate.policyset.yamlfile import LineMap, pointer_of
 
-SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
+# Package data (src/mlgate/schemas links to the repository's schemas/; a wheel holds a copy).
+SCHEMA_DIR = Path(str(resources.files("mlgate") / "schemas")).resolve()
 
 # Problem codes (stable: tests and tools match on them, never on the prose).
 UNKNOWN_KEY = "unknown-key"
