@@ -24,7 +24,7 @@ metric_min := lib.metric_thresholds("min")
 metric_max := lib.metric_thresholds("max")
 
 # An array (a name in both min and max appears twice; findings is a set, so that is harmless).
-# A task with require_declared also needs evidence for every metric its card declares.
+# A model with a known task also needs evidence for every metric its card declares.
 required_metrics := array.concat(
 	array.concat(
 		[name | some name; threshold := metric_min[name]; is_number(threshold)],
@@ -33,13 +33,15 @@ required_metrics := array.concat(
 	declared_required,
 )
 
-declared_required := lib.card_metric_names if lib.task_params.require_declared == true
+declared_required := lib.card_metric_names if lib.task != ""
 
 else := []
 
-# An LLM task with require_declared and a card that declares no metric has nothing to gate.
+# A model with a known task (the card's governance.task, or text-generation for an LLM
+# runtime) is judged on the metrics its card declares: declaring none leaves nothing to gate.
+# (Independent of params.yaml, so that no parameter edit can switch it off.)
 findings contains lib.finding("GATE-METRICS", msg, "/card/quantitative_analysis/performance_metrics") if {
-	lib.task_params.require_declared == true
+	lib.task != ""
 	count(lib.card_metric_names) == 0
 	msg := sprintf("the card declares no evaluation metrics for its task '%s' (quantitative_analysis.performance_metrics); models of this task are judged on the metrics their card declares", [lib.task])
 }
