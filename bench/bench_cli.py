@@ -363,6 +363,7 @@ def _tree_rss_kib(root: int) -> int:
 @dataclass
 class Run:
     wall_s: float
+    cpu_s: float  # user + system of the process and the children it waited for
     peak_rss_mib: float
     tree_rss_mib: float
     code: int
@@ -392,6 +393,7 @@ def run_once(cmd: list[str], cwd: Path) -> Run:
     proc.returncode = os.waitstatus_to_exitcode(status)
     return Run(
         wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
         peak_rss_mib=usage.ru_maxrss / 1024,
         tree_rss_mib=max(tree, usage.ru_maxrss) / 1024,
         code=proc.returncode,
@@ -455,6 +457,7 @@ def measure(case: Case, objects: int, repeat: int, cwd: Path) -> dict[str, Any]:
         wall_s=round(statistics.median(walls), 4),
         wall_min_s=round(min(walls), 4),
         objects_per_s=round(objects / statistics.median(walls), 1),
+        cpu_s=round(statistics.median(r.cpu_s for r in runs), 4),
         peak_rss_mib=round(max(r.peak_rss_mib for r in runs), 1),
         tree_rss_mib=round(max(r.tree_rss_mib for r in runs), 1),
         denied=denied,
@@ -532,19 +535,20 @@ def markdown(records: list[dict[str, Any]]) -> str:
     big = max(r["objects"] for r in records)
     lines = [
         f"| tool | case | 1 object (start-up) | {big:,} objects | objects/s | per extra object "
-        "| peak RSS (largest process / tree) | output |",
-        "|---|---|---|---|---|---|---|---|",
+        "| CPU, 1 / all objects | peak RSS (largest process / tree) | output |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for (tool, case), rows in by.items():
         one, many = rows.get(1, {}), rows.get(big, {})
         if "error" in one or "error" in many:
             err = one.get("error") or many.get("error")
-            lines.append(f"| {tool} | {case} | failed: {err[:80]} | | | | | |")
+            lines.append(f"| {tool} | {case} | failed: {err[:80]} | | | | | | |")
             continue
         extra = (many["wall_s"] - one["wall_s"]) / max(1, big - 1) * 1000
         lines.append(
             f"| {tool} | {case} | {one['wall_s']:.3f} s | {many['wall_s']:.2f} s "
             f"| {many['objects_per_s']:,.0f} | {extra:.2f} ms "
+            f"| {one['cpu_s']:.2f} / {many['cpu_s']:.2f} s "
             f"| {many['peak_rss_mib']:.0f} / {many['tree_rss_mib']:.0f} MiB "
             f"| {many['output_bytes'] / 1e6:.1f} MB |"
         )
