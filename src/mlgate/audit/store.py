@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -48,8 +49,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonical(value: dict[str, Any]) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted, compact JSON; a lone surrogate (not encodable as UTF-8) stays a \\u escape.
+
+    Without that a record holding one (a username, an annotation) could not be stored, and
+    its decision would be lost.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def chain_hash(prev_hash: str, body: str) -> str:

@@ -114,6 +114,11 @@ class AuditWriter:
             seqs = self._store.append([payload for payload, _ in batch])
         except Exception as err:
             log.error("audit append of %d records failed: %s", len(batch), err)
+            if len(batch) > 1:
+                # One record may be the cause: it must not take the others' commits with it.
+                for item in batch:
+                    self._commit([item])
+                return
             for _, future in batch:
                 future.set_exception(err)
             return

@@ -17,6 +17,7 @@ from mlgate.policyset.builtins import check_module
 from mlgate.policyset.catalogue import Catalogue, load_catalogue
 from mlgate.policyset.exemptions import Exemption, load_exemptions
 from mlgate.policyset.params import load_params
+from mlgate.policyset.trustfiles import hash_into, trusted_files
 
 ENTRYPOINT = "mlgate/main/result"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -32,6 +33,9 @@ class PolicySet:
     exemptions: tuple[Exemption, ...]
     revision: str  # sha256 over every file that shapes a decision
     files: tuple[str, ...] = field(default=())
+    # Files outside the Rego/YAML set that the revision covers (trust.yaml's keys, CAs,
+    # trust configs), resolved: the reloader watches them too.
+    watched: tuple[Path, ...] = field(default=())
 
     @property
     def entrypoint(self) -> str:
@@ -95,6 +99,8 @@ def load_policy_set(path: Path | str) -> PolicySet:
     for p in sorted(hashed):
         digest.update(p.relative_to(root).as_posix().encode() + b"\0")
         digest.update(p.read_bytes() + b"\0")
+    trust_refs = trusted_files(root)
+    hash_into(digest, trust_refs)
     data = {
         "mlgate": {
             "params": params,
@@ -113,4 +119,5 @@ def load_policy_set(path: Path | str) -> PolicySet:
         exemptions=exemptions,
         revision="sha256:" + digest.hexdigest(),
         files=tuple(p.relative_to(root).as_posix() for p in sorted(hashed)),
+        watched=tuple(f.path for f in trust_refs),
     )
