@@ -212,7 +212,7 @@ def parse_review(body: bytes, *, max_depth: int = 100) -> AdmissionRequest:
         )
     gvk = _mapping(request.get("kind"), "/request/kind", required=True)
     operation = request.get("operation")
-    if operation not in OPERATIONS:
+    if not isinstance(operation, str) or operation not in OPERATIONS:  # {} is unhashable
         raise ReviewError(
             f"operation must be one of {', '.join(sorted(OPERATIONS))}, got {operation!r}",
             path="/request/operation",
