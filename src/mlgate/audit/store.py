@@ -177,7 +177,10 @@ class AuditStore:
             self._set_meta("head_hash", prev)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite may already have rolled back (SQLITE_FULL does): then a second ROLLBACK
+            # fails and would hide the real error (the disk is full) behind its own.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
         return seqs
 
