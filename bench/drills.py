@@ -123,6 +123,7 @@ def unsigned(namespace: str = "ml-prod") -> dict[str, Any]:
 
 def drill_kill9() -> dict[str, Any]:
     acknowledged: list[str] = []
+    unrecorded: list[str] = []
     stop = threading.Event()
     with serving("kill9") as server:
         assert server.proc is not None
@@ -135,8 +136,13 @@ def drill_kill9() -> dict[str, Any]:
                         r = client.post("/validate", json=doc)
                     except Exception:
                         return  # the server is gone
-                    if r.status_code == 200:
-                        acknowledged.append(r.json()["response"]["auditAnnotations"]["decision-id"])
+                    if r.status_code != 200:
+                        continue
+                    annotations = r.json()["response"]["auditAnnotations"]
+                    if "MLGATE-AUDIT-ERROR" in annotations.get("denied-controls", ""):
+                        unrecorded.append(annotations["decision-id"])  # said so: not acknowledged
+                    else:
+                        acknowledged.append(annotations["decision-id"])
 
         threads = [threading.Thread(target=load) for _ in range(8)]
         for t in threads:
@@ -156,6 +162,7 @@ def drill_kill9() -> dict[str, Any]:
     return {
         "drill": "kill -9 under load",
         "acknowledged": len(acknowledged),
+        "denied_as_unrecordable": len(unrecorded),
         "records_in_log": len(stored),
         "acknowledged_lost": len(lost),
         "audit_verify_exit": verify.returncode,

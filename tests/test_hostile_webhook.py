@@ -20,7 +20,7 @@ from mlgate.server import admission
 from mlgate.server.admission import ReviewError
 from mlgate.server.limits import RequestLimits
 from test_webhook_app import FakeKubeAPI, StubEngine, app_with, records
-from webhook_support import objects, review, signed_annotations
+from webhook_support import objects, review
 
 ISVC = objects("ml-prod")["InferenceService"]
 
@@ -118,9 +118,9 @@ def test_fail_open_does_not_admit_a_policy_denial_when_labels_are_fine(make_app)
 @pytest.mark.parametrize("text", ["\\u0000", "a\u0000b"], ids=["six-characters", "nul"])
 def test_nul_in_an_annotation_is_denied_even_with_fail_open(make_app, text: str) -> None:
     client, _ = make_app(None, fail_open=True)  # the real engine
-    for annotations in ({"note": text}, {"mlgate.io/model-digest": text}):
+    for extra in ({"note": text}, {"mlgate.io/model-digest": text}):
         obj = copy.deepcopy(ISVC)
-        obj["metadata"]["annotations"] = annotations
+        obj["metadata"]["annotations"] = extra
         resp = answer(client, review(obj))
         assert resp["allowed"] is False, resp
         assert "fail-open" not in resp["auditAnnotations"]

@@ -66,9 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     limits.add_argument("--max-containers", type=int, default=64, help="containers per object")
     limits.add_argument("--max-annotations", type=int, default=128, help="annotations per object")
     limits.add_argument("--max-annotation-bytes", type=int, default=256 * 1024)
-    limits.add_argument("--max-queue", type=int, default=64, help="requests waiting in total")
+    limits.add_argument("--max-queue", type=int, default=256, help="requests waiting in total")
     limits.add_argument(
-        "--max-queue-per-user", type=int, default=16, help="requests waiting per user"
+        "--max-queue-per-user", type=int, default=64, help="requests waiting per user"
     )
     limits.add_argument(
         "--header-timeout", type=float, default=5.0, help="seconds to send the headers"

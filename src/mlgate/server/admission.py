@@ -242,9 +242,10 @@ def parse_review(body: bytes, *, max_depth: int = 100) -> AdmissionRequest:
     version = _string(gvk.get("version", ""), "/request/kind/version")
     kind = _string(gvk.get("kind"), "/request/kind/kind", required=True)
     namespace = _string(request.get("namespace", ""), "/request/namespace")
-    for value, where in ((obj, "/request/object"), (old, "/request/oldObject")):
-        if value is not None:
-            _check_type_meta(value, group, version, kind, namespace, where)
+    if operation in ("CREATE", "UPDATE"):  # the objects that get evaluated
+        for value, where in ((obj, "/request/object"), (old, "/request/oldObject")):
+            if value is not None:
+                _check_type_meta(value, group, version, kind, namespace, where)
     return AdmissionRequest(
         uid=uid,
         group=group,

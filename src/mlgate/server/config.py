@@ -37,8 +37,8 @@ class ServerConfig:
     max_annotations: int = 128
     max_annotation_bytes: int = 256 * 1024
     # The evaluation queue (server/scheduler.py): bounded, and fair between users.
-    max_queue: int = 64
-    max_queue_per_user: int = 16
+    max_queue: int = 256
+    max_queue_per_user: int = 64
     # Connection hygiene (uvicorn and server/protocol.py): a slow or stalled client is cut off.
     header_timeout_s: float = 5.0  # from connection (after TLS) to the end of the headers
     body_timeout_s: float = 5.0  # from the end of the headers to the end of the body

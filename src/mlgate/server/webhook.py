@@ -557,7 +557,10 @@ class Webhook:
             return outcome
         future = self.audit.submit(self._payload(review, outcome, started))
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), self.config.audit_timeout_s)
+            # shield: a timeout must not cancel the writer's future (the commit may still land).
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)), self.config.audit_timeout_s
+            )
         except TimeoutError:
             return self._audit_failure(
                 outcome.decision, f"commit did not finish within {self.config.audit_timeout_s:g}s"
