@@ -139,3 +139,16 @@ def test_a_flood_of_heavy_requests_does_not_flip_or_delay_another_user(server: S
 def test_honest_traffic_still_works_after_the_hostile_tests(server: Server) -> None:
     with server.client() as c:
         assert c.get("/readyz").status_code == 200
+
+
+def test_uvicorn_still_lacks_request_timeouts() -> None:
+    """mlgate._internal.uvicorn_protocol exists because uvicorn has only these timeouts."""
+    import inspect
+
+    import uvicorn
+
+    timeouts = {p for p in inspect.signature(uvicorn.Config).parameters if "timeout" in p}
+    assert timeouts <= {
+        "timeout_keep_alive", "timeout_notify", "timeout_graceful_shutdown",
+        "timeout_worker_healthcheck",
+    }, f"new uvicorn timeout settings: {sorted(timeouts)}"  # fmt: skip

@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol with the timeouts and limits it lacks.
+"""uvicorn's httptools protocol with the timeouts and limits it lacks (uvicorn 0.54).
 
 uvicorn bounds only the idle time *between* requests (``timeout_keep_alive``). A client that
 opens a connection and then sends nothing, or sends its headers or body a byte at a time,
@@ -15,6 +15,8 @@ oversized header section gets uvicorn's own ``400`` and a disconnect. The settin
 the webhook's ServerConfig in the environment, so uvicorn's worker processes get them too.
 It relies on HttpToolsProtocol's parser callbacks (``on_message_begin``, ``on_url``,
 ``on_header``, ``on_headers_complete``, ``on_message_complete``), which is why it lives here.
+``tests/test_hostile_server.py::test_uvicorn_still_lacks_request_timeouts`` fails when a
+uvicorn release adds a timeout setting: then check whether this adapter can go.
 """
 
 from __future__ import annotations
