@@ -150,5 +150,5 @@ def test_uvicorn_still_lacks_request_timeouts() -> None:
     timeouts = {p for p in inspect.signature(uvicorn.Config).parameters if "timeout" in p}
     assert timeouts <= {
         "timeout_keep_alive", "timeout_notify", "timeout_graceful_shutdown",
-        "timeout_worker_healthcheck",
+        "timeout_worker_healthcheck", "ws_ping_timeout",
     }, f"new uvicorn timeout settings: {sorted(timeouts)}"  # fmt: skip
