@@ -233,11 +233,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--max-rss-growth-mb", type=float, default=60.0)
+    parser.add_argument(
+        "--max-seconds", type=float, help="stop sending after this long (reports what was sent)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mlgate-fuzz-"))
     certs = issue_certs(work / "certs")
-    server = Server(work / "server", certs).start()
+    server = Server(work / "server", certs).start(timeout=600)
     assert server.proc is not None
     pid = server.proc.pid
     rng = random.Random(args.seed)
@@ -253,6 +256,8 @@ def main() -> int:
 
     def batches():  # consumed by this thread only
         for _ in range(args.count):
+            if args.max_seconds and time.monotonic() - started > args.max_seconds:
+                return
             yield mutator.review()
 
     def send(client, item: tuple[dict[str, Any], bytes]) -> None:
@@ -283,13 +288,14 @@ def main() -> int:
         items = iter(batches())
         with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
             pending: set[concurrent.futures.Future[None]] = set()
+            sent = 0
             for sent, item in enumerate(items, 1):
                 pending.add(pool.submit(worker, item))
                 if len(pending) >= args.workers * 4:
                     _, pending = concurrent.futures.wait(
                         pending, return_when=concurrent.futures.FIRST_COMPLETED
                     )
-                if sent % 5000 == 0:
+                if sent % 1000 == 0:
                     rss_samples.append(rss_kb(pid))
                     print(f"{sent} sent, {dict(statuses)}, rss {rss_samples[-1] // 1024} MB",
                           file=sys.stderr, flush=True)  # fmt: skip
@@ -304,8 +310,9 @@ def main() -> int:
     five_xx = sum(n for s, n in statuses.items() if s.startswith("5"))
     report = {
         "bench": "fuzz_webhook",
-        "command": f"python bench/fuzz_webhook.py --count {args.count} --seed {args.seed}",
-        "requests": args.count,
+        "command": f"python bench/fuzz_webhook.py --count {args.count} --seed {args.seed}"
+        + (f" --max-seconds {args.max_seconds:g}" if args.max_seconds else ""),
+        "requests": sent,
         "answered": sum(statuses.values()),
         "status": dict(statuses),
         "decisions": dict(outcomes),
@@ -318,7 +325,7 @@ def main() -> int:
         "rss_peak_mb": round(max([baseline, *rss_samples]) / 1024, 1),
         "rss_after_idle_mb": round(final / 1024, 1),
         "seconds": round(elapsed, 1),
-        "requests_per_s": round(args.count / elapsed, 1),
+        "requests_per_s": round(sent / elapsed, 1),
     }
     emit(report)
     if errors:
