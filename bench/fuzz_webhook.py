@@ -56,6 +56,7 @@ HOSTILE_VALUES: list[Any] = [
 ]  # fmt: skip
 NAMESPACE_CHOICES = [*NAMESPACES, "ml-other"]
 BYTE_DAMAGE = ["cut", "flip", "dup-key", "big-int", "surrogate"]
+CHECK_CHUNK = 300
 
 
 def seeds() -> list[dict[str, Any]]:
@@ -201,8 +202,15 @@ def check_denials(admitted: list[dict[str, Any]], workdir: Path) -> tuple[int, i
     for doc in admitted:
         by_namespace.setdefault(doc["request"]["namespace"], []).append(doc["request"]["object"])
     checked = denied = 0
-    for namespace, objs in by_namespace.items():
-        path = workdir / f"admitted-{namespace}.yaml"
+    # `mlgate check` refuses files over 16 MiB: a few hundred objects per file.
+    chunks = [
+        (namespace, objs[i : i + CHECK_CHUNK])
+        for namespace, all_objs in by_namespace.items()
+        for objs in [all_objs]
+        for i in range(0, len(all_objs), CHECK_CHUNK)
+    ]
+    for n, (namespace, objs) in enumerate(chunks):
+        path = workdir / f"admitted-{namespace}-{n}.yaml"
         path.write_text(yaml.safe_dump_all(objs, sort_keys=False))
         argv = [*MLGATE, "check", str(path), "--output", "json", "--user", DEPLOYER["username"]]
         for group in DEPLOYER["groups"]:
