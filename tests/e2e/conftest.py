@@ -80,6 +80,13 @@ class Kubectl:
         self.calls.append(" ".join(["kubectl", *args]))
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
+    def transcript(self, name: str, args: tuple[str, ...], stdin_from: str, result: Result) -> None:
+        """What the user typed and saw, for docs/operator-guide.md (.e2e/run/transcripts/)."""
+        out = self.work / "transcripts"
+        out.mkdir(exist_ok=True)
+        shown = " ".join(["kubectl", *args]) + (f" < {stdin_from}" if stdin_from else "")
+        (out / f"{name}.txt").write_text(f"$ {shown}\n{result.stdout}{result.stderr}")
+
     def ok(self, *args: str, stdin: str | None = None, admin: bool = True) -> str:
         result = self(*args, stdin=stdin, admin=admin)
         if result.returncode != 0:

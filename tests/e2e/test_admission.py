@@ -20,8 +20,11 @@ PROD, STAGING, OPTOUT = "ml-prod", "ml-staging", "ml-optout"
 ISVC = "inferenceservice.serving.kserve.io"
 
 
-def _create(cluster, obj):  # type: ignore[no-untyped-def]
-    return cluster.kubectl("create", "-f", "-", stdin=objects.to_yaml(obj))
+def _create(cluster, obj, transcript: str = ""):  # type: ignore[no-untyped-def]
+    result = cluster.kubectl("create", "-f", "-", stdin=objects.to_yaml(obj))
+    if transcript:
+        cluster.kubectl.transcript(transcript, ("create", "-f", "-"), f"{transcript}.yaml", result)
+    return result
 
 
 def _assert_denied(cluster, obj, control: str, *, verb: str = "creating"):  # type: ignore[no-untyped-def]
@@ -36,7 +39,7 @@ def _assert_denied(cluster, obj, control: str, *, verb: str = "creating"):  # ty
     denial = parse_denial(result.stderr)
     meta = obj["metadata"]
     assert (denial.verb, denial.kind, denial.namespace, denial.name) == (
-        verb, obj["kind"], meta["namespace"], meta["name"],
+        "creating", obj["kind"], meta["namespace"], meta["name"],
     )  # fmt: skip
     assert control in denial.controls, denial
     assert denial.first == denial.controls[0]
@@ -61,7 +64,7 @@ def _last_record(cluster, name: str):  # type: ignore[no-untyped-def]
 
 def test_signed_attested_bound_inferenceservice_is_admitted(cluster):
     obj = objects.signed_isvc("credit-scorer", PROD)
-    result = _create(cluster, obj)
+    result = _create(cluster, obj, "admitted")
     assert (result.returncode, result.stdout, result.stderr) == (
         0, f"{ISVC}/credit-scorer created\n", "",
     )  # fmt: skip
@@ -72,7 +75,9 @@ def test_signed_attested_bound_inferenceservice_is_admitted(cluster):
 
 
 def test_unsigned_inferenceservice_is_denied(cluster):
-    denial, _ = _assert_denied(cluster, objects.unsigned_isvc("unsigned", PROD), "SC-SIGNED")
+    denial, _ = _assert_denied(
+        cluster, objects.unsigned_isvc("unsigned", PROD), "SC-SIGNED", "denied"
+    )
     assert "not signed" in denial.finding or denial.first != "SC-SIGNED"
 
 
@@ -108,7 +113,7 @@ def test_high_risk_without_dpia_is_denied_through_the_python_client(cluster):
 
 def test_warn_mode_shows_kubectl_warnings_and_admits(cluster):
     obj = objects.no_dpia_isvc(cluster.work, "no-dpia", STAGING)
-    result = _create(cluster, obj)
+    result = _create(cluster, obj, "warned")
     assert result.returncode == 0, result
     assert result.stdout == f"{ISVC}/no-dpia created\n"
     shown = warnings(result.stderr)
