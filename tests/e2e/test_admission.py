@@ -27,13 +27,9 @@ def _create(cluster, obj, transcript: str = ""):  # type: ignore[no-untyped-def]
     return result
 
 
-def _assert_denied(cluster, obj, control: str, *, verb: str = "creating"):  # type: ignore[no-untyped-def]
+def _assert_denied(cluster, obj, control: str, transcript: str = ""):  # type: ignore[no-untyped-def]
     """kubectl exits 1 with exactly one line: the webhook's denial, naming ``control``."""
-    result = (
-        _create(cluster, obj)
-        if verb == "creating"
-        else cluster.kubectl("replace", "-f", "-", stdin=objects.to_yaml(obj))
-    )
+    result = _create(cluster, obj, transcript)
     assert result.returncode == 1, result
     assert result.stdout == ""
     denial = parse_denial(result.stderr)
@@ -41,11 +37,12 @@ def _assert_denied(cluster, obj, control: str, *, verb: str = "creating"):  # ty
     assert (denial.verb, denial.kind, denial.namespace, denial.name) == (
         "creating", obj["kind"], meta["namespace"], meta["name"],
     )  # fmt: skip
-    assert control in denial.controls, denial
-    assert denial.first == denial.controls[0]
+    # The control id is in what kubectl prints, and the decision log holds the same decision.
+    assert control in result.stderr, result.stderr
     record = cluster.webhook.record(denial.decision_id)
     assert record["allowed"] is False
-    assert record["controls"][: len(denial.controls)] == denial.controls
+    assert control in record["controls"]
+    assert set(denial.controls) <= set(record["controls"])
     assert len(record["controls"]) == len(denial.controls) + denial.more
     assert (record["kind"], record["namespace"], record["name"]) == (
         obj["kind"], meta["namespace"], meta["name"],
@@ -78,7 +75,9 @@ def test_unsigned_inferenceservice_is_denied(cluster):
     denial, _ = _assert_denied(
         cluster, objects.unsigned_isvc("unsigned", PROD), "SC-SIGNED", "denied"
     )
-    assert "not signed" in denial.finding or denial.first != "SC-SIGNED"
+    # Root cause first: the finding and the fix kubectl shows are the missing signature.
+    assert denial.first == "SC-SIGNED"
+    assert denial.finding.startswith("model is not signed")
 
 
 def test_tampered_digest_is_denied(cluster):
@@ -213,7 +212,8 @@ def test_update_swapping_the_model_is_judged(cluster):
     current["metadata"]["annotations"][objects.DIGEST] = "sha256:" + "ab" * 32
     current["spec"]["predictor"]["model"]["storageUri"] = "s3://ml-models-prod/other-model/1.0.0"
     denial, record = _assert_denied_update(cluster, current)
-    assert "SC-DIGEST-MATCH" in denial.controls
+    assert denial.first.startswith("SC-")  # the supply-chain finding leads
+    assert "SC-DIGEST-MATCH" in record["controls"]
     assert record["operation"] == "UPDATE"
     # The stored object still names the admitted model.
     stored = json.loads(cluster.kubectl.ok("get", "inferenceservice", "swap-me", "-n", PROD,
@@ -287,3 +287,19 @@ def test_policy_edit_is_hot_reloaded_and_used_by_the_next_admission(cluster):
     finally:
         controls.write_text(original)
         wait_until(lambda: cluster.webhook.revision() == before, timeout_s=30)
+
+
+def test_shipped_webhook_deployment_passes_restricted_pod_security(cluster):
+    # mlgate-system enforces the "restricted" Pod Security Standard (webhook/base/namespace.yaml):
+    # the controller manager's Pods for the shipped Deployment are admitted (Pending: no kubelet).
+    def pods():  # type: ignore[no-untyped-def]
+        out = cluster.kubectl.ok("get", "pods", "-n", "mlgate-system", "-o", "json")
+        return json.loads(out)["items"]
+
+    found = wait_until(lambda: len(pods()) == 2, timeout_s=60)
+    assert found, cluster.kubectl.ok("get", "events", "-n", "mlgate-system")
+    rs = json.loads(cluster.kubectl.ok("get", "rs", "-n", "mlgate-system", "-o", "json"))["items"]
+    assert not [
+        c for r in rs for c in r.get("status", {}).get("conditions", [])
+        if c["type"] == "ReplicaFailure"
+    ]  # fmt: skip

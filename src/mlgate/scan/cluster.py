@@ -9,6 +9,7 @@ they decide the environment exactly as they do for the webhook.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,21 +63,24 @@ class ClusterReader:
         return str(self.api.configuration.host)
 
     def get(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict[str, Any]:
-        from kubernetes.client.rest import ApiException
         from urllib3.exceptions import HTTPError
 
+        method, url, headers, body, post = self.api.param_serialize(
+            "GET", path, query_params=query or [], auth_settings=["BearerToken"]
+        )
         try:
-            return self.api.call_api(
-                path, "GET", query_params=query or [], response_type="object",
-                auth_settings=["BearerToken"], _return_http_data_only=True,
-                _request_timeout=30,
-            )  # fmt: skip
-        except ApiException as err:
-            raise ClusterError(
-                f"GET {path}: {err.status} {err.reason}", location=self.server
-            ) from None
+            response = self.api.call_api(method, url, headers, body, post, _request_timeout=30)
+            response.read()
         except (HTTPError, OSError) as err:
             raise ClusterError(f"GET {path}: {err}", location=self.server) from None
+        if not 200 <= response.status < 300:
+            raise ClusterError(
+                f"GET {path}: {response.status} {response.reason}", location=self.server
+            )
+        try:
+            return json.loads(response.data)
+        except ValueError as err:
+            raise ClusterError(f"GET {path}: not JSON: {err}", location=self.server) from None
 
     def served(self, kinds: set[str]) -> list[ServedKind]:
         """Where each of ``kinds`` is served: one entry per group (its preferred version)."""
