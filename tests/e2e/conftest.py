@@ -65,7 +65,7 @@ class Kubectl:
     calls: list[str] = field(default_factory=list)
 
     def __call__(
-        self, *args: str, stdin: str | None = None, admin: bool = False, timeout: float = 60
+        self, *args: str, stdin: str | None = None, admin: bool = False, timeout: float = 180
     ) -> Result:
         """kubectl as the release manager (or the operator), output as the user sees it."""
         config = self.endpoints.admin_kubeconfig if admin else self.endpoints.deployer_kubeconfig
@@ -87,8 +87,10 @@ class Kubectl:
         shown = " ".join(["kubectl", *args]) + (f" < {stdin_from}" if stdin_from else "")
         (out / f"{name}.txt").write_text(f"$ {shown}\n{result.stdout}{result.stderr}")
 
-    def ok(self, *args: str, stdin: str | None = None, admin: bool = True) -> str:
-        result = self(*args, stdin=stdin, admin=admin)
+    def ok(
+        self, *args: str, stdin: str | None = None, admin: bool = True, timeout: float = 180
+    ) -> str:
+        result = self(*args, stdin=stdin, admin=admin, timeout=timeout)
         if result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
@@ -126,8 +128,9 @@ def _install_crds(kubectl: Kubectl, crd_dir: Path) -> None:
         args += ["-f", str(f)]
     # Server-side: KServe's InferenceService CRD (~1 MB) is far over the 256 KiB limit of the
     # last-applied annotation that client-side apply writes.
-    kubectl.ok("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", *args)
-    kubectl.ok("wait", "--for=condition=Established", "--timeout=60s", *args)
+    # ~6 MB of OpenAPI schemas: minutes on a busy 2-core machine, so a generous timeout.
+    kubectl.ok("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", *args, timeout=900)
+    kubectl.ok("wait", "--for=condition=Established", "--timeout=300s", *args, timeout=400)
 
 
 def legacy_objects() -> list[dict[str, Any]]:
