@@ -85,7 +85,8 @@ class Kubectl:
         out = self.work / "transcripts"
         out.mkdir(exist_ok=True)
         shown = " ".join(["kubectl", *args]) + (f" < {stdin_from}" if stdin_from else "")
-        (out / f"{name}.txt").write_text(f"$ {shown}\n{result.stdout}{result.stderr}")
+        # A terminal shows the API server's warnings before kubectl's own "created" line.
+        (out / f"{name}.txt").write_text(f"$ {shown}\n{result.stderr}{result.stdout}")
 
     def ok(
         self, *args: str, stdin: str | None = None, admin: bool = True, timeout: float = 180

@@ -23,7 +23,8 @@ ISVC = "inferenceservice.serving.kserve.io"
 def _create(cluster, obj, transcript: str = ""):  # type: ignore[no-untyped-def]
     result = cluster.kubectl("create", "-f", "-", stdin=objects.to_yaml(obj))
     if transcript:
-        cluster.kubectl.transcript(transcript, ("create", "-f", "-"), f"{transcript}.yaml", result)
+        shown = f"{obj['metadata']['name']}.yaml"
+        cluster.kubectl.transcript(transcript, ("create", "-f", "-"), shown, result)
     return result
 
 
