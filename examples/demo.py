@@ -25,13 +25,17 @@ def summarise_check(*args: str) -> None:
     proc = run(*args, "--output", "json")
     if proc.returncode not in (0, 1):
         sys.exit(f"demo failed: {proc.stderr.strip()}")
-    for result in json.loads(proc.stdout)["results"]:
+    report = json.loads(proc.stdout)
+    for result in report["results"]:
         d = result["decision"]
         verdict = "ALLOWED" if d["allowed"] else "DENIED "
-        print(f"  {verdict} {result['kind']}/{result['name']}  ({result['file']}, tier {d['risk_tier']}, env {d['subject']['environment']})")
+        print(
+            f"  {verdict} {result['kind']}/{result['name']}  ({result['file']}, tier {d['risk_tier']}, env {d['subject']['environment']})"
+        )
         for v in d["violations"][:SHOW]:
             print(f"      x {v['control']}: {v['message']}")
-            print(f"        {', '.join(v['regulations'])} | fix: {v['remediation'][:110]}")
+            control = report["controls"][v["control"]]  # title, regulations, fix: once per control
+            print(f"        {', '.join(control['regulations'])} | fix: {control['remediation'][:110]}")
         if len(d["violations"]) > SHOW:
             print(f"      ... and {len(d['violations']) - SHOW} more violation(s)")
         for v in d["warnings"][:SHOW]:
@@ -44,6 +48,8 @@ def main() -> None:
     summarise_check("check", "examples/manifests/")
 
     print("\n== 2. Kubernetes objects, as the admission webhook sees them ==")
+    print("  (credit-scorer-shadow is an attack: the approved model's signature and attestation")
+    print("   copied onto an InferenceService that loads another model; SC-URI-BOUND denies it)")
     summarise_check(
         "check", "examples/k8s/", "--user", "release-bot", "--group", "mlops-release-managers"
     )
