@@ -39,8 +39,10 @@ NAMESPACES = {
     "ml-staging": {"mlgate.io/enforce": "true", "mlgate.io/environment": "staging"},
     "ml-optout": {"mlgate.io/environment": "production"},  # not opted in
     "legacy-prod": {"mlgate.io/enforce": "true", "mlgate.io/environment": "production"},
+    "legacy-hold": {"mlgate.io/enforce": "true", "mlgate.io/environment": "production"},
 }
 LEGACY_NAMESPACE = "legacy-prod"
+HELD = "legacy-hold"  # an unsigned object with a finalizer, from before the webhook
 
 
 def _required_env(name: str) -> Path:
@@ -137,7 +139,10 @@ def _install_crds(kubectl: Kubectl, crd_dir: Path) -> None:
 def legacy_objects() -> list[dict[str, Any]]:
     """Objects already running when mlgate is installed: the cluster audit must find them."""
     ns = LEGACY_NAMESPACE
+    held = objects.unsigned_isvc("held", HELD)
+    held["metadata"]["finalizers"] = ["example.com/cleanup"]
     return [
+        held,
         objects.signed_isvc("credit-scorer", ns),
         objects.unsigned_isvc("credit-scorer-unsigned", ns),
         objects.vllm_deployment("chatbot", ns, "s3://llm-weights/support-chatbot/latest"),

@@ -54,6 +54,11 @@ def storage_uri(isvc: dict[str, Any]) -> str:
     return isvc["spec"]["predictor"]["model"]["storageUri"]
 
 
+def copied_annotations_isvc(name: str, namespace: str) -> dict[str, Any]:
+    """The attack: the signed credit scorer's annotations on an object loading another model."""
+    return renamed(_example("k8s/credit-scorer-copied-annotations.yaml"), name, namespace)
+
+
 def unsigned_isvc(name: str, namespace: str) -> dict[str, Any]:
     """The same model deployed with no digest, signature or attestation."""
     obj = signed_isvc(name, namespace)
@@ -132,6 +137,23 @@ def vllm_deployment(
             },
         },
     }
+
+
+def compliant_deployment(name: str, namespace: str) -> dict[str, Any]:
+    """The shipped pod-start verification example (webhook/verifier/), signed and attested.
+
+    It serves the credit scorer from s3:// (mutable), so the init containers fetch and
+    verify the bytes against the admitted digest; the signature and attestation are the
+    signed example's, placed on the pod template as the example's comment says.
+    """
+    path = REPO / "webhook" / "verifier" / "init-container-example.yaml"
+    obj = renamed(yaml.safe_load(path.read_text()), name, namespace)
+    labels = {"app": name}
+    obj["spec"]["selector"] = {"matchLabels": labels}
+    template = obj["spec"]["template"]
+    template["metadata"]["labels"] = labels
+    template["metadata"]["annotations"].update(model_annotations(signed_isvc(name, namespace)))
+    return obj
 
 
 def plain_deployment(name: str, namespace: str) -> dict[str, Any]:

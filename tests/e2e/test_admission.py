@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from e2e import objects
+from e2e.conftest import HELD
 from e2e.userview import WEBHOOK, parse_denial, warnings
 from e2e.webhook import wait_until
 
@@ -79,6 +80,16 @@ def test_unsigned_inferenceservice_is_denied(cluster):
     # Root cause first: the finding and the fix kubectl shows are the missing signature.
     assert denial.first == "SC-SIGNED"
     assert denial.finding.startswith("model is not signed")
+
+
+def test_another_models_annotations_are_denied(cluster):
+    # The signed credit scorer's digest, signature and attestation, copied onto an object that
+    # loads a different URI: the attestation does not name it.
+    obj = objects.copied_annotations_isvc("copied", PROD)
+    denial, _ = _assert_denied(cluster, obj, "SC-URI-BOUND")
+    assert denial.first == "SC-URI-BOUND"
+    uri = objects.storage_uri(obj)
+    assert denial.finding.startswith(f"expected {uri}, attested ")
 
 
 def test_tampered_digest_is_denied(cluster):
@@ -163,10 +174,7 @@ def test_vllm_deployment_with_an_unsigned_model_is_denied(cluster):
 
 
 def test_compliant_deployment_and_its_controller_made_children_are_admitted(cluster):
-    isvc = objects.signed_isvc("x", PROD)
-    obj = objects.vllm_deployment(
-        "credit-scorer-vllm", PROD, objects.storage_uri(isvc), objects.model_annotations(isvc)
-    )
+    obj = objects.compliant_deployment("credit-scorer-vllm", PROD)
     result = _create(cluster, obj)
     assert (result.returncode, result.stdout, result.stderr) == (
         0, "deployment.apps/credit-scorer-vllm created\n", "",
@@ -202,6 +210,23 @@ def test_update_removing_finalizers_passes(cluster):
     )  # fmt: skip
     record = _last_record(cluster, "with-finalizer")
     assert (record["operation"], record["allowed"]) == ("UPDATE", True)
+
+
+def test_removing_finalizers_from_a_non_compliant_object_passes(cluster):
+    # "held" predates the webhook and is unsigned: judged on its model it would be denied, but
+    # an UPDATE that changes no model-bearing field must go through, or it can never be
+    # deleted.
+    result = cluster.kubectl(
+        "patch", "inferenceservice", "held", "-n", HELD,
+        "--type=json", "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]',
+    )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, f"{ISVC}/held patched\n", "",
+    )  # fmt: skip
+    record = _last_record(cluster, "held")
+    assert (record["operation"], record["allowed"], record["namespace"]) == ("UPDATE", True, HELD)
+    gone = cluster.kubectl("delete", "inferenceservice", "held", "-n", HELD, "--wait=true")
+    assert gone.returncode == 0, gone
 
 
 def test_update_swapping_the_model_is_judged(cluster):
