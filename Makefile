@@ -130,7 +130,8 @@ crds:
 $(HELM):
 	@mkdir -p $(dir $@)
 	flock $(CACHE)/helm/.lock sh -c 'test -x $@ || $(K8S_GOENV) GOBIN=$(dir $@) GOFLAGS=-modcacherw \
-	  CGO_ENABLED=0 nice -n 10 go install -trimpath -ldflags "-s -w" helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)'
+	  CGO_ENABLED=0 nice -n 10 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" \
+	  helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)'
 
 helm: $(HELM)
 	$(HELM) version

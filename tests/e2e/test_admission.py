@@ -187,14 +187,16 @@ def test_compliant_deployment_and_its_controller_made_children_are_admitted(clus
                                            "-o", "json"))["items"]  # fmt: skip
         pods = json.loads(cluster.kubectl.ok("get", "pods", "-n", PROD, "-l",
                                              "app=credit-scorer-vllm", "-o", "json"))["items"]  # fmt: skip
-        return (rs, pods) if rs and pods else None
+        return (rs, pods) if rs and len(pods) == obj["spec"]["replicas"] else None
 
     found = wait_until(children, timeout_s=60)
     assert found, "the controller manager made no ReplicaSet and Pod"
-    (rs,), (pod,) = found
+    (rs,), pods = found
     assert rs["metadata"]["ownerReferences"][0]["name"] == "credit-scorer-vllm"
-    assert pod["metadata"]["ownerReferences"][0]["name"] == rs["metadata"]["name"]
-    assert pod["status"]["phase"] == "Pending"
+    assert len(pods) == obj["spec"]["replicas"]
+    for pod in pods:
+        assert pod["metadata"]["ownerReferences"][0]["name"] == rs["metadata"]["name"]
+        assert pod["status"]["phase"] == "Pending"
 
 
 def test_update_removing_finalizers_passes(cluster):
