@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -81,7 +82,8 @@ class HostWebhook:
         self.processes.stop(NAME)
 
     def _get(self, path: str) -> httpx.Response:
-        with httpx.Client(verify=str(self.certs / "ca.crt"), timeout=5) as http:
+        context = ssl.create_default_context(cafile=str(self.certs / "ca.crt"))
+        with httpx.Client(verify=context, timeout=5) as http:
             return http.get(f"https://127.0.0.1:{self.port}{path}")
 
     def revision(self) -> str:
