@@ -190,6 +190,11 @@ def clean(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
+def sentence(text: str) -> str:
+    """Text to be joined with ". ": without its own final full stop (no ".." in messages)."""
+    return text[:-1] if text.endswith(".") and not text.endswith("...") else text
+
+
 def review_response(
     uid: str,
     allowed: bool,
@@ -248,9 +253,9 @@ def denial_message(decision: Decision, kind: str, namespace: str, name: str) -> 
     first = decision.violations[0] if decision.violations else None
     parts = [f"mlgate denied {target}: {shown or 'no decision'}"]
     if first is not None:
-        parts.append(f"{first.control}: {clean(first.message, 240)}")
+        parts.append(f"{first.control}: {sentence(clean(first.message, 240))}")
         if first.remediation:
-            parts.append(f"fix: {clean(first.remediation, 240)}")
+            parts.append(f"fix: {sentence(clean(first.remediation, 240))}")
     parts.append(f"decision {decision.decision_id}")
     return ". ".join(parts)
 
