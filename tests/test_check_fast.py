@@ -4,6 +4,7 @@ and a start that imports no signing, Sigstore, numpy or web stack."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import subprocess
 import sys
@@ -70,13 +71,13 @@ def test_parallel_equals_sequential(tmp_path, capsys, monkeypatch, method) -> No
     monkeypatch.setattr(cmd_check, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(check_pool, "start_method", lambda: method)
     pools = []
-    real_pool = check_pool.ProcessPoolExecutor
+    real_pool = concurrent.futures.ProcessPoolExecutor
 
     def counting_pool(*args, **kwargs):
         pools.append(kwargs["max_workers"])
         return real_pool(*args, **kwargs)
 
-    monkeypatch.setattr(check_pool, "ProcessPoolExecutor", counting_pool)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", counting_pool)
     code1, seq, _ = run(capsys, "check", str(path), "-o", "json", "-v", "--jobs", "1")
     assert pools == []
     code2, par, _ = run(capsys, "check", str(path), "-o", "json", "-v", "--jobs", "2")

@@ -19,6 +19,7 @@ from typing import Any
 
 from opapywasm import UNDEFINED, OpaWasmError, OpaWasmPolicy, PolicyConfig
 
+from mlgate._internal import wasm_native_cache
 from mlgate._internal.opa_wasm_memory import declared_memory_minimum, ensure_initial_pages
 from mlgate.errors import EvaluationError, PolicyError
 from mlgate.policyset import PolicySet
@@ -32,8 +33,10 @@ BORROW_TIMEOUT_S = 2.0
 
 
 def new_policy(wasm: bytes, pool_size: int, eval_timeout_s: float) -> OpaWasmPolicy:
-    """An opa-py-wasm policy for the module (with the memory workaround applied first)."""
+    """An opa-py-wasm policy for the module (with the memory workaround applied first, and
+    the module's machine code from the on-disk cache when an earlier process compiled it)."""
     ensure_initial_pages(declared_memory_minimum(wasm))
+    wasm_native_cache.install()
     config = PolicyConfig(
         pool_size=pool_size,
         borrow_timeout_seconds=BORROW_TIMEOUT_S,
