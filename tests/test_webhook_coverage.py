@@ -39,13 +39,14 @@ def client(tmp_path_factory: pytest.TempPathFactory):
 
 
 def validate(client: TestClient, obj: dict) -> dict:
+    group, _, version = obj["apiVersion"].rpartition("/")
     body = {
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
             "uid": "u-1",
-            "kind": {"group": "", "version": "v1", "kind": obj["kind"]},
-            "resource": {"group": "", "version": "v1", "resource": "x"},
+            "kind": {"group": group, "version": version, "kind": obj["kind"]},
+            "resource": {"group": group, "version": version, "resource": "x"},
             "namespace": obj["metadata"].get("namespace", ""),
             "name": obj["metadata"]["name"],
             "operation": "CREATE",

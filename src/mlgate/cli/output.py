@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,6 +182,8 @@ def render_json(
 def render_junit(
     results: list[CheckResult], *, color: bool = False, skipped: tuple[Skipped, ...] = ()
 ) -> str:
+    import xml.etree.ElementTree as ET  # only JUnit output needs it (and its import)
+
     suite = ET.Element(
         "testsuite",
         name="mlgate check",
