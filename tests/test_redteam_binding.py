@@ -1,0 +1,169 @@
+"""Red team: ways a deployer got a model past the evidence binding (issue 9) in production.
+
+Each test is an object a deployer could submit, judged by the library Engine on the shipped
+policies through the same adapters the webhook uses. Each asserts the control that must deny
+it; a legitimate counterpart is still allowed, so a fix cannot simply deny everything.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlgate.engine import Engine
+from mlgate.evidence.attestation import create_attestation
+from mlgate.evidence.signature import KeySigner, model_digest
+from mlgate.policyset.yamlfile import load_data_file
+from mlgate.subjects import RequestInfo, subject_from_object
+from mlgate.subjects.base import content_addressed
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+MODEL = EXAMPLES / "models" / "credit-scorer"
+ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
+VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0"
+KSERVE_SOURCE = "internal.serving.kserve.io/storage-initializer-sourceuri"
+RELEASE = RequestInfo(username="release-bot", groups=("mlops-release-managers",))
+KSERVE = RequestInfo(username="system:serviceaccount:kserve:kserve-controller-manager")
+OWNER = {
+    "apiVersion": "serving.kserve.io/v1beta1",
+    "kind": "InferenceService",
+    "name": "credit",
+    "uid": "1f0c6a52-3f7e-4c1a-9a51-0d3b0a4f2c11",
+    "controller": True,
+}
+
+
+@pytest.fixture(scope="module")
+def digest() -> str:
+    return model_digest(MODEL)
+
+
+def attestation(digest: str, uris: list[str]) -> str:
+    """A governance attestation from the trusted promotion pipeline for these URIs."""
+    inputs = EXAMPLES / "attestations" / "credit-scorer"
+    bundle = create_attestation(
+        KeySigner.from_files(EXAMPLES / "keys" / "promotion-pipeline.key.pem"),
+        model_name="credit-scorer",
+        model_digest=digest,
+        card=load_data_file(inputs / "card.yaml")[0],
+        evaluation=load_data_file(inputs / "evidence.json")[0],
+        approvals=load_data_file(inputs / "approvals.yaml")[0],
+        gates=load_data_file(inputs / "gates.yaml")[0],
+        model_uris=uris,
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    return base64.b64encode(bundle).decode()
+
+
+def evidence(digest: str, uri: str = ATTESTED_URI) -> dict[str, str]:
+    return {
+        "mlgate.io/model-digest": digest,
+        "mlgate.io/signature": base64.b64encode((MODEL / "model.sig").read_bytes()).decode(),
+        "mlgate.io/attestation": attestation(digest, [uri]),
+    }
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    eng = Engine.default()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def kserve_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Shipped policies with the verifying ClusterStorageContainer declared for s3://."""
+    policies = tmp_path_factory.mktemp("redteam") / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    params = policies / "params.yaml"
+    text = params.read_text()
+    assert "kserve_verified_uri_prefixes: []" in text
+    params.write_text(
+        text.replace("kserve_verified_uri_prefixes: []", 'kserve_verified_uri_prefixes: ["s3://"]')
+    )
+    eng = Engine.from_path(policies)
+    yield eng
+    eng.close()
+
+
+def deployment(
+    annotations: dict[str, str],
+    containers: list[dict[str, Any]],
+    init: list[dict[str, Any]] | None = None,
+    owner: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": containers}
+    if init:
+        spec["initContainers"] = init
+    meta: dict[str, Any] = {"name": "credit-llm", "namespace": "ml-prod"}
+    if owner:
+        meta["ownerReferences"] = [owner]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "credit"}},
+            "template": {
+                "metadata": {"labels": {"app": "credit"}, "annotations": dict(annotations)},
+                "spec": spec,
+            },
+        },
+    }
+
+
+def vllm(uri: str) -> dict[str, Any]:
+    return {"name": "vllm", "image": "vllm/vllm-openai:v0.6.3", "args": ["--model", uri]}
+
+
+def verifier(expect: str, **extra: Any) -> dict[str, Any]:
+    container = {
+        "name": "verify-model",
+        "image": VERIFIER,
+        "args": ["--model-dir", "/models", "--expect-digest", expect],
+    }
+    return {**container, **extra}
+
+
+def decide(engine: Any, obj: dict[str, Any], info: RequestInfo = RELEASE) -> tuple[bool, set[str]]:
+    subject = subject_from_object(obj, info)
+    assert subject is not None, "the adapter must see the model"
+    decision = engine.evaluate_subject(subject)
+    return decision.allowed, {v.control for v in decision.violations}
+
+
+# -- attack: `@sha256:` written onto a mutable URI ----------------------------------------
+# s3://, https://, pvc:// keys may contain "@sha256:..." but the bytes behind them can still
+# be replaced after approval: only oci/image digests and hf commits are content-addressed.
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://ml-models-prod/credit-scorer/0.9.2@{d}",
+        "https://models.example.com/credit-scorer@{d}",
+        "pvc://models/credit-scorer@{d}",
+        "s3://ml-models-prod/credit-scorer?version=@{d}",
+        "hf://org/credit-scorer@{d}",
+    ],
+)
+def test_digest_suffix_on_a_mutable_uri_still_needs_pod_start_verification(
+    engine: Any, digest: str, uri: str
+) -> None:
+    uri = uri.format(d=digest)
+    assert content_addressed(uri) is False
+    allowed, controls = decide(engine, deployment(evidence(digest, uri), [vllm(uri)]))
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_an_oci_digest_is_still_content_addressed(engine: Any, digest: str) -> None:
+    uri = f"oci://registry.example.com/models/credit-scorer@{digest}"
+    assert content_addressed(uri) is True
+    assert decide(engine, deployment(evidence(digest, uri), [vllm(uri)])) == (True, set())
