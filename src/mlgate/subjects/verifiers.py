@@ -124,6 +124,33 @@ def kserve_source(models: list[ModelRef], annotations: dict[str, str]) -> list[M
     return list(unique.values())
 
 
+def _step(container: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any] | None:
+    """What one init container says it verifies, or None when it verifies nothing."""
+    words = _words(container)
+    env = _env(container, annotations)
+    says_verify = any(
+        w.endswith("mlgate") and i + 1 < len(words) and words[i + 1] == "verify"
+        for i, w in enumerate(words)
+    )
+    expect = _expand(_flag(words, "--expect-digest"), env) or env.get(EXPECT_ENV)
+    positional = [w for w in words if not w.startswith("-") and "://" in w]
+    source = positional[0] if positional else None
+    if expect is None and source is not None and MODELS_ENV in env:
+        expect = _digest_for(source, env[MODELS_ENV])
+    if not (says_verify or expect is not None or MODELS_ENV in env):
+        return None
+    image = container.get("image") if isinstance(container.get("image"), str) else ""
+    return {
+        "container": str(container.get("name", "")),
+        "image": image,
+        "image_repository": image_repository(image),
+        "image_pinned": "@sha256:" in image,
+        "expect_digest": expect,
+        "model_dir": _expand(_flag(words, "--model-dir"), env),
+        "source_uri": source,
+    }
+
+
 def verification_steps(
     pod_spec: dict[str, Any], annotations: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -138,32 +165,16 @@ def verification_steps(
             }
         )
     inits = pod_spec.get("initContainers")
-    for container in inits if isinstance(inits, list) else []:
-        if not isinstance(container, dict):
+    inits = [c for c in inits if isinstance(c, dict)] if isinstance(inits, list) else []
+    for i, container in enumerate(inits):
+        step = _step(container, annotations)
+        if step is None:
             continue
-        words = _words(container)
-        env = _env(container, annotations)
-        says_verify = any(
-            w.endswith("mlgate") and i + 1 < len(words) and words[i + 1] == "verify"
-            for i, w in enumerate(words)
-        )
-        expect = _expand(_flag(words, "--expect-digest"), env) or env.get(EXPECT_ENV)
-        positional = [w for w in words if not w.startswith("-") and "://" in w]
-        source = positional[0] if positional else None
-        if expect is None and source is not None and MODELS_ENV in env:
-            expect = _digest_for(source, env[MODELS_ENV])
-        if not (says_verify or expect is not None or MODELS_ENV in env):
-            continue
-        image = container.get("image") if isinstance(container.get("image"), str) else ""
-        steps.append(
-            {
-                "container": str(container.get("name", "")),
-                "image": image,
-                "image_repository": image_repository(image),
-                "image_pinned": "@sha256:" in image,
-                "expect_digest": expect,
-                "model_dir": _expand(_flag(words, "--model-dir"), env),
-                "source_uri": source,
-            }
-        )
+        # Init containers run one after another and the server starts after the last one. A
+        # step gates nothing as a sidecar (restartPolicy set: the next container starts as
+        # soon as it runs, pass or fail), and any init container after it can rewrite the
+        # bytes it checked; the policy decides which of those it trusts.
+        step["blocks_start"] = container.get("restartPolicy") is None
+        step["followed_by"] = [str(c.get("name", "")) for c in inits[i + 1 :]]
+        steps.append(step)
     return steps
