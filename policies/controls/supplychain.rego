@@ -5,6 +5,7 @@
 # facts (identity, subject digest) and decides what is acceptable.
 package mlgate.controls.supplychain
 
+import data.mlgate.controls.access
 import data.mlgate.lib
 
 sig := lib.obj(input.signature)
@@ -244,9 +245,12 @@ pod_start_verified if {
 
 kserve_storage_initializer if input.request.kind == "InferenceService"
 
+# The source-URI annotation is KServe's to write: on a template a person submits, nothing
+# injects (or verifies) the download into /mnt/models.
 kserve_storage_initializer if {
 	some step in pod_start_steps
 	step.kserve_storage_initializer == true
+	access.controller_child
 }
 
 digest_hint := lib.declared_digest if lib.declared_digest

@@ -29,6 +29,7 @@ from mlgate.subjects.base import ModelRef, normalize_uri
 # /mnt/models, which the model server reads.
 KSERVE_SOURCE_ANNOTATION = "internal.serving.kserve.io/storage-initializer-sourceuri"
 KSERVE_MOUNT = "/mnt/models"
+KSERVE_INITIALIZER = "storage-initializer"
 EXPECT_ENV = "MLGATE_EXPECT_DIGEST"
 MODELS_ENV = "MLGATE_MODELS"
 _VAR = re.compile(r"^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$")
@@ -156,7 +157,12 @@ def verification_steps(
 ) -> list[dict[str, Any]]:
     """One fact per init container that says it verifies a model at pod start."""
     steps: list[dict[str, Any]] = []
-    if annotations.get(KSERVE_SOURCE_ANNOTATION):
+    inits = pod_spec.get("initContainers")
+    inits = [c for c in inits if isinstance(c, dict)] if isinstance(inits, list) else []
+    # KServe injects nothing when the template already has an init container by that name:
+    # what fills /mnt/models is then whatever that container runs.
+    own_initializer = any(c.get("name") == KSERVE_INITIALIZER for c in inits)
+    if annotations.get(KSERVE_SOURCE_ANNOTATION) and not own_initializer:
         steps.append(
             {
                 "container": "storage-initializer (injected by KServe)",
@@ -164,8 +170,6 @@ def verification_steps(
                 "source_uri": annotations[KSERVE_SOURCE_ANNOTATION],
             }
         )
-    inits = pod_spec.get("initContainers")
-    inits = [c for c in inits if isinstance(c, dict)] if isinstance(inits, list) else []
     for i, container in enumerate(inits):
         step = _step(container, annotations)
         if step is None:
