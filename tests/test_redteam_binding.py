@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,83 @@ def test_a_pod_with_the_injected_verifying_initializer_is_allowed(
     pod["spec"]["initContainers"][0]["image"] = "busybox:1.36"
     allowed, controls = decide(kserve_engine, pod, rs_controller)
     assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+# -- attack: the webhook reads one digest, `mlgate verify` checks another ------------------
+
+OTHER = "sha256:" + "e" * 64  # the digest of the attacker's own (self-signed) model
+
+
+def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]:
+    return {"name": "verify-model", "image": VERIFIER, "args": args, **extra}
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        # argparse: the last of a repeated flag wins
+        lambda d: _verifier_args(
+            d, ["--model-dir", "/models", "--expect-digest", d, "--expect-digest", OTHER]
+        ),
+        # argparse: an unambiguous prefix is the flag
+        lambda d: _verifier_args(
+            d, ["--model-dir", "/models", "--expect-digest", d, "--expect", OTHER]
+        ),
+        # --storage-uri: the $MLGATE_MODELS entry for it replaces the expected digest
+        lambda d: _verifier_args(
+            d,
+            ["--model-dir", "/models", "--expect-digest", d, "--storage-uri", "s3://x/m"],
+            env=[{"name": "MLGATE_MODELS", "value": json.dumps({"s3://x/m": {"digest": OTHER}})}],
+        ),
+        # the kubelet keeps the last of two env entries with one name; a ConfigMap's is unseen
+        lambda d: _verifier_args(
+            d,
+            ["--model-dir", "/models"],
+            env=[
+                {"name": "MLGATE_EXPECT_DIGEST", "value": d},
+                {
+                    "name": "MLGATE_EXPECT_DIGEST",
+                    "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}},
+                },
+            ],
+        ),
+        # envFrom can supply $MLGATE_MODELS, which overrides the flag for --storage-uri
+        lambda d: _verifier_args(
+            d,
+            ["--model-dir", "/models", "--expect-digest", d, "--storage-uri", "s3://x/m"],
+            envFrom=[{"configMapRef": {"name": "attacker"}}],
+        ),
+        # the verifier image running something else, with the digest in its environment
+        lambda d: _verifier_args(
+            d, ["-c", "true"], command=["sh"], env=[{"name": "MLGATE_EXPECT_DIGEST", "value": d}]
+        ),
+    ],
+    ids=[
+        "repeated-flag",
+        "abbreviated-flag",
+        "storage-uri-models",
+        "env-override",
+        "envfrom",
+        "not-mlgate",
+    ],
+)
+def test_the_webhook_reads_the_digest_the_verifier_checks(
+    engine: Any, digest: str, container: Any
+) -> None:
+    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [container(digest)])
+    allowed, controls = decide(engine, obj)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_the_digest_through_a_variable_and_the_entry_point_is_still_read(
+    engine: Any, digest: str
+) -> None:
+    env = [{"name": "D", "value": digest}]
+    via_var = _verifier_args(digest, ["--model-dir", "/models", "--expect-digest=$(D)"], env=env)
+    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [via_var])
+    assert decide(engine, obj) == (True, set())
+    command = _verifier_args(
+        digest, ["verify", "--model-dir", "/m", "--expect-digest", digest], command=["mlgate"]
+    )
+    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [command])
+    assert decide(engine, obj) == (True, set())
