@@ -51,10 +51,11 @@ wasm-check: venv
 	$(BIN)/python -m mlgate.rego.wasm_build --policies policies --check
 
 # docs/conformance.md: OPA's own YAML conformance cases (from the OPA module source in the Go
-# module cache; `go mod download` is a no-op once `make opa` has run) on the embedded engine.
-conformance: venv
+# module cache; `go mod download` is a no-op once `make opa` has run) on the Wasm engine, and
+# on rego-cpp for comparison.
+conformance: venv opa
 	$(GOENV) go mod download github.com/open-policy-agent/opa@$(OPA_VERSION)
-	$(BIN)/python -m mlgate.rego.conformance --out docs/conformance.md
+	$(BIN)/python -m mlgate.rego.conformance --opa $(OPA) --out docs/conformance.md
 
 # kubectl validates the webhook manifests (client-side dry run).
 system-deps:
