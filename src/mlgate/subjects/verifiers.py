@@ -44,13 +44,16 @@ def _env(container: dict[str, Any], annotations: dict[str, str]) -> dict[str, st
     earlier one of the same name; a value mlgate cannot see (a secret, a ConfigMap, another
     field) is None, never dropped (it may replace a value that is visible)."""
     out: dict[str, str | None] = {}
-    for item in container.get("env") or []:
+    items = container.get("env")
+    for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
         if isinstance(item.get("value"), str):
             out[item["name"]] = item["value"]
             continue
-        field = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        source = item.get("valueFrom")
+        ref = source.get("fieldRef") if isinstance(source, dict) else None
+        field = ref.get("fieldPath") if isinstance(ref, dict) else None
         match = _ANNOTATION_PATH.match(field) if isinstance(field, str) else None
         # The kubelet sets an absent annotation as an empty string.
         out[item["name"]] = annotations.get(match.group(1), "") if match else None
