@@ -121,7 +121,13 @@ def deployment(
 
 
 def vllm(uri: str) -> dict[str, Any]:
-    return {"name": "vllm", "image": "vllm/vllm-openai:v0.6.3", "args": ["--model", uri]}
+    # An ONNX server: on an LLM runtime the credit scorer's card would (rightly) also need
+    # the Art. 50 disclosure it lacks (issue 10), which is not what these attacks test.
+    return {
+        "name": "vllm",
+        "image": "registry.example/ml/onnx-server:1.4",
+        "args": ["--model", uri],
+    }
 
 
 def verifier(expect: str, **extra: Any) -> dict[str, Any]:
