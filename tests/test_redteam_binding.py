@@ -370,7 +370,7 @@ def hf_deployment(digest: str, volume: dict[str, Any], poison: bool) -> dict[str
     uri = f"hf://org/credit-scorer@{COMMIT}"
     server = {
         "name": "vllm",
-        "image": "vllm/vllm-openai:v0.6.3",
+        "image": "registry.example/ml/hf-server:1.4",  # not an LLM runtime: see vllm() above
         "args": ["--model", "org/credit-scorer", "--revision", COMMIT],
         "volumeMounts": [{"name": "cache", "mountPath": "/root/.cache/huggingface"}],
     }
