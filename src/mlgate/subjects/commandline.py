@@ -257,8 +257,9 @@ def model_uri(value: str, runtime: str, *, path_flag: bool = False, revision: st
     if path_flag or value.startswith("."):
         return f"file://{value}"
     if runtime in HUB_RUNTIMES and _HUB_ID.match(value):
-        # Only a commit pins; a branch or tag (--revision main) leaves the reference mutable.
-        return f"hf://{value}" + (f"@{revision}" if _COMMIT.match(revision) else "")
+        # --revision is not applied here: whether a commit pins the bytes depends on the
+        # pod's volumes (a fillable cache does not), which subjects/binding.py decides.
+        return f"hf://{value}"
     return value
 
 
