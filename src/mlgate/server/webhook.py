@@ -69,6 +69,7 @@ class _Job:
         self.lock = threading.Lock()
         self.stage = "evaluating"
         self.abandoned = False
+        self.inputs: list[dict[str, Any]] | None = None  # kept (masked) for `mlgate impact`
 
     def abandon(self) -> str:
         with self.lock:
@@ -286,7 +287,7 @@ class Webhook:
 
     def _decide_and_record(self, job: _Job) -> Outcome:
         """Runs on a pool thread: evaluate, apply the failure policy, commit the record."""
-        decision = self._evaluate(job.engine, job.subject, job.review)
+        decision = self._evaluate(job.engine, job.subject, job.review, job)
         if job.review.dry_run:
             decision.dry_run = True
         if time.perf_counter() - job.started > self.config.timeout_s:
@@ -307,7 +308,9 @@ class Webhook:
             if job.abandoned:  # the request was already answered (deadline); do not log twice
                 return outcome
             job.stage = "recording"
-            future = self.audit.submit(self._payload(job.review, outcome, job.started))
+            future = self.audit.submit(
+                self._payload(job.review, outcome, job.started, inputs=job.inputs)
+            )
         recorded = time.perf_counter()
         try:
             future.result(timeout=self.config.audit_timeout_s)
@@ -321,12 +324,21 @@ class Webhook:
             return self._audit_failure(outcome.decision, error)
         return outcome
 
-    def _evaluate(self, engine: Engine, subject: Subject, review: AdmissionRequest) -> Decision:
+    def _evaluate(
+        self, engine: Engine, subject: Subject, review: AdmissionRequest, job: _Job | None = None
+    ) -> Decision:
         namespace = review.namespace or subject.namespace
         labels = self.namespaces.get(namespace)
         info = dataclasses.replace(subject.info, namespace_labels=labels)
         subject = dataclasses.replace(subject, info=info, namespace=subject.namespace or namespace)
-        return engine.evaluate_subject(subject)
+        try:
+            # Card validation is part of the stored input: the log masks the card's emails.
+            inputs = [engine.with_card_evidence(doc) for doc in engine.build_inputs(subject)]
+        except Exception:  # evaluate_subject fails closed and names the cause
+            return engine.evaluate_subject(subject)
+        if job is not None:
+            job.inputs = inputs
+        return engine.evaluate_all(inputs, subject.describe())
 
     def _denial(self, review: AdmissionRequest, control: str, message: str, title: str) -> Decision:
         engine = self.reloader.engine
@@ -390,7 +402,12 @@ class Webhook:
         return Outcome(denied, error=message)
 
     def _payload(
-        self, review: AdmissionRequest, outcome: Outcome, started: float
+        self,
+        review: AdmissionRequest,
+        outcome: Outcome,
+        started: float,
+        *,
+        inputs: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         assert outcome.decision is not None
         payload = decision_record(
@@ -402,6 +419,7 @@ class Webhook:
             groups=review.groups,
             duration_ms=(time.perf_counter() - started) * 1000,
             fail_open=outcome.fail_open,
+            inputs=inputs,
         )
         if outcome.error:
             payload["error"] = self.masker.text(outcome.error)
