@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_DENIED if report.blocking else EXIT_OK
 
 
-def _describe(source) -> dict[str, str]:  # noqa: ANN001 - PolicySource, imported lazily
+def _describe(source) -> dict[str, str]:
     return {
         "label": source.label,
         "kind": source.kind,

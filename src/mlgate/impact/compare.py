@@ -9,10 +9,8 @@ from typing import Any
 from mlgate.impact.model import (
     ALLOW_TO_DENY,
     CHANGES,
-    DENY_TO_ALLOW,
     NEW_WARNING,
     NOT_REPRODUCIBLE,
-    REASONS_CHANGED,
     UNCHANGED,
     ReplayItem,
 )
