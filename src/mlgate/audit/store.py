@@ -259,6 +259,15 @@ class AuditStore:
 
     # -- reading -------------------------------------------------------------------------
 
+    def get(self, seq: int) -> StoredRecord | None:
+        row = self._db.execute(
+            "SELECT seq, ts_ns, type, body, prev_hash, hash FROM records WHERE seq = ?", (seq,)
+        ).fetchone()
+        if row is None:
+            return None
+        seq_, ts_ns, type_, body, prev, digest = row
+        return StoredRecord(seq_, ts_ns, type_, json.loads(body), prev, digest)
+
     def stored_inputs(self, seq: int) -> replay.ReplayInputs | None:
         """The masked canonical inputs stored with record ``seq`` (None: never or no longer)."""
         return replay.load(self._db, seq)

@@ -153,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
         notes.append(diff_hint)
     report = build_report(
         items,
-        current=_describe(current_src),
-        proposed=_describe(proposed_src),
+        current=current_src.describe(),
+        proposed=proposed_src.describe(),
         window={
             "since": rfc3339(since) if since is not None else None,
             "until": rfc3339(until) if until is not None else None,
@@ -178,15 +178,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text)
     return EXIT_DENIED if report.blocking else EXIT_OK
-
-
-def _describe(source) -> dict[str, str]:
-    return {
-        "label": source.label,
-        "kind": source.kind,
-        "revision": source.policy_set.revision,
-        "path": str(source.policy_set.root),
-    }
 
 
 def _has_command(*path: str) -> bool:

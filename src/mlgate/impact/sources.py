@@ -22,6 +22,14 @@ class PolicySource:
     kind: str  # "directory" | "git" | "bundle"
     policy_set: PolicySet
 
+    def describe(self) -> dict[str, str]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "revision": self.policy_set.revision,
+            "path": str(self.policy_set.root),
+        }
+
     @property
     def trust_fingerprint(self) -> str:
         """Digest of trust.yaml: evidence verified under one trust policy is not evidence
