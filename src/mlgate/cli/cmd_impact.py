@@ -18,6 +18,7 @@ from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.errors import InputError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_MAX_NS = 2**63 - 1  # the log stores times as signed 64-bit ns
 _UNIT_NS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
@@ -26,14 +27,19 @@ def parse_time(value: str, flag: str) -> int:
     from mlgate.timeutil import now_ns, to_ns
 
     match = _DURATION.match(value.strip())
-    if match:
-        return now_ns() - int(float(match.group(1)) * _UNIT_NS[match.group(2)] * 1_000_000_000)
     try:
-        return to_ns(value)
-    except InputError:
+        if match:
+            ns = now_ns() - int(float(match.group(1)) * _UNIT_NS[match.group(2)] * 1_000_000_000)
+        else:
+            ns = to_ns(value)
+    except (InputError, OverflowError):
+        ns = None
+    if ns is None or not 0 <= ns < _MAX_NS:
         raise InputError(
-            f"{flag} expects a duration (30m, 12h, 7d, 2w) or an RFC 3339 time, got {value!r}"
-        ) from None
+            f"{flag} expects a duration (30m, 12h, 7d, 2w) or an RFC 3339 time between 1970 "
+            f"and 2262, got {value!r}"
+        )
+    return ns
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -117,10 +123,17 @@ def run(args: argparse.Namespace) -> int:
         from mlgate.impact.objects import find_objects
 
         found = find_objects(args.objects, info)  # input errors before the policy loads
-    reference = Path(args.current) if args.current else default_policy_dir()
+    # A git revision is read from the repository holding the other side's directory.
+    default_dir = default_policy_dir()
+    current_spec = args.current or str(default_dir)
+
+    def reference_for(other: str) -> Path:
+        path = Path(other)
+        return path if not other.startswith("git:") and path.is_dir() else default_dir
+
     options = {"bundle_key": args.bundle_key, "allow_unsigned": args.allow_unsigned}
-    current_src = load_source(str(reference), reference_dir=reference, **options)
-    proposed_src = load_source(args.proposed, reference_dir=current_src.policy_set.root, **options)
+    current_src = load_source(current_spec, reference_dir=reference_for(args.proposed), **options)
+    proposed_src = load_source(args.proposed, reference_dir=reference_for(current_spec), **options)
     trust_changed = current_src.trust_fingerprint != proposed_src.trust_fingerprint
     current, proposed = Engine(current_src.policy_set), Engine(proposed_src.policy_set)
     items, sources, notes = [], [], []
