@@ -7,8 +7,12 @@ decisions (they are the bulkier part). A record that has inputs carries their di
 the chain, and ``mlgate impact`` reports it instead of replaying it.
 
 Masking is the decision log's own (``Masker``): usernames become keyed tokens and email
-addresses anywhere in the input are replaced. The JSON pointers of the values masking changed
-are kept (``masked``), so a replay can tell whether its result depends on them.
+addresses anywhere in the input are replaced. Signature and attestation bundles carried in
+annotations (and any annotation over ``MAX_ANNOTATION`` characters) are replaced by their
+digest: they are base64, so an email inside them would escape masking, and the policies see
+their verified facts (``signature``, ``attestation``), which are kept. The JSON pointers of the
+values masking changed are kept (``masked``), so a replay can tell whether its result depends
+on them.
 
 Retention: inputs are deleted with their records, and also earlier, past their own bound
 (``DEFAULT_RETENTION_DAYS`` / ``DEFAULT_MAX_ROWS`` unless configured): there is always a bound.
@@ -23,8 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlgate.audit.masking import Masker
+from mlgate.subjects.base import ATTESTATION, SIGNATURE
 
 PAYLOAD_KEY = "replay_inputs"
+MAX_ANNOTATION = 1024
+_BUNDLE_KEYS = frozenset({SIGNATURE, ATTESTATION})
 DIGEST_KEY = "replay_sha256"
 DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_MAX_ROWS = 20_000  # inputs carry signature bundles: ~10-30 KB each
@@ -68,12 +75,26 @@ def _mask(value: Any, masker: Masker, pointer: str, changed: list[str]) -> Any:
     return value
 
 
+def _redact_bundles(doc: dict[str, Any], index: int, changed: list[str]) -> dict[str, Any]:
+    annotations = (doc.get("request") or {}).get("annotations")
+    if not isinstance(annotations, dict):
+        return doc
+    redacted = {}
+    for key, value in annotations.items():
+        if isinstance(value, str) and (key in _BUNDLE_KEYS or len(value) > MAX_ANNOTATION):
+            redacted[key] = "redacted " + digest_of(value)
+            changed.append(f"/{index}/request/annotations/{key.replace('~', '~0').replace('/', '~1')}")
+        else:
+            redacted[key] = value
+    return {**doc, "request": {**doc["request"], "annotations": redacted}}
+
+
 def mask_inputs(inputs: list[dict[str, Any]], masker: Masker) -> dict[str, Any]:
     """The stored form: inputs with usernames tokenised and emails masked, plus what changed."""
     changed: list[str] = []
     out = []
     for i, doc in enumerate(inputs):
-        masked = _mask(doc, masker, f"/{i}", changed)
+        masked = _mask(_redact_bundles(doc, i, changed), masker, f"/{i}", changed)
         user = masked.get("request", {}).get("user")
         if isinstance(user, dict) and isinstance(user.get("username"), str):
             token = masker.user(doc["request"]["user"]["username"])

@@ -27,7 +27,7 @@ SYSTEM_PREFIX = "MLGATE-"
 
 
 def _set_pointer(doc: Any, pointer: str, value: Any) -> None:
-    parts = pointer.strip("/").split("/")
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.strip("/").split("/")]
     target = doc
     for part in parts[:-1]:
         target = target[int(part)] if isinstance(target, list) else target[part]
