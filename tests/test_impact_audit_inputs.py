@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import sqlite3
 
 from conftest import EXAMPLES, NOW_NS

@@ -83,7 +83,9 @@ def _redact_bundles(doc: dict[str, Any], index: int, changed: list[str]) -> dict
     for key, value in annotations.items():
         if isinstance(value, str) and (key in _BUNDLE_KEYS or len(value) > MAX_ANNOTATION):
             redacted[key] = "redacted " + digest_of(value)
-            changed.append(f"/{index}/request/annotations/{key.replace('~', '~0').replace('/', '~1')}")
+            changed.append(
+                f"/{index}/request/annotations/{key.replace('~', '~0').replace('/', '~1')}"
+            )
         else:
             redacted[key] = value
     return {**doc, "request": {**doc["request"], "annotations": redacted}}

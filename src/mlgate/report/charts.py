@@ -12,7 +12,7 @@ from typing import Any
 
 from mlgate.report.html import esc
 
-_W, _LABEL_W, _VALUE_W, _ROW, _TOP = 560, 170, 70, 24, 34
+_W, _LABEL_W, _VALUE_W, _ROW, _TOP = 580, 200, 70, 24, 34
 _BAR = "#3b6ea8"
 _BAR_BAD = "#a4161a"
 _LINE_WARN = "#7a4a00"
@@ -53,7 +53,7 @@ def _bar_row(
     x = _x(value, top)
     return (
         f'<text x="{_LABEL_W - 6}" y="{y + 15}" text-anchor="end" fill="#1b1b1b">'
-        f"{esc(label[:26])}</text>"
+        f"{esc(label[:28])}</text>"
         f'<rect x="{_LABEL_W}" y="{y + 4}" width="{max(x - _LABEL_W, 1):.1f}" height="{_ROW - 8}" '
         f'fill="{_BAR_BAD if bad else _BAR}"/>{extra}'
         f'<text x="{_W - _VALUE_W + 6}" y="{y + 15}" fill="#1b1b1b">{esc(text)}</text>'

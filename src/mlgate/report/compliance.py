@@ -149,7 +149,7 @@ def _short(identity: str) -> str:
     return f'<span title="{esc(identity)}">{esc(shown)}</span>'
 
 
-def _violations(denied: list[str], warned: list[str], limit: int = 5) -> str:
+def _violations(denied: list[str], warned: list[str], limit: int = 4) -> str:
     if not denied and not warned:
         return '<span class="muted">none</span>'
     items = [f'<code class="deny">{esc(c)}</code>' for c in denied]

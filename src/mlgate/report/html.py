@@ -35,8 +35,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: #4a4f55; }
 .gap { background: #fff4e5; }
 .box { border: 1px solid #b8c4d2; padding: 8px 12px; margin: 10px 0; background: #f6f8fb; }
-code.deny, code.warn { white-space: nowrap; }
-td.wide { min-width: 300px; }
+code.deny, code.warn { overflow-wrap: normal; }
+td.wide { min-width: 240px; }
 code { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; }
 figure { display: inline-block; margin: 6px 18px 12px 0; vertical-align: top; }
 figcaption { font-size: 12px; color: #4a4f55; max-width: 520px; }
