@@ -8,7 +8,7 @@ import sqlite3
 from conftest import EXAMPLES, NOW_NS
 from mlgate.audit import AuditStore, Masker, decision_record
 from mlgate.audit.local import record_subjects
-from mlgate.audit.replay_inputs import DIGEST_KEY
+from mlgate.audit.replay_inputs import DIGEST_KEY, EMAILS
 from mlgate.engine import Engine
 from mlgate.impact.objects import find_objects
 from mlgate.subjects import RequestInfo
@@ -39,7 +39,7 @@ def test_inputs_are_stored_masked_and_chained(tmp_path) -> None:
         (doc,) = stored.inputs
         assert doc["request"]["user"]["username"].startswith("hmac:")
         assert doc["evidence"]["schema"]["valid"] is True  # validated before masking
-        assert "/0/request/user/username" in stored.masked
+        assert "/0/request/user/username" in stored.masked and EMAILS in stored.masked
     finally:
         store.close()
     raw = sqlite3.connect(db).execute("SELECT body FROM replay_inputs").fetchone()[0]
@@ -61,7 +61,7 @@ def test_bundles_in_annotations_are_kept_as_digests() -> None:
         "mlgate.io/break-glass": "INC-42",
         "team": "x" * 2000,
     }
-    stored = mask_inputs([doc], Masker("hash", b"k" * 32))
+    stored = json.loads(mask_inputs([doc], Masker("hash", b"k" * 32)))
     annotations = stored["inputs"][0]["request"]["annotations"]
     assert annotations["mlgate.io/attestation"].startswith("redacted sha256:")
     assert annotations["team"].startswith("redacted sha256:")

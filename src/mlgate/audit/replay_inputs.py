@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,7 @@ CREATE INDEX IF NOT EXISTS replay_inputs_ts ON replay_inputs(ts_ns);
 @dataclass(frozen=True)
 class ReplayInputs:
     inputs: list[dict[str, Any]]
-    masked: list[str]  # JSON pointers (into inputs) whose values masking replaced
+    masked: list[str]  # JSON pointers (into inputs) masking replaced, and/or EMAILS
     digest: str
 
 
@@ -62,17 +63,13 @@ def digest_of(body: str) -> str:
     return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 
-def _mask(value: Any, masker: Masker, pointer: str, changed: list[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _mask(v, masker, f"{pointer}/{k}", changed) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, masker, f"{pointer}/{i}", changed) for i, v in enumerate(value)]
-    if isinstance(value, str):
-        masked = masker.text(value)
-        if masked != value:
-            changed.append(pointer)
-        return masked
-    return value
+EMAILS = "email addresses"  # the ``masked`` entry for emails replaced anywhere in the text
+# What the masker leaves in place of an email: a keyed token, or a fixed mask.
+MASKED_EMAIL = re.compile(r"<email hmac:[0-9a-f]+>|\*\*\*@\*\*\*")
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _redact_bundles(doc: dict[str, Any], index: int, changed: list[str]) -> dict[str, Any]:
@@ -83,30 +80,40 @@ def _redact_bundles(doc: dict[str, Any], index: int, changed: list[str]) -> dict
     for key, value in annotations.items():
         if isinstance(value, str) and (key in _BUNDLE_KEYS or len(value) > MAX_ANNOTATION):
             redacted[key] = "redacted " + digest_of(value)
-            changed.append(
-                f"/{index}/request/annotations/{key.replace('~', '~0').replace('/', '~1')}"
-            )
+            changed.append(f"/{index}/request/annotations/{_escape(key)}")
         else:
             redacted[key] = value
     return {**doc, "request": {**doc["request"], "annotations": redacted}}
 
 
-def mask_inputs(inputs: list[dict[str, Any]], masker: Masker) -> dict[str, Any]:
-    """The stored form: inputs with usernames tokenised and emails masked, plus what changed."""
+def _mask_user(
+    doc: dict[str, Any], index: int, masker: Masker, changed: list[str]
+) -> dict[str, Any]:
+    user = (doc.get("request") or {}).get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("username"), str):
+        return doc
+    token = masker.user(user["username"])
+    if token == user["username"]:
+        return doc
+    changed.append(f"/{index}/request/user/username")
+    return {**doc, "request": {**doc["request"], "user": {**user, "username": token}}}
+
+
+def mask_inputs(inputs: list[dict[str, Any]], masker: Masker) -> str:
+    """The stored form, as canonical JSON text: usernames tokenised, bundles reduced to their
+    digest (structural, cheap copies), then every email address in the text masked in one
+    regular-expression pass (this runs on the webhook's request path: no tree walk)."""
     changed: list[str] = []
-    out = []
-    for i, doc in enumerate(inputs):
-        masked = _mask(_redact_bundles(doc, i, changed), masker, f"/{i}", changed)
-        user = masked.get("request", {}).get("user")
-        if isinstance(user, dict) and isinstance(user.get("username"), str):
-            token = masker.user(doc["request"]["user"]["username"])
-            if token != doc["request"]["user"]["username"]:
-                user["username"] = token
-                pointer = f"/{i}/request/user/username"
-                if pointer not in changed:
-                    changed.append(pointer)
-        out.append(masked)
-    return {"inputs": out, "masked": changed}
+    docs = [
+        _mask_user(_redact_bundles(doc, i, changed), i, masker, changed)
+        for i, doc in enumerate(inputs)
+    ]
+    text = _canonical(docs)
+    masked = masker.text(text)
+    if masked != text:
+        changed.append(EMAILS)
+    # Written out as _canonical({"inputs": ..., "masked": ...}) would write it (sorted keys).
+    return f'{{"inputs":{masked},"masked":{_canonical(changed)}}}'
 
 
 def split(payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -114,7 +121,7 @@ def split(payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     stored = payload.get(PAYLOAD_KEY)
     if stored is None:
         return payload, None
-    body = _canonical(stored)
+    body = stored if isinstance(stored, str) else _canonical(stored)
     rest = {k: v for k, v in payload.items() if k != PAYLOAD_KEY}
     rest[DIGEST_KEY] = digest_of(body)
     return rest, body

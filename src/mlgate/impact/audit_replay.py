@@ -15,10 +15,12 @@ original decision (``context.now_ns`` is part of the input), and says so when it
 from __future__ import annotations
 
 import copy
+import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from mlgate.audit.replay_inputs import DIGEST_KEY
+from mlgate.audit.replay_inputs import DIGEST_KEY, EMAILS, MASKED_EMAIL
 from mlgate.audit.store import AuditStore, StoredRecord
 from mlgate.engine import Engine
 from mlgate.impact.model import NOT_REPRODUCIBLE, Outcome, ReplayItem
@@ -39,9 +41,18 @@ def _set_pointer(doc: Any, pointer: str, value: Any) -> None:
 
 
 def _probe(inputs: list[dict[str, Any]], masked: list[str]) -> list[dict[str, Any]]:
-    """The inputs with every masked value replaced by a distinct stand-in."""
-    probed = copy.deepcopy(inputs)
-    for i, pointer in enumerate(masked):
+    """The inputs with every masked value replaced by a distinct stand-in: masked emails by
+    one stand-in per distinct token (equal stays equal), the rest at their pointers."""
+    if EMAILS in masked:
+        tokens: dict[str, str] = {}
+
+        def stand_in(match: re.Match[str]) -> str:
+            return tokens.setdefault(match.group(0), f"probe{len(tokens)}@replay.invalid")
+
+        probed = json.loads(MASKED_EMAIL.sub(stand_in, json.dumps(inputs)))
+    else:
+        probed = copy.deepcopy(inputs)
+    for i, pointer in enumerate(p for p in masked if p != EMAILS):
         try:
             _set_pointer(probed, pointer, f"mlgate-replay-probe-{i}")
         except (KeyError, IndexError, ValueError, TypeError):
