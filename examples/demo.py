@@ -25,7 +25,8 @@ def summarise_check(*args: str) -> None:
     proc = run(*args, "--output", "json")
     if proc.returncode not in (0, 1):
         sys.exit(f"demo failed: {proc.stderr.strip()}")
-    for result in json.loads(proc.stdout)["results"]:
+    report = json.loads(proc.stdout)
+    for result in report["results"]:
         d = result["decision"]
         verdict = "ALLOWED" if d["allowed"] else "DENIED "
         print(
@@ -33,7 +34,8 @@ def summarise_check(*args: str) -> None:
         )
         for v in d["violations"][:SHOW]:
             print(f"      x {v['control']}: {v['message']}")
-            print(f"        {', '.join(v['regulations'])} | fix: {v['remediation'][:110]}")
+            control = report["controls"][v["control"]]  # title, regulations, fix: once per control
+            print(f"        {', '.join(control['regulations'])} | fix: {control['remediation'][:110]}")
         if len(d["violations"]) > SHOW:
             print(f"      ... and {len(d['violations']) - SHOW} more violation(s)")
         for v in d["warnings"][:SHOW]:

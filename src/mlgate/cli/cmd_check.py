@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlgate.cli.common import add_engine_options, make_engine, parse_labels
+from mlgate.cli.check_pool import evaluate_subjects, worker_count
+from mlgate.cli.common import add_engine_options, parse_labels
 from mlgate.cli.main import EXIT_DENIED, EXIT_ERROR, EXIT_OK
 from mlgate.cli.output import FORMATS, CheckResult, render
 from mlgate.errors import InputError
@@ -38,6 +39,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--group", action="append", default=[], help="deploying user's groups")
     p.add_argument("--operation", choices=("CREATE", "UPDATE"), default="CREATE")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="with --output json: every decision in full (default: what a reader needs, with "
+        "each control's title, regulations and fix listed once under 'controls')",
+    )
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=0,
+        metavar="N",
+        help="worker processes for large runs (default 0: one per available core; 1: none)",
+    )
     add_engine_options(p)
     p.set_defaults(handler=run)
 
@@ -126,24 +142,19 @@ def collect(args: argparse.Namespace) -> list[tuple[str, int, int, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.jobs < 0:
+        raise InputError("--jobs must be 0 (one per core) or a positive number")
     subjects = collect(args)  # input errors surface before the (slower) policy load
-    engine = make_engine(args)
-    try:
-        results = [
-            CheckResult(
-                file=name,
-                document=index,
-                line=line,
-                kind=subject.kind,
-                name=subject.name,
-                decision=engine.evaluate_subject(subject),
-            )
-            for name, index, line, subject in subjects
-        ]
-    finally:
-        engine.close()
+    jobs = worker_count(args.jobs, len(subjects))
+    decisions = evaluate_subjects([subject for *_, subject in subjects], args, jobs)
+    results = [
+        CheckResult(
+            file=name, document=index, line=line, kind=subject.kind, name=subject.name, decision=d
+        )
+        for (name, index, line, subject), d in zip(subjects, decisions, strict=True)
+    ]
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    print(render(results, args.output, color=color))
+    print(render(results, args.output, color=color, verbose=args.verbose))
     if any(not r.decision.allowed for r in results):
         return EXIT_DENIED
     return EXIT_OK if results else EXIT_ERROR

@@ -30,10 +30,13 @@ def _violations(result: CheckResult) -> list[Violation]:
     return result.decision.violations
 
 
-def render(results: list[CheckResult], fmt: str, *, color: bool = False) -> str:
+def render(
+    results: list[CheckResult], fmt: str, *, color: bool = False, verbose: bool = False
+) -> str:
+    if fmt == "json":
+        return render_json(results, verbose=verbose)
     return {
         "table": render_table,
-        "json": render_json,
         "junit": render_junit,
         "sarif": render_sarif,
         "github": render_github,
@@ -84,24 +87,81 @@ def render_table(results: list[CheckResult], *, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def render_json(results: list[CheckResult], *, color: bool = False) -> str:
-    return json.dumps(
-        {
-            "results": [
-                {
-                    "file": r.file,
-                    "document": r.document,
-                    "line": r.line,
-                    "kind": r.kind,
-                    "name": r.name,
-                    "decision": r.decision.to_dict(),
+def _finding(v: Violation) -> dict[str, Any]:
+    """What varies per object. The control's title, severity, regulations and fix are the
+    same for every object, so they are listed once, under ``controls``; the enforcement is
+    the list the finding is in (violations deny, warnings warn, audits record)."""
+    out = {"control": v.control, "message": v.message}
+    if v.path:
+        out["path"] = v.path
+    return out
+
+
+def _reader_decision(d: Decision) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "allowed": d.allowed,
+        "decision_id": d.decision_id,
+        "risk_tier": d.risk_tier,
+        "subject": d.subject,
+        "violations": [_finding(v) for v in d.violations],
+        "warnings": [_finding(v) for v in d.warnings],
+        "audits": [_finding(v) for v in d.audits],
+        "exemptions": [
+            {"id": e.id, "control": e.control, "approver": e.approver, "expires": e.expires}
+            for e in d.exemptions
+        ],
+        "policy_revision": d.policy_revision,
+    }
+    if d.notes:
+        out["notes"] = list(d.notes)
+    if d.dry_run:
+        out["dry_run"] = True
+    return out
+
+
+def _controls(results: list[CheckResult]) -> dict[str, dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for r in results:
+        d = r.decision
+        for v in (*d.violations, *d.warnings, *d.audits):
+            if v.control not in seen:
+                seen[v.control] = {
+                    "title": v.title,
+                    "severity": v.severity,
+                    "regulations": v.regulations,
+                    "remediation": v.remediation,
                 }
-                for r in results
-            ],
+    return dict(sorted(seen.items()))
+
+
+def render_json(results: list[CheckResult], *, verbose: bool = False) -> str:
+    """One result per line: a 5,000-object run stays greppable and a tenth of the size of
+    indented JSON. ``verbose`` gives each decision in full (the decision contract)."""
+    rows = [
+        json.dumps(
+            {
+                "file": r.file,
+                "document": r.document,
+                "line": r.line,
+                "kind": r.kind,
+                "name": r.name,
+                "decision": r.decision.to_dict() if verbose else _reader_decision(r.decision),
+            },
+            ensure_ascii=False,
+        )
+        for r in results
+    ]
+    tail = (
+        {"summary": _summary(results)}
+        if verbose
+        else {
+            "controls": _controls(results),
             "summary": _summary(results),
-        },
-        indent=2,
+        }
     )
+    body = ",\n".join(rows)
+    rest = json.dumps(tail, ensure_ascii=False, indent=1)[1:-1].strip()
+    return '{"results": [\n' + body + "\n],\n" + rest + "\n}"
 
 
 def render_junit(results: list[CheckResult], *, color: bool = False) -> str:

@@ -13,8 +13,9 @@ Per numeric feature
     the logarithm: ``PSI = sum((c - r) * ln(c / r))``.
   - **Kolmogorov-Smirnov** two-sample statistic and two-sided p-value with
     ``scipy.stats.ks_2samp(method="auto")`` semantics: the exact distribution when both
-    samples have at most ``MAX_EXACT_KS_N`` values, else the asymptotic path, the one-sample
-    Kolmogorov distribution ``scipy.stats.kstwo`` at ``n = round(n1 * n2 / (n1 + n2))``.
+    samples have at most ``MAX_EXACT_KS_N`` values, else the one-sample Kolmogorov
+    distribution ``scipy.stats.kstwo`` at ``n = round(n1 * n2 / (n1 + n2))``, and its limit
+    ``kstwobign`` once ``n`` is past ``MAX_FINITE_KS_N`` (see ``pvalues.py`` for why).
   - **Jensen-Shannon distance** (base ``JS_BASE``) between the binned distributions.
 Per categorical feature
   - PSI and JS distance over the categories, and the **chi-square** test of the 2 x k

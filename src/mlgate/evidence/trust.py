@@ -18,7 +18,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,10 +160,15 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class SigstoreRoot:
-    """A Sigstore trust root and the verifier built from it (once)."""
+    """A Sigstore trust root and the verifier built from it (once, on first use: importing
+    sigstore costs about 0.3 s, which a check with no keyless signature should not pay)."""
 
     name: str
-    verifier: Verifier = field(repr=False)
+    build: Callable[[], Verifier] = field(repr=False, compare=False)
+
+    @property
+    def verifier(self) -> Verifier:
+        return self.build()
 
 
 @dataclass(frozen=True)
@@ -340,11 +345,11 @@ class _Compiler:
 
     def root(self, root_id: str, item: dict[str, Any], pointer: str) -> SigstoreRoot:
         if root_id in BUILTIN_ROOTS:
-            return SigstoreRoot(root_id, _builtin_verifier(root_id))
+            return SigstoreRoot(root_id, functools.partial(_builtin_verifier, root_id))
         ref = item["keyless"]["trust_config"]
         config = self.read(f"{pointer}/keyless/trust_config", ref)
         try:
-            return SigstoreRoot(ref, verifier_from_trust_config(config))
+            return SigstoreRoot(ref, _built(verifier_from_trust_config(config)))
         except Exception as err:  # sigstore raises several types for a bad trust config
             raise self.fail(
                 f"{pointer}/keyless/trust_config", f"invalid Sigstore trust config {ref}: {err}"
@@ -397,6 +402,12 @@ def _builtin_verifier(name: str) -> Verifier:
     return Verifier(trusted_root=builtin_trust_config(name).trusted_root)
 
 
+def _built(verifier: Verifier) -> Callable[[], Verifier]:
+    """A private trust config is parsed at load time, so a broken one is a policy error
+    then, not at the first signature."""
+    return lambda: verifier
+
+
 def verifier_from_trust_config(config_json: bytes) -> Verifier:
     """A verifier for a private (air-gapped) Sigstore deployment's ClientTrustConfig."""
     from sigstore.models import ClientTrustConfig
@@ -444,11 +455,11 @@ def single_authority_policy(
     matcher = IdentityMatcher(subject=identity, subject_regex=pattern, issuer=issuer)
     if trust_config is not None:
         try:
-            root = SigstoreRoot("trust_config", verifier_from_trust_config(trust_config))
+            root = SigstoreRoot("trust_config", _built(verifier_from_trust_config(trust_config)))
         except Exception as err:
             raise InputError(f"invalid Sigstore trust config: {err}") from None
     else:
         name = "staging" if staging else "production"
-        root = SigstoreRoot(name, _builtin_verifier(name))
+        root = SigstoreRoot(name, functools.partial(_builtin_verifier, name))
     authority = Authority(method="keyless", trust_root=root.name, identities=(matcher,), **common)
     return TrustPolicy(authorities=(authority,), roots={root.name: root})
