@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
 def _has_command(*path: str) -> bool:
     from mlgate.cli.main import build_parser
 
-    parser: argparse.ArgumentParser = build_parser()
+    parser: argparse.ArgumentParser = build_parser(path[0] if path else None)
     for name in path:
         sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
         if sub is None or name not in sub.choices:
