@@ -48,6 +48,8 @@ def main() -> None:
     summarise_check("check", "examples/manifests/")
 
     print("\n== 2. Kubernetes objects, as the admission webhook sees them ==")
+    print("  (credit-scorer-shadow is an attack: the approved model's signature and attestation")
+    print("   copied onto an InferenceService that loads another model; SC-URI-BOUND denies it)")
     summarise_check(
         "check", "examples/k8s/", "--user", "release-bot", "--group", "mlops-release-managers"
     )

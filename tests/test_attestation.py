@@ -85,6 +85,7 @@ def test_roundtrip_releases_the_predicate(signer: KeySigner) -> None:
         "name": "churn",
         "version": "2.0.0",
         "uri": "oci://r.example.com/churn@" + DIGEST,
+        "uris": ["oci://r.example.com/churn@" + DIGEST],
     }
     assert predicate["gates"] == {"metrics": {"passed": True}}
     assert predicate["created_at"] == "2025-01-03T00:00:00Z"

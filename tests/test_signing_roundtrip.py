@@ -341,4 +341,4 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["verify", str(model), "--key", str(tmp_path / "missing.pub")]) == 2
     assert main(["sign", str(tmp_path / "nope"), "--key", str(tmp_path / "k.pem")]) == 2
     assert main(["digest", str(tmp_path / "nope")]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert "not a model directory or file" in capsys.readouterr().err

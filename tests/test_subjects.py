@@ -48,10 +48,14 @@ def test_kserve_every_component_and_legacy_field() -> None:
         ("explainer", "hf://org/explainer"),
     }
     by_component = {m.component: m for m in subject.models}
-    assert by_component["predictor"].annotations["mlgate.io/model-digest"] == DIGEST
+    # Five models: the object-wide digest names none of them (issue 9); the transformer's
+    # own annotation names it.
+    assert "mlgate.io/model-digest" not in by_component["predictor"].annotations
+    assert by_component["predictor"].evidence == "none"
     assert (
         by_component["transformer"].annotations["mlgate.io/model-digest"] == "sha256:" + "cd" * 32
     )
+    assert by_component["transformer"].evidence == "reference"
     assert subject.environment == "staging"
 
 

@@ -61,17 +61,25 @@ MODEL_FILES = {
         "weights.bin": bytes(reversed(range(48))),
     },
 }
+# The URIs each model is attested for (SC-URI-BOUND): "{digest}" is its root digest, so the
+# content-addressed OCI form needs no pod-start verification.
 ATTESTED = {
     "credit-scorer": {
         "model_version": "0.9.2",
-        "model_uri": "s3://ml-models-prod/credit-scorer/0.9.2",
+        "model_uris": [
+            "s3://ml-models-prod/credit-scorer/0.9.2",
+            "oci://registry.example.com/models/credit-scorer@{digest}",
+        ],
         "created_at": "2026-11-10T14:30:00Z",
     },
     "fraud-detector": {
         "model_version": "1.4.0",
-        "model_uri": "oci://registry.example.com/models/fraud-detector:1.4.0",
+        "model_uris": [
+            "s3://models/fraud-detector/v3",
+            "oci://registry.example.com/models/fraud-detector@{digest}",
+        ],
         "created_at": "2026-11-06T08:00:00Z",
-    }
+    },
 }
 
 
@@ -128,15 +136,17 @@ def signed_outputs() -> dict[Path, bytes]:
     signer = KeySigner.build(demo_key("promotion-pipeline"))
     for model, meta in ATTESTED.items():
         inputs = ATTESTATIONS / model
+        digest = model_digest(MODELS / model)
+        uris = [u.format(digest=digest) for u in meta["model_uris"]]
         files[ATTESTATIONS / f"{model}.intoto.json"] = create_attestation(
             signer,
             model_name=model,
-            model_digest=model_digest(MODELS / model),
+            model_digest=digest,
             card=load_data_file(inputs / "card.yaml")[0],
             evaluation=load_data_file(inputs / "evidence.json")[0],
             approvals=load_data_file(inputs / "approvals.yaml")[0],
             gates=load_data_file(inputs / "gates.yaml")[0],
-            **meta,
+            **{**meta, "model_uris": uris},
         )
     return files
 

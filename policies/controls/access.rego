@@ -15,9 +15,19 @@ user_allowed if {
 	g in allowed_groups
 }
 
+# A child a known controller creates for an admitted parent (ownerReferences controller:
+# true) was authorised when the parent was; its model evidence is still checked in full.
+controllers := lib.arr(lib.param(["access", "controllers"], []))
+
+controller_child if {
+	is_object(object.get(input.request, "controller", null))
+	input.request.user.username in controllers
+}
+
 # ACCESS-DEPLOYER: at least one of the user's groups is allowed here.
 findings contains lib.finding("ACCESS-DEPLOYER", msg, "/request/user/groups") if {
 	not user_allowed
+	not controller_child
 	msg := sprintf("user %v (groups: %s) may not deploy %s-risk models to %s; allowed groups: %s", [
 		input.request.user.username,
 		listing(user_groups),

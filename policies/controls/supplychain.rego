@@ -11,10 +11,26 @@ sig := lib.obj(input.signature)
 
 att := lib.obj(input.attestation)
 
+bind := lib.obj(object.get(input, "binding", {}))
+
+component := c if {
+	c := input.request.component
+	lib.text(c)
+} else := "model"
+
 # SC-SIGNED: the model carries a signature and it verifies.
 findings contains lib.finding("SC-SIGNED", msg, "/signature") if {
 	not sig.present == true
+	not bind.evidence == "none"
 	msg := "model is not signed: no mlgate.io/signature or mlgate.io/signature-ref on the object"
+}
+
+# A reference with no evidence of its own: an object with several models states each one's
+# digest and signature in mlgate.io/models; object-wide annotations do not cover it.
+findings contains lib.finding("SC-SIGNED", msg, "/binding/evidence") if {
+	not sig.present == true
+	bind.evidence == "none"
+	msg := sprintf("model %s (%s) is not signed: it has no evidence of its own; an object with several models states each one's digest, signature and attestation in the mlgate.io/models annotation", [lib.show(input.model.uri), component])
 }
 
 findings contains lib.finding("SC-SIGNED", msg, "/signature") if {
@@ -133,6 +149,140 @@ findings contains lib.finding("SC-ATTESTED", msg, "/attestation/subject_digest")
 	lib.declared_digest
 	object.get(att, "subject_digest", null) != lib.declared_digest
 	msg := sprintf("the governance attestation is about %v, not about the deployed model %v", [object.get(att, "subject_digest", null), lib.declared_digest])
+}
+
+# SC-URI-BOUND: the governance attestation was issued for the URI that is deployed. Evidence
+# copied from an approved object onto one that loads something else is not about it.
+findings contains lib.finding("SC-URI-BOUND", msg, "/binding/uri_attested") if {
+	att.trusted == true
+	not bind.uri_attested == true
+	count(lib.arr(object.get(bind, "attested_uris", []))) > 0
+	msg := sprintf("expected %s, attested %s: the governance attestation was not issued for the deployed URI", [
+		trim_space(deployed_uri),
+		lib.join(", ", sort(lib.arr(bind.attested_uris))),
+	])
+}
+
+findings contains lib.finding("SC-URI-BOUND", msg, "/binding/attested_uris") if {
+	att.trusted == true
+	count(lib.arr(object.get(bind, "attested_uris", []))) == 0
+	msg := sprintf("the governance attestation names no model URI, so it cannot be bound to the deployed URI %s; re-attest with mlgate attest --model-uri", [lib.show(deployed_uri)])
+}
+
+deployed_uri := u if {
+	u := bind.uri
+	is_string(u)
+} else := input.model.uri
+
+# SC-URI-DIGEST: a digest written into the URI (oci://...@sha256:) is the digest deployed;
+# it must be the declared digest, which the signature and attestation name.
+findings contains lib.finding("SC-URI-DIGEST", msg, "/model/uri_digest") if {
+	pinned := object.get(input.model, "uri_digest", null)
+	is_string(pinned)
+	startswith(pinned, "sha256:")
+	lib.declared_digest
+	pinned != lib.declared_digest
+	msg := sprintf("the URI pins %s but the declared mlgate.io/model-digest is %s (expected %s, deployed %s)", [pinned, lib.declared_digest, lib.declared_digest, pinned])
+}
+
+# SC-POD-START-VERIFY: the bytes behind a mutable reference are checked when the pod starts,
+# against the digest admitted here. Content-addressed references need no such step.
+verifier_images := lib.arr(lib.param(["supply_chain", "verifier_images"], []))
+
+kserve_verified_prefixes := lib.arr(lib.param(["supply_chain", "kserve_verified_uri_prefixes"], []))
+
+pod_start_steps := lib.arr(object.get(bind, "pod_start_steps", []))
+
+# A ModelManifest (CI) describes a model, not a pod: the Kubernetes object is checked.
+needs_pod_start if {
+	not bind.content_addressed == true
+	input.request.kind != "ModelManifest"
+}
+
+pod_start_verified if {
+	some step in pod_start_steps
+	object.get(step, "image_repository", "") in verifier_images
+	lib.declared_digest
+	object.get(step, "expect_digest", null) == lib.declared_digest
+}
+
+# KServe: the storage initializer replaced by the verifying ClusterStorageContainer
+# (webhook/verifier/) for these URI prefixes, configured by the platform team.
+pod_start_verified if {
+	input.request.kind == "InferenceService"
+	some prefix in kserve_verified_prefixes
+	startswith(deployed_uri, prefix)
+}
+
+findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
+	needs_pod_start
+	not pod_start_verified
+	count(pod_start_steps) == 0
+	msg := sprintf("model URI %s is mutable and nothing verifies its bytes at pod start: add an init container running `mlgate verify --expect-digest %s` (image %s)", [
+		lib.show(deployed_uri),
+		object.get(input.model, "declared_digest", "<digest>"),
+		lib.join(" or ", sort(verifier_images)),
+	])
+}
+
+findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
+	needs_pod_start
+	not pod_start_verified
+	some step in pod_start_steps
+	not object.get(step, "image_repository", "") in verifier_images
+	msg := sprintf("init container %s verifies with image %s, which is not a configured verifier image (%s)", [
+		lib.show(object.get(step, "container", "")),
+		lib.show(object.get(step, "image", "")),
+		lib.join(", ", sort(verifier_images)),
+	])
+}
+
+findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
+	needs_pod_start
+	not pod_start_verified
+	some step in pod_start_steps
+	object.get(step, "image_repository", "") in verifier_images
+	msg := sprintf("the pod-start verifier %s checks %v, not the admitted digest %v (expected %v)", [
+		lib.show(object.get(step, "container", "")),
+		object.get(step, "expect_digest", null),
+		object.get(input.model, "declared_digest", null),
+		object.get(input.model, "declared_digest", null),
+	])
+}
+
+# SC-ATTESTATION-FRESH: a governance attestation vouches for the state of a model at one
+# time; it is not valid before it was made, and not forever after.
+attested_at := object.get(lib.obj(object.get(input.evidence, "timeline", {})), "attested_at_ns", null)
+
+max_attestation_age_days := lib.param(["supply_chain", "attestation_max_age_days"], 365)
+
+clock_skew_ns := lib.param(["supply_chain", "attestation_clock_skew_seconds"], 300) * 1000000000
+
+findings contains lib.finding("SC-ATTESTATION-FRESH", msg, "/attestation/predicate/created_at") if {
+	att.trusted == true
+	not is_number(attested_at)
+	msg := "the governance attestation has no valid created_at, so its age cannot be checked"
+}
+
+findings contains lib.finding("SC-ATTESTATION-FRESH", msg, "/attestation/predicate/created_at") if {
+	att.trusted == true
+	is_number(attested_at)
+	attested_at > lib.now_ns + clock_skew_ns
+	msg := sprintf("the governance attestation is dated in the future (%s); refusing it", [lib.date(attested_at)])
+}
+
+findings contains lib.finding("SC-ATTESTATION-FRESH", msg, "/attestation/predicate/created_at") if {
+	att.trusted == true
+	is_number(attested_at)
+	is_number(max_attestation_age_days)
+	age := lib.days(lib.now_ns - attested_at)
+	age > max_attestation_age_days
+	msg := sprintf("the governance attestation is %s days old (created %s); the maximum for %s-risk models is %s days: re-attest after a fresh review", [
+		lib.val(age),
+		lib.date(attested_at),
+		lib.risk_tier,
+		lib.val(max_attestation_age_days),
+	])
 }
 
 # SC-LICENSE: the model's licence and the terms of use of its training data are known.

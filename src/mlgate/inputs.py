@@ -14,7 +14,16 @@ from typing import Any, Protocol
 from mlgate.errors import InputError
 from mlgate.evidence.signature import new_facts
 from mlgate.evidence.trust import Scope
-from mlgate.subjects.base import BREAK_GLASS, DIGEST, ModelRef, Subject, uri_digest, uri_scheme
+from mlgate.subjects.base import (
+    BREAK_GLASS,
+    DIGEST,
+    ModelRef,
+    Subject,
+    content_addressed,
+    normalize_uri,
+    uri_digest,
+    uri_scheme,
+)
 from mlgate.timeutil import now_ns as current_ns
 from mlgate.timeutil import to_ns
 
@@ -72,6 +81,29 @@ def _timeline(card: dict[str, Any], attestation: dict[str, Any]) -> dict[str, in
     return {k: v for k, v in stamps.items() if v is not None}
 
 
+def attested_uris(predicate: dict[str, Any]) -> list[str]:
+    """The URIs a trusted governance attestation was issued for (``model.uris``/``model.uri``)."""
+    model = _mapping(predicate.get("model"))
+    raw = model.get("uris") if isinstance(model.get("uris"), list) else []
+    if isinstance(model.get("uri"), str):
+        raw = [*raw, model["uri"]]
+    return sorted({normalize_uri(u) for u in raw if isinstance(u, str) and u.strip()})
+
+
+def binding_facts(subject: Subject, ref: ModelRef, predicate: dict[str, Any]) -> dict[str, Any]:
+    """How the evidence is tied to this reference: scope, attested URIs, pod-start checks."""
+    uri = normalize_uri(ref.uri)
+    attested = attested_uris(predicate)
+    return {
+        "evidence": ref.evidence,
+        "uri": uri,
+        "content_addressed": content_addressed(ref.uri),
+        "attested_uris": attested,
+        "uri_attested": uri in attested,
+        "pod_start_steps": list(subject.verifiers),
+    }
+
+
 class InputBuilder:
     def __init__(self, supply_chain: SupplyChain | None) -> None:
         self._supply_chain = supply_chain
@@ -118,6 +150,9 @@ class InputBuilder:
         evidence["timeline"] = _timeline(card, attestation)
         details = _mapping(card.get("model_details"))
         context: dict[str, Any] = {"environment": scope.environment, "now_ns": now}
+        request_extra: dict[str, Any] = {}
+        if subject.controller is not None:
+            request_extra["controller"] = dict(subject.controller)
         if BREAK_GLASS in ref.annotations:
             context["break_glass"] = {"requested": True, "reason": ref.annotations[BREAK_GLASS]}
         info = subject.info
@@ -135,6 +170,7 @@ class InputBuilder:
                 "namespace_labels": dict(info.namespace_labels),
                 "user": {"username": info.username, "groups": list(info.groups)},
                 "dry_run": info.dry_run,
+                **request_extra,
             },
             "context": context,
             "model": {
@@ -142,7 +178,7 @@ class InputBuilder:
                 "version": ref.version or str(_mapping(details.get("version")).get("name", "")),
                 "uri": ref.uri,
                 "uri_scheme": uri_scheme(ref.uri),
-                "uri_digest": uri_digest(ref.uri),
+                "uri_digest": uri_digest(normalize_uri(ref.uri)),
                 "declared_digest": ref.annotations.get(DIGEST),
                 "format": ref.format,
                 "runtime": ref.runtime,
@@ -152,4 +188,5 @@ class InputBuilder:
             "signature": facts["signature"],
             "attestation": attestation,
             "evidence": evidence,
+            "binding": binding_facts(subject, ref, predicate),
         }

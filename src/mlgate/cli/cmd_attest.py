@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from mlgate.cli.common import add_cert_chain_option
+from mlgate.cli.common import add_cert_chain_option, print_annotations
 from mlgate.cli.main import EXIT_OK
 from mlgate.errors import InputError
 
@@ -26,7 +28,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model-digest", required=True, metavar="sha256:HEX")
     p.add_argument("--model-name", required=True, metavar="NAME")
     p.add_argument("--model-version", default="", metavar="VERSION")
-    p.add_argument("--model-uri", default="", metavar="URI")
+    p.add_argument(
+        "--model-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="a URI the model is approved to be served from (repeatable); admission denies "
+        "any other URI (SC-URI-BOUND)",
+    )
+    p.add_argument(
+        "--component",
+        default="predictor",
+        metavar="NAME",
+        help="for the printed mlgate.io/models entry (default: predictor)",
+    )
     p.add_argument(
         "--card", required=True, type=Path, metavar="FILE", help="model card (YAML/JSON)"
     )
@@ -74,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             approvals=approvals,
             gates=_load(args.gates, dict, "gates") if args.gates else {},
             model_version=args.model_version,
-            model_uri=args.model_uri,
+            model_uris=args.model_uri,
             created_at=args.created_at,
         )
     except InputError as err:
@@ -83,4 +98,13 @@ def run(args: argparse.Namespace) -> int:
         raise
     args.out.write_bytes(bundle)
     print(f"attested {args.model_name} {args.model_digest} -> {args.out}")
+    if not args.model_uri:
+        print("warning: no --model-uri: admission will deny every deployment of this model "
+              "(SC-URI-BOUND)", file=sys.stderr)  # fmt: skip
+    print_annotations(
+        args.model_digest,
+        {"attestation": base64.b64encode(bundle).decode()},
+        args.component,
+        args.model_uri[0] if args.model_uri else None,
+    )
     return EXIT_OK

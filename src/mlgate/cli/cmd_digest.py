@@ -11,14 +11,14 @@ from mlgate.cli.main import EXIT_OK
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "digest",
-        help="print a model directory's root digest (sha256:...)",
+        help="print a model's root digest (sha256:...), directory or single file",
         description=(
             "Prints sha256:<hex>, the subject digest a model-signing (v1.0) signature of DIR "
             "carries: the value for the mlgate.io/model-digest annotation. model.sig and git "
             "metadata are ignored."
         ),
     )
-    p.add_argument("model_dir", type=Path, metavar="DIR")
+    p.add_argument("model_dir", type=Path, metavar="PATH", help="model directory or single file")
     p.add_argument(
         "--ignore",
         action="append",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 from pathlib import Path
 
-from mlgate.cli.common import add_cert_chain_option
+from mlgate.cli.common import add_cert_chain_option, print_annotations
 from mlgate.cli.main import EXIT_OK
 from mlgate.errors import InputError
 
@@ -21,14 +22,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "OIDC identity). Prints the model's root digest."
         ),
     )
-    p.add_argument("model_dir", type=Path, metavar="DIR")
+    p.add_argument("model_dir", type=Path, metavar="PATH", help="model directory or single file")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--key", type=Path, metavar="PEM", help="EC private key (P-256/384/521)")
     how.add_argument("--keyless", action="store_true", help="Sigstore keyless signing")
     add_cert_chain_option(
         p, "with --key: signing certificate first, then intermediates (give DIR first)"
     )
-    p.add_argument("--signature", type=Path, metavar="OUT", help="default: DIR/model.sig")
+    p.add_argument(
+        "--signature", type=Path, metavar="OUT", help="default: DIR/model.sig or FILE.sig"
+    )
+    p.add_argument(
+        "--component",
+        default="predictor",
+        metavar="NAME",
+        help="for the printed mlgate.io/models entry (default: predictor)",
+    )
+    p.add_argument("--model-uri", metavar="URI",
+                   help="key the printed mlgate.io/models entry by this URI")  # fmt: skip
     p.add_argument(
         "--ignore", action="append", default=[], metavar="PATH", help="path to leave out"
     )
@@ -65,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         trust_config=args.trust_config,
         identity_token=args.identity_token,
     )
-    digest = unverified_subject_digest(out.read_bytes())
+    bundle = out.read_bytes()
+    digest = unverified_subject_digest(bundle)
     print(f"signed {args.model_dir} -> {out}  {digest}")
+    print_annotations(
+        digest, {"signature": base64.b64encode(bundle).decode()}, args.component, args.model_uri
+    )
     return EXIT_OK

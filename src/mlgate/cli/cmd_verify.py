@@ -31,14 +31,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the signature must also name that root digest. Exit 0 verified, 1 not, 2 usage."
         ),
     )
-    p.add_argument("model_dir", nargs="?", type=Path, metavar="DIR")
-    p.add_argument("--model-dir", dest="model_dir_opt", type=Path, metavar="DIR")
-    p.add_argument("--signature", type=Path, metavar="SIG", help="default: DIR/model.sig")
-    p.add_argument("--expect-digest", metavar="sha256:HEX", help="required root digest")
+    p.add_argument("model_dir", nargs="?", type=Path, metavar="PATH", help="directory or file")
+    p.add_argument("--model-dir", dest="model_dir_opt", type=Path, metavar="PATH")
+    p.add_argument(
+        "--signature", type=Path, metavar="SIG", help="default: DIR/model.sig or FILE.sig"
+    )
+    p.add_argument(
+        "--expect-digest",
+        default=os.environ.get("MLGATE_EXPECT_DIGEST") or None,
+        metavar="sha256:HEX",
+        help="required root digest (default: $MLGATE_EXPECT_DIGEST)",
+    )
+    p.add_argument(
+        "--storage-uri",
+        metavar="URI",
+        help="pod start: the URI the model was downloaded from; its digest (and inline "
+        "signature, if any) come from the mlgate.io/models JSON in $MLGATE_MODELS",
+    )
     p.add_argument("--ignore", action="append", default=[], metavar="PATH")
     trust = p.add_argument_group("who may have signed (one of)")
     trust.add_argument("--key", type=Path, metavar="PEM", help="public key")
     add_cert_chain_option(trust, "CA certificates (give DIR first)")
+    trust.add_argument(
+        "--allow-intermediate-anchor",
+        action="store_true",
+        help="with --cert-chain: trust a non-root certificate given there as an anchor itself "
+        "(default: only a self-signed root anchors the chain)",
+    )
     trust.add_argument("--identity", metavar="ID", help="keyless: certificate identity (SAN)")
     trust.add_argument("--identity-regex", metavar="RE", help="keyless: identity, as a regex")
     trust.add_argument("--issuer", metavar="URL", help="keyless: OIDC issuer")
@@ -78,6 +97,8 @@ def _trust(args: argparse.Namespace):  # -> TrustPolicy
             "choose exactly one way to trust the signer: --key, --cert-chain, "
             f"--identity/--issuer or --policies (got {', '.join(chosen) or 'none'})"
         )
+    if args.allow_intermediate_anchor and not args.cert_chain:
+        raise InputError("--allow-intermediate-anchor applies to --cert-chain only")
     if (args.trust_config or args.staging) and not keyless:
         raise InputError("--trust-config and --staging apply to keyless (--identity) only")
     if args.policies:
@@ -90,7 +111,46 @@ def _trust(args: argparse.Namespace):  # -> TrustPolicy
         issuer=args.issuer,
         staging=args.staging,
         trust_config=_read(args.trust_config) if args.trust_config else None,
+        allow_intermediate_anchor=args.allow_intermediate_anchor,
     )
+
+
+def _pod_start_evidence(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
+    """(expected digest, inline signature bundle) for the pod-start check.
+
+    With --storage-uri the admitted digest is the mlgate.io/models entry for that URI (the
+    pod gets the annotation through the downward API as $MLGATE_MODELS); a missing entry is
+    a failure, never "nothing to check". $MLGATE_SIGNATURE (base64) overrides model.sig.
+    """
+    import base64
+    import binascii
+
+    from mlgate.evidence.signature import normalize_digest
+    from mlgate.subjects.base import DIGEST, SIGNATURE, normalize_uri
+    from mlgate.subjects.binding import parse_models_annotation
+
+    expect, inline = args.expect_digest, os.environ.get("MLGATE_SIGNATURE") or None
+    if args.storage_uri:
+        raw = os.environ.get("MLGATE_MODELS")
+        entries = parse_models_annotation(raw, "$MLGATE_MODELS") if raw else {}
+        wanted = normalize_uri(args.storage_uri)
+        entry = next((e for k, e in entries.items() if normalize_uri(k) == wanted), None)
+        if entry is not None:
+            expect = entry.get(DIGEST, expect)
+            inline = entry.get(SIGNATURE, inline)
+        if expect is None:
+            raise InputError(
+                f"no admitted digest for {args.storage_uri}: set $MLGATE_EXPECT_DIGEST or an "
+                "mlgate.io/models entry for it ($MLGATE_MODELS)"
+            )
+    if expect is not None and normalize_digest(expect) is None:
+        raise InputError(f"expected digest {expect!r} is not sha256:<64 hex digits>")
+    if inline is None:
+        return expect, None
+    try:
+        return expect, base64.b64decode(inline, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("$MLGATE_SIGNATURE / the inline signature is not base64") from None
 
 
 def _read(path: Path) -> bytes:
@@ -101,7 +161,11 @@ def _read(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.evidence.signature import DEFAULT_SIGNATURE_NAME, normalize_digest, verify_model_dir
+    from mlgate.evidence.signature import (
+        default_signature_path,
+        normalize_digest,
+        verify_model_dir,
+    )
     from mlgate.evidence.trust import Scope
 
     if bool(args.model_dir) == bool(args.model_dir_opt):
@@ -110,13 +174,14 @@ def run(args: argparse.Namespace) -> int:
     if args.expect_digest is not None and normalize_digest(args.expect_digest) is None:
         raise InputError(f"--expect-digest {args.expect_digest!r} is not sha256:<64 hex digits>")
     trust = _trust(args)
-    signature = args.signature or model_dir / DEFAULT_SIGNATURE_NAME
+    expect, bundle = _pod_start_evidence(args)
+    signature = args.signature or default_signature_path(model_dir)
     result = verify_model_dir(
         model_dir,
-        _read(signature),
+        bundle if bundle is not None else _read(signature),
         trust,
         Scope(args.environment, args.namespace),
-        expect_digest=args.expect_digest,
+        expect_digest=expect,
         ignore=args.ignore,
         signature_path=signature,
     )

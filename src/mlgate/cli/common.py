@@ -55,3 +55,24 @@ def add_cert_chain_option(
     parser.add_argument(
         "--cert-chain", type=Path, nargs="+", action="extend", default=[], metavar="PEM", help=help
     )
+
+
+def print_annotations(
+    digest: str | None, evidence: dict[str, str], component: str, uri: str | None
+) -> None:
+    """The annotations to paste on the deployed object, in both forms (DESIGN.md 3.4)."""
+    import json
+
+    from mlgate.subjects.binding import ENTRY_FIELDS, describe_entry
+
+    fields = {"digest": digest or "", **evidence}
+    print("\n# Annotations for an object that serves this one model:")
+    for field, value in fields.items():
+        if value:
+            print(
+                f"mlgate.io/{'model-digest' if field == 'digest' else field}: {json.dumps(value)}"
+            )
+    key = uri or component
+    print(f"\n# For an object with several models, its entry ({key}) in mlgate.io/models:")
+    entry = describe_entry(key, {f: v for f, v in fields.items() if f in ENTRY_FIELDS})
+    print(f"mlgate.io/models: {json.dumps(entry)}")

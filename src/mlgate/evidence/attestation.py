@@ -70,9 +70,14 @@ def build_statement(
     gates: Mapping[str, Any] | None = None,
     model_version: str | None = None,
     model_uri: str | None = None,
+    model_uris: Sequence[str] = (),
     created_at: dt.datetime | str | None = None,
 ) -> dict[str, Any]:
-    """The in-toto statement, validated; raises InputError naming the bad field."""
+    """The in-toto statement, validated; raises InputError naming the bad field.
+
+    ``model_uris`` (and ``model_uri``) are the URIs the model is approved to be served from:
+    admission denies a deployed URI that is not among them (SC-URI-BOUND).
+    """
     digest = normalize_digest(model_digest)
     if digest is None:
         raise InputError(f"model digest {model_digest!r} is not sha256:<64 hex digits>")
@@ -82,7 +87,16 @@ def build_statement(
         if not isinstance(value, Mapping):
             raise InputError(f"{name} must be a mapping")
     created = _rfc3339(created_at or dt.datetime.now(dt.UTC), "created_at")
-    model = {"name": model_name, "version": model_version or "", "uri": model_uri or ""}
+    uris = list(dict.fromkeys([*([model_uri] if model_uri else []), *model_uris]))
+    for uri in uris:
+        if not isinstance(uri, str) or not uri.strip():
+            raise InputError(f"model URI {uri!r} must be a non-empty string")
+    model = {
+        "name": model_name,
+        "version": model_version or "",
+        "uri": uris[0] if uris else "",
+        "uris": uris,
+    }
     predicate = {
         "card": dict(card),
         "evaluation": dict(evaluation),

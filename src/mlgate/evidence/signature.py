@@ -460,7 +460,8 @@ def _verify_certificate(
     problem = ""
     for authority in authorities:
         try:
-            _chain_verifier(authority, leaf).verify(leaf, certs[1:])
+            # The bundle's chain first, then configured intermediates (never as anchors).
+            _chain_verifier(authority, leaf).verify(leaf, [*certs[1:], *authority.intermediates])
             passed.append(authority)
         except (VerificationError, ValueError) as err:
             problem = str(err)
@@ -740,16 +741,24 @@ def _hashing_config(
     return config.set_allow_symlinks(symlinks).set_ignored_paths(paths=ignore)
 
 
-def _require_dir(model_dir: Path) -> None:
-    if not model_dir.is_dir():
-        raise InputError("not a directory", location=str(model_dir))
+def _require_model(model_path: Path) -> None:
+    # A directory, or a single file (GGUF, safetensors, ONNX) as OpenSSF model signing signs.
+    if not (model_path.is_dir() or model_path.is_file()):
+        raise InputError("not a model directory or file", location=str(model_path))
+
+
+def default_signature_path(model_path: Path) -> Path:
+    """``DIR/model.sig`` for a directory, ``FILE.sig`` next to a single-file model."""
+    if model_path.is_file():
+        return model_path.with_name(model_path.name + ".sig")
+    return model_path / DEFAULT_SIGNATURE_NAME
 
 
 def _statement_for_dir(model_dir: Path, ignore: Sequence[str | Path]) -> dict[str, Any]:
     from google.protobuf import json_format
     from model_signing._signing import signing
 
-    _require_dir(model_dir)
+    _require_model(model_dir)
     try:
         manifest = _hashing_config(_ignore_list(model_dir, ignore)).hash(model_dir)
     except (OSError, ValueError) as err:
@@ -789,12 +798,12 @@ def sign_model(
     model_signing's Sigstore signer (network: Fulcio, Rekor and an OIDC token).
     """
     model_dir = Path(model_dir)
-    out = Path(signature_path) if signature_path else model_dir / DEFAULT_SIGNATURE_NAME
+    out = Path(signature_path) if signature_path else default_signature_path(model_dir)
     extra = _inside(model_dir, out)
     if keyless:
         from model_signing import signing as ms_signing
 
-        _require_dir(model_dir)
+        _require_model(model_dir)
         config = ms_signing.Config().set_hashing_config(
             _hashing_config(_ignore_list(model_dir, ignore, extra))
         )
@@ -856,7 +865,7 @@ def verify_model_dir(
     from model_signing._signing import signing
 
     model_dir = Path(model_dir)
-    _require_dir(model_dir)
+    _require_model(model_dir)
     facts, statement = inspect_bundle(
         bundle, expect_digest, trust, scope, purpose="model", source="file"
     )

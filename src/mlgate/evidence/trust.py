@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -126,7 +127,8 @@ class Authority:
     environments: tuple[str, ...] = ("*",)
     namespaces: tuple[str, ...] = ("*",)
     key: PublicKey | None = None
-    ca_certs: tuple[x509.Certificate, ...] = ()
+    ca_certs: tuple[x509.Certificate, ...] = ()  # the trust anchors
+    intermediates: tuple[x509.Certificate, ...] = ()  # configured, but not anchors
     trust_root: str | None = None
     identities: tuple[IdentityMatcher, ...] = ()
 
@@ -148,6 +150,29 @@ class Authority:
         # No identities listed: any signer that verifies under this authority's material.
         # (Keyless authorities always list identities; the loader enforces it.)
         return not self.identities or any(m.matches(subjects, issuer) for m in self.identities)
+
+
+def self_signed(cert: x509.Certificate) -> bool:
+    """A root: issued by itself, and its signature verifies with its own key."""
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def split_anchors(
+    certs: Sequence[x509.Certificate], allow_intermediate_anchor: bool = False
+) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...]]:
+    """(anchors, intermediates). Only a self-signed root anchors a chain, as in model
+    signing's certificate verifier; trusting an intermediate or a leaf directly is an
+    explicit choice, because it trusts everything that certificate's holder signs."""
+    if allow_intermediate_anchor:
+        return tuple(certs), ()
+    roots = tuple(c for c in certs if self_signed(c))
+    return roots, tuple(c for c in certs if c not in roots)
 
 
 @dataclass(frozen=True)
@@ -303,8 +328,22 @@ class _Compiler:
                 except ValueError as err:
                     raise self.fail(where, f"invalid CA certificate PEM: {err}") from None
             identities = self.identities(spec.get("identities", []), f"{pointer}/certificate")
+            anchors, intermediates = split_anchors(
+                certs, bool(spec.get("allow_intermediate_anchor", False))
+            )
+            if not anchors:
+                raise self.fail(
+                    f"{pointer}/certificate/ca",
+                    "no self-signed root certificate among the CA certificates; only a root "
+                    "anchors a chain (set allow_intermediate_anchor: true to trust an "
+                    "intermediate directly)",
+                )
             return Authority(
-                method="certificate", ca_certs=tuple(certs), identities=identities, **common
+                method="certificate",
+                ca_certs=anchors,
+                intermediates=intermediates,
+                identities=identities,
+                **common,
             )
         spec = item["keyless"]
         identities = self.identities(spec["identities"], f"{pointer}/keyless")
@@ -429,6 +468,7 @@ def single_authority_policy(
     staging: bool = False,
     trust_config: bytes | None = None,
     purposes: Sequence[str] = ("model",),
+    allow_intermediate_anchor: bool = False,
 ) -> TrustPolicy:
     """A policy with one authority trusted everywhere: what a CLI flag means."""
     common: dict[str, Any] = {"name": "cli", "purposes": frozenset(purposes)}
@@ -443,7 +483,17 @@ def single_authority_policy(
             certs = tuple(c for pem in ca_pems for c in x509.load_pem_x509_certificates(pem))
         except ValueError as err:
             raise InputError(f"invalid certificate PEM: {err}") from None
-        return TrustPolicy(authorities=(Authority(method="certificate", ca_certs=certs, **common),))
+        anchors, intermediates = split_anchors(certs, allow_intermediate_anchor)
+        if not anchors:
+            raise InputError(
+                "--cert-chain holds no self-signed root certificate: only the root anchors "
+                "the chain (pass --allow-intermediate-anchor to trust an intermediate or "
+                "leaf certificate directly)"
+            )
+        authority = Authority(
+            method="certificate", ca_certs=anchors, intermediates=intermediates, **common
+        )
+        return TrustPolicy(authorities=(authority,))
     if identity is None and identity_regex is None:
         raise InputError("keyless verification needs --identity (or --identity-regex)")
     if issuer is None:

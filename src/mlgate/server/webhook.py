@@ -33,6 +33,7 @@ from mlgate.server.metrics import Metrics
 from mlgate.server.namespaces import NamespaceLabels, describe, load_namespace_source
 from mlgate.server.reload import PolicyReloader
 from mlgate.subjects import RequestInfo, Subject, subject_from_object, supported_kinds
+from mlgate.subjects.changes import housekeeping_only
 from mlgate.timeutil import rfc3339
 
 log = logging.getLogger("mlgate.webhook")
@@ -245,6 +246,8 @@ class Webhook:
             )
         if subject is None:
             return Outcome(None)
+        if review.operation == "UPDATE" and housekeeping_only(review.old_object, review.object):
+            return await self._record_async(review, self._housekeeping(review), started)
         engine = self.reloader.engine
         if engine is None:
             message = f"no policy set loaded: {self.reloader.status.last_error or 'loading'}"
@@ -353,6 +356,22 @@ class Webhook:
             evaluated_at=rfc3339(),
             dry_run=review.dry_run,
         )
+
+    def _housekeeping(self, review: AdmissionRequest) -> Outcome:
+        """An UPDATE that changes no model-bearing field (subjects/changes.py): admitted, logged."""
+        engine = self.reloader.engine
+        decision = Decision(
+            allowed=True,
+            decision_id=uuid.uuid4().hex,
+            subject={"kind": review.kind, "name": review.name, "namespace": review.namespace},
+            risk_tier="unknown",
+            notes=["housekeeping UPDATE: no model-bearing field changed; not re-evaluated"],
+            policy_revision=engine.revision if engine is not None else "",
+            backend=engine.backend.name if engine is not None else "",
+            evaluated_at=rfc3339(),
+            dry_run=review.dry_run,
+        )
+        return Outcome(decision)
 
     def _error(self, review: AdmissionRequest, reason: str, message: str) -> Outcome:
         self.metrics.evaluation_errors.labels(reason=reason).inc()

@@ -14,10 +14,12 @@ from mlgate.subjects.base import (
     expect_mapping,
     metadata,
 )
+from mlgate.subjects.binding import bind_evidence
 from mlgate.subjects.kserve import inference_service_models
 from mlgate.subjects.manifest import manifest_parts
 from mlgate.subjects.seldon import seldon_model_models
-from mlgate.subjects.workloads import template_annotations, workload_models
+from mlgate.subjects.verifiers import verification_steps
+from mlgate.subjects.workloads import pod_spec, template_annotations, workload_models
 
 __all__ = [
     "ENVIRONMENT_LABEL",
@@ -65,6 +67,14 @@ def subject_from_object(
         return None
     if not models:
         return None
+    # --- evidence binding (issue 9): keep below the adapters so new kinds get it too ---
+    verifiers: list[dict[str, Any]] = []
+    if kind in WORKLOAD_KINDS:
+        pod_annotations = annotations if kind == "Pod" else template_annotations(obj, where)
+        verifiers = verification_steps(pod_spec(obj, where)[0], pod_annotations)
+    if not declared:
+        models = bind_evidence(models, annotations, where)
+    controller = controller_of(obj)
     if declared:
         deployer = declared.get("deployer") or {}
         groups = deployer.get("groups", list(info.groups))
@@ -91,9 +101,20 @@ def subject_from_object(
         labels=labels,
         annotations=annotations,
         models=models,
+        verifiers=verifiers,
+        controller=controller,
         declared_card=declared.get("card"),
         declared_evidence=declared.get("evidence"),
         declared_approvals=declared.get("approvals"),
         declared_gates=declared.get("gates"),
         where=where,
     )
+
+
+def controller_of(obj: dict[str, Any]) -> dict[str, str] | None:
+    """The owner with ``controller: true``: the object was created on that parent's behalf."""
+    owners = (obj.get("metadata") or {}).get("ownerReferences")
+    for owner in owners if isinstance(owners, list) else []:
+        if isinstance(owner, dict) and owner.get("controller") is True:
+            return {k: str(owner.get(k, "")) for k in ("apiVersion", "kind", "name", "uid")}
+    return None

@@ -15,11 +15,14 @@ SIGNATURE_REF = "mlgate.io/signature-ref"
 ATTESTATION = "mlgate.io/attestation"
 ATTESTATION_REF = "mlgate.io/attestation-ref"
 BREAK_GLASS = "mlgate.io/break-glass"
+MODELS = "mlgate.io/models"  # per-reference evidence for objects with several models
 ENVIRONMENT_LABEL = "mlgate.io/environment"
 MODEL_KEYS = (DIGEST, SIGNATURE, SIGNATURE_REF, ATTESTATION, ATTESTATION_REF)
 
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 _HF_REVISION = re.compile(r"^hf://(?P<repo>[^:@]+)[:@](?P<rev>[0-9a-f]{40})$")
+_HF_REF = re.compile(r"^(?P<repo>[^:@/\s]+/[^:@/\s]+)(?:[:@](?P<rev>[^:@/\s]+))?$")
+_HF_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class ModelRef:
     format: str = ""
     runtime: str = ""
     version: str = ""
+    # Where this reference's evidence came from (subjects/binding.py): "reference" (its own
+    # entry), "object" (object-wide annotations, only for a single-model object) or "none".
+    evidence: str = "reference"
 
 
 @dataclass
@@ -56,6 +62,10 @@ class Subject:
     labels: dict[str, str]
     annotations: dict[str, str]
     models: list[ModelRef]
+    # Pod-start verification steps found in the pod template (subjects/verifiers.py).
+    verifiers: list[dict[str, Any]] = field(default_factory=list)
+    # ownerReferences with controller: true (the object was created on a parent's behalf).
+    controller: dict[str, str] | None = None
     # CI manifests may carry the card and evidence directly ("declared", not attested).
     declared_card: dict[str, Any] | None = None
     declared_evidence: dict[str, Any] | None = None
@@ -112,6 +122,43 @@ def uri_digest(uri: str) -> str | None:
     if hf:
         return "git-sha1:" + hf.group("rev")
     return None
+
+
+def normalize_uri(uri: str) -> str:
+    """The form in which a deployed URI is compared with the URIs an attestation names.
+
+    Scheme and host are case-insensitive, a trailing slash means nothing, and a Hugging Face
+    model is the same whether written ``hf://org/model``, ``org/model`` (vLLM, TGI) or as a
+    huggingface.co URL; its revision is kept (``hf://org/model@rev``). Paths keep their case:
+    object-store keys are case-sensitive.
+    """
+    text = uri.strip()
+    if "://" not in text:
+        hf = _HF_REF.match(text)
+        if hf and "." not in hf.group("repo").split("/")[0]:
+            rev = hf.group("rev")
+            return f"hf://{hf.group('repo')}" + (f"@{rev}" if rev else "")
+        return text.rstrip("/") or text
+    scheme, rest = text.split("://", 1)
+    scheme = scheme.lower()
+    host, sep, path = rest.partition("/")
+    host = host.lower()
+    if scheme in ("https", "http") and host in _HF_HOSTS:
+        scheme, host, sep, path = "hf", *path.partition("/")  # type: ignore[assignment]
+        host_path = f"{host}{sep}{path}".rstrip("/")
+        repo, _, tail = host_path.partition("/tree/")  # huggingface.co/org/model/tree/<rev>
+        return f"hf://{repo}" + (f"@{tail}" if tail else "")
+    if scheme == "hf":
+        hf = _HF_REF.match(f"{host}{sep}{path}".rstrip("/"))
+        if hf:
+            rev = hf.group("rev")
+            return f"hf://{hf.group('repo')}" + (f"@{rev}" if rev else "")
+    return f"{scheme}://{host}{sep}{path}".rstrip("/")
+
+
+def content_addressed(uri: str) -> bool:
+    """A reference whose bytes cannot change under it: ``@sha256:`` or an hf 40-hex commit."""
+    return uri_digest(normalize_uri(uri)) is not None
 
 
 def expect_mapping(value: Any, where: str) -> dict[str, Any]:

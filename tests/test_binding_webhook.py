@@ -1,0 +1,401 @@
+"""Issue 9 against a real `mlgate serve` over TLS: every fact names the model deployed.
+
+Each attack is an AdmissionReview a deployer could send; each must be denied with a control
+id and a message naming the mismatch. A signed, attested, correctly bound model with a
+pod-start verifier is still allowed.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlgate.evidence.attestation import create_attestation
+from mlgate.evidence.signature import KeySigner, model_digest
+from mlgate.policyset.yamlfile import load_data_file
+from webhook_support import EXAMPLES, Server, issue_certs, review
+
+MODEL = EXAMPLES / "models" / "credit-scorer"
+ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
+RELEASE = {"username": "release-bot", "groups": ["mlops-release-managers", "system:authenticated"]}
+VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0"
+KSERVE_SA = "system:serviceaccount:kserve:kserve-controller-manager"
+
+
+def b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+@pytest.fixture(scope="module")
+def digest() -> str:
+    return model_digest(MODEL)
+
+
+@pytest.fixture(scope="module")
+def evidence(digest: str) -> dict[str, str]:
+    """The approved credit scorer's annotations, as a GitOps pipeline writes them."""
+    return {
+        "mlgate.io/model-digest": digest,
+        "mlgate.io/signature": b64(MODEL / "model.sig"),
+        "mlgate.io/attestation": b64(EXAMPLES / "attestations" / "credit-scorer.intoto.json"),
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    work = tmp_path_factory.mktemp("binding")
+    srv = Server(work, issue_certs(work / "certs")).start()
+    yield srv
+    srv.stop()
+
+
+def isvc(annotations: dict[str, str], uri: str = ATTESTED_URI, **extra: Any) -> dict[str, Any]:
+    predictor: dict[str, Any] = {"model": {"modelFormat": {"name": "onnx"}, "storageUri": uri}}
+    predictor.update(extra.pop("predictor", {}))
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "credit", "namespace": "ml-prod", "annotations": dict(annotations)},
+        "spec": {"predictor": predictor, **extra},
+    }
+
+
+def deployment(
+    annotations: dict[str, str],
+    uri: str,
+    *,
+    init: list[dict[str, Any]] | None = None,
+    namespace: str = "ml-prod",
+    owner: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "credit-llm", "namespace": namespace}
+    if owner:
+        meta["ownerReferences"] = [owner]
+    spec: dict[str, Any] = {
+        "containers": [
+            {"name": "vllm", "image": "vllm/vllm-openai:v0.6.3", "args": ["--model", uri]}
+        ]
+    }
+    if init:
+        spec["initContainers"] = init
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "credit"}},
+            "template": {
+                "metadata": {"labels": {"app": "credit"}, "annotations": dict(annotations)},
+                "spec": spec,
+            },
+        },
+    }
+
+
+def verifier(expect: str, image: str = VERIFIER) -> dict[str, Any]:
+    return {
+        "name": "verify-model",
+        "image": image,
+        "args": ["--model-dir", "/models", "--expect-digest", expect, "--policies", "/etc/mlgate"],
+    }
+
+
+def decide(server: Server, obj: dict[str, Any], user: dict[str, Any] = RELEASE, **kw: Any) -> dict:
+    r = server.validate(review(obj, user=user, **kw))
+    assert r.status_code == 200, r.text
+    return r.json()["response"]
+
+
+def denied(resp: dict[str, Any]) -> list[str]:
+    raw = resp.get("auditAnnotations", {}).get("denied-controls", "")
+    return sorted(c for c in raw.split(",") if c)
+
+
+def warned(resp: dict[str, Any]) -> list[str]:
+    raw = resp.get("auditAnnotations", {}).get("warned-controls", "")
+    return sorted(c for c in raw.split(",") if c)
+
+
+# -- the approved model is still allowed -------------------------------------------------
+
+
+def test_bound_model_on_kserve_is_allowed(server: Server, evidence: dict[str, str]) -> None:
+    resp = decide(server, isvc(evidence))
+    assert resp["allowed"] is True, resp
+
+
+def test_bound_model_with_a_pod_start_verifier_is_allowed(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    resp = decide(server, deployment(evidence, ATTESTED_URI, init=[verifier(digest)]))
+    assert resp["allowed"] is True, resp
+
+
+def test_content_addressed_reference_needs_no_verifier(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    uri = f"oci://registry.example.com/models/credit-scorer@{digest}"
+    resp = decide(server, deployment(evidence, uri))
+    assert resp["allowed"] is True, resp
+
+
+# -- copied annotations ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://other-bucket/credit-scorer/0.9.2",
+        "s3://ml-models-prod/credit-scorer/0.9.3",
+        "gs://ml-models-prod/credit-scorer/0.9.2",
+        "pvc://models/credit-scorer",
+        "https://models.example.com/credit-scorer.tar.gz",
+        "hf://org/model",
+    ],
+)
+def test_copied_annotations_on_another_uri_are_denied(
+    server: Server, evidence: dict[str, str], uri: str
+) -> None:
+    resp = decide(server, isvc(evidence, uri))
+    assert resp["allowed"] is False
+    assert "SC-URI-BOUND" in denied(resp)
+    message = resp["status"]["message"]
+    assert f"SC-URI-BOUND: expected {uri}, attested " in message
+    assert "registry.example.com/models/credit-scorer@sha256:" in message
+
+
+def test_uri_normalisation_does_not_count_as_a_mismatch(
+    server: Server, evidence: dict[str, str]
+) -> None:
+    resp = decide(server, isvc(evidence, "S3://ml-models-prod/credit-scorer/0.9.2/"))
+    assert "SC-URI-BOUND" not in denied(resp), resp
+
+
+def test_digest_inside_the_uri_must_be_the_declared_digest(
+    server: Server, evidence: dict[str, str]
+) -> None:
+    uri = "oci://registry.example.com/models/credit-scorer@sha256:" + "0" * 64
+    resp = decide(server, isvc(evidence, uri))
+    assert resp["allowed"] is False
+    assert {"SC-URI-DIGEST", "SC-URI-BOUND"} <= set(denied(resp))
+
+
+# -- one set of annotations does not cover several models --------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"predictor": {"storageUris": [{"uri": "s3://other/extra-model"}]}},
+        {"transformer": {"storageUri": "s3://other/transformer"}},
+        {"explainer": {"model": {"storageUri": "s3://other/explainer"}}},
+    ],
+    ids=["storageUris", "transformer", "explainer"],
+)
+def test_a_second_model_does_not_ride_along(
+    server: Server, evidence: dict[str, str], extra: dict[str, Any]
+) -> None:
+    resp = decide(server, isvc(evidence, **copy.deepcopy(extra)))
+    assert resp["allowed"] is False
+    assert "SC-SIGNED" in denied(resp)
+    assert "mlgate.io/models" in resp["status"]["message"]
+
+
+def test_a_second_container_does_not_ride_along(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    obj = deployment(evidence, ATTESTED_URI, init=[verifier(digest)])
+    obj["spec"]["template"]["spec"]["containers"].append(
+        {"name": "sidecar", "image": "vllm/vllm-openai:v0.6.3", "args": ["--model", "s3://x/y"]}
+    )
+    resp = decide(server, obj)
+    assert resp["allowed"] is False and "SC-SIGNED" in denied(resp)
+
+
+def test_per_reference_evidence_in_mlgate_models_is_allowed(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    entry = {
+        "digest": digest,
+        "signature": evidence["mlgate.io/signature"],
+        "attestation": evidence["mlgate.io/attestation"],
+    }
+    second = "s3://ml-models-prod/credit-scorer/0.9.2-shadow"
+    annotations = {"mlgate.io/models": json.dumps({"predictor": entry})}
+    resp = decide(server, isvc(annotations, predictor={"storageUris": [{"uri": second}]}))
+    # The predictor is bound; the storageUris entry is not, and is reported on its own.
+    assert resp["allowed"] is False
+    assert "[predictor/storageUris/0]" in json.dumps(resp) or "SC-SIGNED" in denied(resp)
+    annotations = {"mlgate.io/models": json.dumps({"predictor": entry, ATTESTED_URI: entry})}
+    resp = decide(server, isvc(annotations))
+    assert resp["allowed"] is True, resp
+
+
+def test_malformed_models_annotation_is_a_clear_input_error(server: Server) -> None:
+    resp = decide(server, isvc({"mlgate.io/models": "{not json"}))
+    assert resp["allowed"] is False
+    assert resp["status"]["code"] == 400
+    assert "mlgate.io~1models" in resp["status"]["message"]
+
+
+# -- mutable references need pod-start verification --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["s3://ml-models-prod/credit-scorer/0.9.2", "oci://registry.example.com/models/x:latest",
+     "hf://org/model", "org/model"],
+)  # fmt: skip
+def test_mutable_reference_without_verifier_is_denied_in_production(
+    server: Server, evidence: dict[str, str], uri: str
+) -> None:
+    resp = decide(server, deployment(evidence, uri))
+    assert resp["allowed"] is False
+    assert "SC-POD-START-VERIFY" in denied(resp)
+
+
+def test_mutable_reference_without_verifier_warns_in_staging(
+    server: Server, evidence: dict[str, str]
+) -> None:
+    resp = decide(server, deployment(evidence, ATTESTED_URI, namespace="ml-staging"))
+    assert "SC-POD-START-VERIFY" in warned(resp)
+    assert "SC-POD-START-VERIFY" not in denied(resp)
+
+
+@pytest.mark.parametrize(
+    ("expect", "image", "needle"),
+    [
+        ("sha256:" + "1" * 64, VERIFIER, "not the admitted digest"),
+        (None, "busybox:1.36", "not a configured verifier image"),
+    ],
+)
+def test_a_verifier_must_be_real_and_name_the_admitted_digest(
+    server: Server, evidence: dict[str, str], digest: str, expect: str | None, image: str,
+    needle: str,
+) -> None:  # fmt: skip
+    resp = decide(
+        server, deployment(evidence, ATTESTED_URI, init=[verifier(expect or digest, image)])
+    )
+    assert resp["allowed"] is False
+    assert "SC-POD-START-VERIFY" in denied(resp)
+    assert needle in resp["status"]["message"]
+
+
+def test_verifier_digest_from_the_downward_api(server: Server, evidence: dict[str, str]) -> None:
+    init = {
+        "name": "verify-model",
+        "image": VERIFIER,
+        "args": ["--model-dir", "/models", "--expect-digest", "$(EXPECT)"],
+        "env": [{"name": "EXPECT", "valueFrom": {"fieldRef": {
+            "fieldPath": "metadata.annotations['mlgate.io/model-digest']"}}}],
+    }  # fmt: skip
+    resp = decide(server, deployment(evidence, ATTESTED_URI, init=[init]))
+    assert resp["allowed"] is True, resp
+
+
+# -- controller children and housekeeping updates -----------------------------------------
+
+OWNER = {
+    "apiVersion": "serving.kserve.io/v1beta1",
+    "kind": "InferenceService",
+    "name": "credit",
+    "uid": "6f1c0b4e",
+    "controller": True,
+}
+CONTROLLER = {"username": KSERVE_SA, "groups": ["system:serviceaccounts", "system:authenticated"]}
+
+
+def test_controller_child_is_judged_on_its_model_not_the_controller(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    child = deployment(evidence, ATTESTED_URI, init=[verifier(digest)], owner=OWNER)
+    resp = decide(server, child, user=CONTROLLER)
+    assert resp["allowed"] is True, resp
+
+
+def test_controller_child_with_another_model_is_denied(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    child = deployment(evidence, "s3://other/model", init=[verifier(digest)], owner=OWNER)
+    resp = decide(server, child, user=CONTROLLER)
+    assert resp["allowed"] is False
+    assert "SC-URI-BOUND" in denied(resp) and "ACCESS-DEPLOYER" not in denied(resp)
+
+
+def test_an_owner_reference_does_not_make_a_person_a_controller(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    child = deployment(evidence, ATTESTED_URI, init=[verifier(digest)], owner=OWNER)
+    user = {"username": "mallory", "groups": ["data-scientists"]}
+    resp = decide(server, child, user=user)
+    assert resp["allowed"] is False and "ACCESS-DEPLOYER" in denied(resp)
+
+
+def test_housekeeping_update_is_allowed_and_recorded(server: Server) -> None:
+    old = isvc({}, "s3://unsigned/model")  # no longer compliant
+    old["metadata"]["finalizers"] = ["serving.kserve.io/inferenceservice-finalizer"]
+    new = copy.deepcopy(old)
+    new["metadata"]["finalizers"] = []
+    new["metadata"]["labels"] = {"team": "risk"}
+    doc = review(new, operation="UPDATE", user=RELEASE)
+    doc["request"]["oldObject"] = old
+    resp = server.validate(doc).json()["response"]
+    assert resp["allowed"] is True
+    decision_id = resp["auditAnnotations"]["decision-id"]
+    with sqlite3.connect(server.audit_db) as conn:
+        bodies = [row[0] for row in conn.execute("SELECT body FROM records")]
+    record = next(json.loads(b) for b in bodies if decision_id in b)
+    assert "housekeeping" in json.dumps(record)
+
+
+def test_update_that_changes_the_model_is_evaluated(
+    server: Server, evidence: dict[str, str]
+) -> None:
+    old = isvc(evidence)
+    new = isvc(evidence, "s3://other-bucket/model")
+    doc = review(new, operation="UPDATE", user=RELEASE)
+    doc["request"]["oldObject"] = old
+    resp = server.validate(doc).json()["response"]
+    assert resp["allowed"] is False and "SC-URI-BOUND" in denied(resp)
+
+
+# -- attestation freshness ----------------------------------------------------------------
+
+
+def _attestation(digest: str, created_at: dt.datetime) -> str:
+    inputs = EXAMPLES / "attestations" / "credit-scorer"
+    signer = KeySigner.from_files(EXAMPLES / "keys" / "promotion-pipeline.key.pem")
+    bundle = create_attestation(
+        signer,
+        model_name="credit-scorer",
+        model_digest=digest,
+        card=load_data_file(inputs / "card.yaml")[0],
+        evaluation=load_data_file(inputs / "evidence.json")[0],
+        approvals=load_data_file(inputs / "approvals.yaml")[0],
+        gates=load_data_file(inputs / "gates.yaml")[0],
+        model_uris=[ATTESTED_URI],
+        created_at=created_at,
+    )
+    return base64.b64encode(bundle).decode()
+
+
+@pytest.mark.parametrize(
+    ("delta", "needle"), [(dt.timedelta(days=2), "dated in the future"), (-dt.timedelta(days=400), "days old")]
+)  # fmt: skip
+def test_stale_or_future_attestation_is_denied(
+    server: Server, evidence: dict[str, str], digest: str, delta: dt.timedelta, needle: str
+) -> None:
+    created = dt.datetime.now(dt.UTC) + delta
+    annotations = {**evidence, "mlgate.io/attestation": _attestation(digest, created)}
+    resp = decide(server, isvc(annotations))
+    assert resp["allowed"] is False
+    assert "SC-ATTESTATION-FRESH" in denied(resp)
+    assert needle in json.dumps(resp)
