@@ -119,7 +119,11 @@ def test_audit_replay_flips_match_a_fresh_evaluation(repo, audit_db, capsys, tmp
     assert report["summary"]["replayed"] == len(before)
     assert code == 1  # something would flip to deny
     by_control = {g["key"]: g for g in report["by_control"]}
-    assert by_control["GATE-METRICS"]["counts"] == {"newly-denies": len(expected)}
+    # Objects denied already (for other reasons) can be denied by GATE-METRICS as well.
+    newly = sum("GATE-METRICS" in f["new_denials"] for f in report["flips"])
+    assert by_control["GATE-METRICS"]["counts"] == {"newly-denies": newly} and newly >= len(
+        expected
+    )
     assert report["proposed"]["kind"] == "git"
     assert all("GATE-METRICS" in f["new_denials"] for f in report["flips"])
     assert all("auc" in f["proposed_messages"]["GATE-METRICS"] for f in report["flips"])
@@ -132,9 +136,11 @@ def test_reverse_change_is_deny_to_allow_and_objects_agree(repo, audit_db, capsy
         *OBJECTS,
     )  # fmt: skip
     changes = {(f["origin"], f["change"]) for f in report["flips"]}
-    assert changes == {("audit", "deny->allow"), ("object", "deny->allow")}
-    audit = sorted(f["name"] for f in report["flips"] if f["origin"] == "audit")
-    objects = sorted(f["name"] for f in report["flips"] if f["origin"] == "object")
+    assert {("audit", "deny->allow"), ("object", "deny->allow")} <= changes
+    assert all(f["change"] in ("deny->allow", "deny-reasons-changed") for f in report["flips"])
+    assert all(f["lifted_denials"] == ["GATE-METRICS"] for f in report["flips"])
+    audit = sorted((f["name"], f["change"]) for f in report["flips"] if f["origin"] == "audit")
+    objects = sorted((f["name"], f["change"]) for f in report["flips"] if f["origin"] == "object")
     assert audit == objects  # the log and the files tell the same story
     assert code == 0
 
@@ -268,8 +274,8 @@ def test_output_formats(repo, audit_db, capsys, fmt: str) -> None:
     else:
         sarif = json.loads(out)
         results = sarif["runs"][0]["results"]
-        assert results and {r["ruleId"] for r in results} == {"allow->deny"}
-        assert all(r["level"] == "error" for r in results)
+        assert results and "allow->deny" in {r["ruleId"] for r in results}
+        assert all(r["level"] == "error" for r in results if r["ruleId"] == "allow->deny")
 
 
 def test_bad_input_is_a_clear_error(repo, capsys, tmp_path) -> None:
