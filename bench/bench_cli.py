@@ -173,7 +173,7 @@ GATOR_TEMPLATE = {
                         "engine": "Rego",
                         "source": {
                             "version": "v1",
-                            "rego": "package mlgatedigestpinned\n\nimport rego.v1\n\n"
+                            "rego": "package mlgatedigestpinned\n\n"
                             "obj := input.review.object\n"
                             + _REGO_BODY
                             + '\nviolation contains {"msg": msg} if some msg in problems\n',

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import xmlschema
 
-from mlgate.cli import check_pool
+from mlgate.cli import check_pool, cmd_check
 from mlgate.cli.main import main
 from mlgate.policyset.validation import validator
 
@@ -64,7 +64,7 @@ def _stable(report: dict) -> dict:
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_parallel_equals_sequential(tmp_path, capsys, monkeypatch, method) -> None:
     path = mixed_objects(tmp_path, 30)
-    monkeypatch.setattr(check_pool, "PARALLEL_MIN_OBJECTS", 10)
+    monkeypatch.setattr(cmd_check, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(check_pool, "start_method", lambda: method)
     pools = []
     real_pool = check_pool.ProcessPoolExecutor
@@ -86,7 +86,7 @@ def test_parallel_equals_sequential(tmp_path, capsys, monkeypatch, method) -> No
 
 def test_parallel_policy_error_is_a_clean_exit_2(tmp_path, capsys, monkeypatch) -> None:
     path = mixed_objects(tmp_path, 12)
-    monkeypatch.setattr(check_pool, "PARALLEL_MIN_OBJECTS", 10)
+    monkeypatch.setattr(cmd_check, "PARALLEL_MIN_BYTES", 1)
     broken = tmp_path / "policies"
     broken.mkdir()
     (broken / "main.rego").write_text("package mlgate.main\n")
@@ -101,10 +101,21 @@ def test_fork_only_without_a_native_engine_loaded(monkeypatch) -> None:
 
 
 def test_small_runs_stay_in_one_process() -> None:
-    assert check_pool.worker_count(0, check_pool.PARALLEL_MIN_OBJECTS - 1) == 1
-    assert check_pool.worker_count(1, 10_000) == 1
-    assert check_pool.worker_count(3, 10_000) == 3
-    assert check_pool.worker_count(8, check_pool.PARALLEL_MIN_OBJECTS) == 8
+    assert check_pool.worker_count(0, 99, 100) == 1
+    assert check_pool.worker_count(1, 10_000, 100) == 1
+    assert check_pool.worker_count(3, 10_000, 100) == 3
+    assert check_pool.worker_count(0, 100, 100) == check_pool.available_cores()
+
+
+def test_parallel_parse_errors_name_the_first_bad_file(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(cmd_check, "PARALLEL_MIN_BYTES", 1)
+    for i in range(4):
+        (tmp_path / f"f{i}.yaml").write_text(isvc(i))
+    (tmp_path / "f2.yaml").write_text("a: [unclosed\n")
+    (tmp_path / "f3.yaml").write_text("b: {unclosed\n")
+    code, out, err = run(capsys, "check", str(tmp_path), "--jobs", "2")
+    assert code == 2 and out == ""
+    assert f"{tmp_path / 'f2.yaml'}:2: invalid YAML" in err  # the first, as sequentially
 
 
 @pytest.mark.parametrize(("count", "parts"), [(1, 8), (7, 2), (100, 8), (5, 5)])

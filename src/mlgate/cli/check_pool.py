@@ -13,20 +13,23 @@ import argparse
 import multiprocessing
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from mlgate.errors import MlgateError
 
-# Starting a worker and building its engine costs tens to hundreds of ms; below this many
-# objects one process finishes first.
-PARALLEL_MIN_OBJECTS = 200
+# Starting a worker and building its engine costs tens to hundreds of ms: below about 200
+# objects (this much YAML) one process finishes first.
+PARALLEL_MIN_BYTES = 96 * 1024
 SLICES_PER_WORKER = 4  # a few slices each evens out slow objects without much pickling
 # Native engines whose threads or global pools do not survive a fork (a forked child that
 # compiles Wasm could wait forever on the parent's compiler threads): with one of these
 # already loaded, workers start from a clean forkserver process instead.
 _FORK_UNSAFE = ("wasmtime", "regopy")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # Worker state, set by _start_worker.
 _engine: Any = None
@@ -40,12 +43,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def worker_count(requested: int | None, objects: int) -> int:
-    """``requested`` (0 or None = one per core), but 1 when the run is too small to gain."""
-    jobs = requested or available_cores()
-    if objects < PARALLEL_MIN_OBJECTS:
+def worker_count(requested: int | None, size: int, threshold: int) -> int:
+    """``requested`` (0 or None = one per core), but 1 when the run (``size`` objects or
+    bytes) is below ``threshold``: then one process finishes first."""
+    if size < threshold:
         return 1
-    return max(1, min(jobs, objects))
+    return max(1, requested or available_cores())
 
 
 def _start_worker(engine_args: argparse.Namespace) -> None:
@@ -84,26 +87,50 @@ def start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
-def evaluate_subjects(
-    subjects: Sequence[Any], engine_args: argparse.Namespace, jobs: int
-) -> list[Any]:
-    """One Decision per subject, in order; ``jobs`` worker processes (1 = this process)."""
-    from mlgate.cli.common import make_engine
+class Workers:
+    """Parsing and evaluation for one ``mlgate check``: in this process (``jobs`` 1) or in
+    ``jobs`` worker processes, each building its engine while the parent reads the objects.
+    Every map keeps input order."""
 
-    if jobs <= 1:
-        engine = make_engine(engine_args)
-        try:
-            return [engine.evaluate_subject(s) for s in subjects]
-        finally:
-            engine.close()
-    slices = [subjects[a:b] for a, b in _slices(len(subjects), jobs * SLICES_PER_WORKER)]
-    with ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context(start_method()),
-        initializer=_start_worker,
-        initargs=(engine_args,),
-    ) as pool:
+    def __init__(self, jobs: int, engine_args: argparse.Namespace) -> None:
+        self.jobs = jobs
+        self._engine_args = engine_args
+        self._pool: ProcessPoolExecutor | None = None
+        if jobs > 1:
+            self._pool = ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=multiprocessing.get_context(start_method()),
+                initializer=_start_worker,
+                initargs=(engine_args,),
+            )
+            # Start the workers now, so their engines build while this process reads input.
+            self._pool.submit(int)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``fn`` over ``items`` (a module-level function: it travels by name)."""
+        if self._pool is None or len(items) < 2:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
+
+    def evaluate(self, subjects: Sequence[Any]) -> list[Any]:
+        """One Decision per subject, in order."""
+        if self._pool is None:
+            from mlgate.cli.common import make_engine
+
+            engine = make_engine(self._engine_args)
+            try:
+                return [engine.evaluate_subject(s) for s in subjects]
+            finally:
+                engine.close()
+        parts = [subjects[a:b] for a, b in _slices(len(subjects), self.jobs * SLICES_PER_WORKER)]
         out: list[Any] = []
-        for part in pool.map(_evaluate_slice, slices):
+        for part in self._pool.map(_evaluate_slice, parts):
             out += part
         return out

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlgate.cli.check_pool import evaluate_subjects, worker_count
+from mlgate.cli.check_pool import PARALLEL_MIN_BYTES, Workers, worker_count
 from mlgate.cli.common import add_engine_options, parse_labels
 from mlgate.cli.main import EXIT_DENIED, EXIT_ERROR, EXIT_OK
 from mlgate.cli.output import FORMATS, CheckResult, render
@@ -79,7 +79,7 @@ def _files(paths: list[str]) -> list[Path | None]:
 
 def load_documents(path: Path | None) -> list[tuple[Any, int]]:
     """(document, line) pairs; JSON files are one document, YAML may hold several."""
-    from mlgate.policyset.yamlfile import load_json_file, load_yaml_documents, read_text
+    from mlgate.policyset.yamlfile import load_json_file, load_yaml_stream, read_text
 
     if path is None:
         text, name = sys.stdin.read(), "<stdin>"
@@ -87,11 +87,21 @@ def load_documents(path: Path | None) -> list[tuple[Any, int]]:
         return [(load_json_file(path), 1)]
     else:
         text, name = read_text(path), str(path)
-    return [(doc, lines.line("") or 1) for doc, lines in load_yaml_documents(text, name)]
+    return load_yaml_stream(text, name)
 
 
-def collect(args: argparse.Namespace) -> list[tuple[str, int, int, Any]]:
-    """Every (file, index, line, Subject) to evaluate."""
+def _loaded(
+    paths: list[Path | None], workers: Workers | None
+) -> list[tuple[Path | None, list[tuple[Any, int]]]]:
+    files = [p for p in paths if p is not None]  # stdin is read here, by this process
+    parsed = dict(zip(files, workers.map(load_documents, files) if workers else [], strict=False))
+    return [(p, parsed[p] if p in parsed else load_documents(p)) for p in paths]
+
+
+def collect(
+    args: argparse.Namespace, workers: Workers | None = None
+) -> list[tuple[str, int, int, Any]]:
+    """Every (file, index, line, Subject) to evaluate; files are parsed by ``workers``."""
     from mlgate.subjects import RequestInfo, subject_from_object, supported_kinds
 
     info = RequestInfo(
@@ -104,9 +114,9 @@ def collect(args: argparse.Namespace) -> list[tuple[str, int, int, Any]]:
     )
     subjects = []
     skipped = 0
-    for path in _files(args.paths):
+    for path, documents in _loaded(_files(args.paths), workers):
         name = str(path) if path else "<stdin>"
-        for index, (doc, line) in enumerate(load_documents(path)):
+        for index, (doc, line) in enumerate(documents):
             if doc is None:
                 continue
             if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
@@ -144,9 +154,11 @@ def collect(args: argparse.Namespace) -> list[tuple[str, int, int, Any]]:
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 0:
         raise InputError("--jobs must be 0 (one per core) or a positive number")
-    subjects = collect(args)  # input errors surface before the (slower) policy load
-    jobs = worker_count(args.jobs, len(subjects))
-    decisions = evaluate_subjects([subject for *_, subject in subjects], args, jobs)
+    size = sum(p.stat().st_size for p in _files(args.paths) if p is not None)
+    with Workers(worker_count(args.jobs, size, PARALLEL_MIN_BYTES), args) as workers:
+        # Input errors surface before any decision; workers build their engines meanwhile.
+        subjects = collect(args, workers)
+        decisions = workers.evaluate([subject for *_, subject in subjects])
     results = [
         CheckResult(
             file=name, document=index, line=line, kind=subject.kind, name=subject.name, decision=d

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,25 +141,91 @@ def _yaml_error(path: str, err: yaml.YAMLError) -> InputError:
     return InputError(f"invalid YAML: {problem}", location=path)
 
 
-def load_yaml_documents(text: str, path: str) -> list[tuple[Any, LineMap]]:
-    """All documents of a (multi-document) YAML stream, each with its line map."""
-    docs: list[tuple[Any, LineMap]] = []
+_STR, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Delegate(Exception):
+    """A document the fast builder leaves to PyYAML's constructor (a recursive alias)."""
+
+
+class _Builder:
+    """Python data from composed nodes, as PyYAML's SafeConstructor builds it, faster: plain
+    maps, lists and strings (nearly every node in Kubernetes YAML) are built here, and every
+    other node (numbers, booleans, merge keys, complex keys, !!set, !!binary...) by the
+    loader's own constructor, so the result is the same. Aliases give the same object, as
+    with PyYAML, and are built once (no alias bomb)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.built: dict[int, Any] = {}
+        self.building: set[int] = set()
+
+    def document(self, node: yaml.Node) -> Any:
+        try:
+            return self.build(node)
+        except _Delegate:
+            return self.loader.construct_document(node)
+        finally:
+            self.built.clear()
+            self.building.clear()
+
+    def build(self, node: yaml.Node) -> Any:
+        tag = node.tag
+        if tag == _STR and type(node) is yaml.ScalarNode:
+            return node.value
+        key = id(node)
+        if key in self.built:
+            return self.built[key]
+        if key in self.building:
+            raise _Delegate
+        if tag == _MAP and type(node) is yaml.MappingNode:
+            keys = [k for k, _ in node.value]
+            if any(type(k) is not yaml.ScalarNode or k.tag == _MERGE for k in keys):
+                value = self.loader.construct_document(node)
+            else:
+                self.building.add(key)
+                value = {self.build(k): self.build(v) for k, v in node.value}
+                self.building.discard(key)
+        elif tag == _SEQ and type(node) is yaml.SequenceNode:
+            self.building.add(key)
+            value = [self.build(item) for item in node.value]
+            self.building.discard(key)
+        elif tag == _NULL:
+            value = None
+        else:
+            value = self.loader.construct_document(node)
+        self.built[key] = value
+        return value
+
+
+def _parsed(text: str, path: str) -> Iterator[tuple[yaml.Node, Any]]:
+    """(node, data) per document, through PyYAML's compose API: nodes keep their marks, and
+    one loader both composes and constructs, so libyaml does the parsing and resolution."""
     loader = loader_class()(text)
+    builder = _Builder(loader)
     try:
-        # PyYAML's compose API: nodes keep their marks, and one loader both composes and
-        # constructs, so libyaml does the parsing and resolution.
         while loader.check_node():
             node = loader.get_node()
-            if node is None:
-                continue
-            docs.append((loader.construct_document(node), LineMap(path, node=node)))
+            yield node, builder.document(node)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from None
     except RecursionError:
         raise InputError("YAML is nested too deeply", location=path) from None
     finally:
         loader.dispose()
-    return docs
+
+
+def load_yaml_documents(text: str, path: str) -> list[tuple[Any, LineMap]]:
+    """All documents of a (multi-document) YAML stream, each with its line map."""
+    return [(data, LineMap(path, node=node)) for node, data in _parsed(text, path)]
+
+
+def load_yaml_stream(text: str, path: str) -> list[tuple[Any, int]]:
+    """All documents with the line each starts on: for streams of many objects, where
+    keeping every node for a line map would cost more than the parse (GC of the nodes)."""
+    return [(data, node.start_mark.line + 1) for node, data in _parsed(text, path)]
 
 
 def load_yaml_file(path: Path) -> tuple[Any, LineMap]:
