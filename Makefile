@@ -9,9 +9,13 @@ MLGATE_CACHE ?= $(HOME)/.cache/mlgate
 CACHE := $(MLGATE_CACHE)
 OPA_VERSION := v1.22.2
 OPA := $(CACHE)/bin/opa
+# vegeta: the constant-rate HTTP load generator for bench/bench_webhook.py --client vegeta.
+VEGETA_VERSION := v12.13.0
+VEGETA := $(CACHE)/bin/vegeta
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
-.PHONY: demo test venv opa system-deps lint fmt bench conformance clean peers bench-cli ui-test
+.PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check vegeta \
+	bench-backends bench-engine bench-webhook peers bench-cli ui-test
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -30,6 +34,21 @@ $(OPA):
 	$(OPA) version | head -1
 
 opa: $(OPA)
+
+$(VEGETA):
+	mkdir -p $(CACHE)/bin
+	$(GOENV) nice -n 10 go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)
+
+vegeta: $(VEGETA)
+
+# The shipped policies compiled by the pinned OPA to WebAssembly (package data, so a wheel needs
+# no OPA): rerun after any Rego change under policies/ and commit src/mlgate/compiled/.
+wasm: venv opa
+	$(BIN)/python -m mlgate.rego.wasm_build --policies policies --out src/mlgate/compiled --opa $(OPA)
+
+# Fails with "run `make wasm`" when the shipped policy.wasm was built from other Rego sources.
+wasm-check: venv
+	$(BIN)/python -m mlgate.rego.wasm_build --policies policies --check
 
 # docs/conformance.md: OPA's own YAML conformance cases (from the OPA module source in the Go
 # module cache; `go mod download` is a no-op once `make opa` has run) on the embedded engine.
@@ -53,6 +72,7 @@ test: venv opa system-deps
 	$(OPA) check --strict policies/
 	test -z "$$($(OPA) fmt --list policies/)" || { echo "opa fmt: files need formatting:"; $(OPA) fmt --list policies/; exit 1; }
 	$(OPA) test --ignore '*.yaml' policies/
+	$(MAKE) --no-print-directory wasm-check
 	$(BIN)/mlgate policy check policies/
 	$(BIN)/mlgate test policy-tests/
 	MLGATE_OPA=$(OPA) $(BIN)/pytest -n 2 tests
@@ -72,6 +92,18 @@ fmt: venv
 
 bench: venv opa
 	MLGATE_OPA=$(OPA) $(BIN)/python bench/run_all.py
+
+# The figures of docs/performance.md, one command each (JSON lines on stdout).
+bench-backends: venv opa
+	MLGATE_OPA=$(OPA) $(BIN)/python bench/bench_backends.py --n 1000
+
+bench-engine: venv
+	$(BIN)/python bench/bench_engine.py --n 3000
+
+bench-webhook: venv vegeta
+	$(BIN)/python bench/bench_webhook.py --client vegeta --signed --rates 100,300,600 --duration 30
+	$(BIN)/python bench/bench_webhook.py --client vegeta --signed --duration 10 \
+	  --rates "" --sweep 600,800,1000,1200,1500
 
 # Peer policy CLIs for bench/bench_cli.py (issue 17): each pinned and built from its module's
 # source in the Go module proxy (go build inside the downloaded module honours its go.mod

@@ -5,8 +5,13 @@ Measures, in one run and on the same inputs:
   * engine.evaluate(doc)                  - with JSON-Schema validation of the input (CLI/eval)
   * backend.evaluate(doc)                 - Rego alone, to show where the time goes
   * engine.evaluate_subject(subject)      - adapter + cached signature verification + Rego
-All of these are cold: the embedded backend's decision cache is turned off for them. One more
-line per input, "backend.evaluate (decision cache hit)", shows the cached path separately.
+The embedded engine is OPA-compiled WebAssembly. Two more figures per input explain where its
+time goes and why there is no decision cache any more:
+  * host builtin calls: how many calls per decision leave the module for Python (sprintf,
+    time.date) and the share of the Rego time they take;
+  * input_key: what keying a decision cache on the exact input would cost (canonical JSON +
+    blake2b). Admission inputs carry the request time (context.now_ns), so such a cache never
+    hits on admission; the former rego-cpp engine had one, the Wasm engine does not.
 
 Usage: python bench/bench_engine.py [--n 2000] [--quick]
 Output: JSON lines (one per measurement) with median/p90/p99 in microseconds.
@@ -15,7 +20,10 @@ Output: JSON lines (one per measurement) with median/p90/p99 in microseconds.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,10 +50,8 @@ def main() -> None:
 
     from mlgate.engine import Engine
 
-    engine = Engine.from_path(REPO / "policies")
-    cache = getattr(engine.backend, "cache_size", None)
-    if cache is not None:
-        engine.backend.cache_size = 0  # cold numbers (the budget claim); cached ones below
+    engine = Engine.from_path(REPO / "policies", pool_size=1)
+    host = _count_host_calls(engine.backend)
     rules = sum(src.count("findings contains") for src in engine.policy_set.modules.values())
     for name, doc in representative_inputs():
         decision = engine.evaluate(doc)
@@ -62,12 +68,22 @@ def main() -> None:
         emit({**base, "path": "evaluate(validate=False)", **hot, "budget_p99_us": 1000})
         emit({**base, "path": "evaluate(validate=True)", **validated})
         emit({**base, "path": "backend.evaluate (rego only)", **rego})
-        if cache is not None:
-            engine.backend.cache_size = cache
-            cached = percentiles(time_calls(lambda d=doc: engine.backend.evaluate(d), n))
-            engine.backend.cache_size = 0
-            engine.backend.cache_clear()
-            emit({**base, "path": "backend.evaluate (decision cache hit)", **cached})
+        if host is not None:
+            host["calls"], host["seconds"] = 0, 0.0
+            started = time.perf_counter()
+            for _ in range(50):
+                engine.backend.evaluate(doc)
+            total = time.perf_counter() - started
+            emit(
+                {
+                    **base,
+                    "path": "host builtins",
+                    "calls_per_decision": host["calls"] / 50,
+                    "share_of_rego_time": round(host["seconds"] / total, 3),
+                }
+            )
+        key = percentiles(time_calls(lambda d=doc: _input_key(d), n))
+        emit({**base, "path": "input_key (a decision cache's lookup cost)", **key})
         emit(
             {
                 **base,
@@ -77,6 +93,36 @@ def main() -> None:
             }
         )
     _subject_path(engine, n)
+
+
+def _input_key(doc: dict) -> bytes:
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+
+def _count_host_calls(backend) -> dict | None:
+    """Wraps the backend's host builtins with counters (None for a backend without them)."""
+    policy = getattr(backend, "_policy", None)
+    if policy is None:
+        return None
+    from mlgate.rego.hostbuiltins import HOST_BUILTINS
+
+    stats = {"calls": 0, "seconds": 0.0}
+
+    def counted(fn):
+        def call(*args):
+            started = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                stats["calls"] += 1
+                stats["seconds"] += time.perf_counter() - started
+
+        return call
+
+    for name in backend.host_builtins:
+        policy.register_builtin(name, counted(HOST_BUILTINS[name]))
+    return stats
 
 
 def _subject_path(engine, n: int) -> None:

@@ -8,7 +8,19 @@ request than httpx: it shares the machine's 2 cores with the server, so every cl
 taken from the server. The mix is what a cluster sends: model-bearing objects that are
 evaluated (InferenceService, Seldon Model, vLLM Deployment) and plain Pods that are not.
 
+With ``--client vegeta`` the load comes from vegeta (github.com/tsenart/vegeta, built by
+``make vegeta`` into $MLGATE_CACHE/bin, pinned): a real constant-rate generator in Go, also
+open loop, which measures each request from when it was due. Its JSON report gives the
+percentiles; the response bodies give the allowed/denied split. ``--sweep`` raises the rate
+until p99 passes 100 ms or requests fail: the last rate under it is the sizing figure. The
+server's peak RSS (VmHWM of its process tree) is reported after each rate.
+
+The mix (both clients): InferenceService, Seldon Model, vLLM Deployment and a Pod; with
+``--signed`` also the signed and attested credit-scorer InferenceService of examples/k8s.
+
 Usage: python bench/bench_webhook.py [--quick] [--rates 300,600] [--duration 10] [--workers 1]
+       python bench/bench_webhook.py --client vegeta --signed --rates 100,300,600 --duration 30
+       python bench/bench_webhook.py --client vegeta --signed --sweep 600,800,1000,1200
 Output: JSON lines, one per rate, latencies in milliseconds.
 """
 
@@ -16,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -109,6 +122,113 @@ def objects() -> list[dict[str, Any]]:
     ]
 
 
+def signed_objects() -> list[dict[str, Any]]:
+    """The signed, attested credit scorer of examples/k8s (allowed in production)."""
+    import yaml
+
+    path = REPO / "examples" / "k8s" / "credit-scorer-isvc.yaml"
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def vegeta_binary() -> str:
+    cache = Path(os.environ.get("MLGATE_CACHE") or Path.home() / ".cache" / "mlgate")
+    found = cache / "bin" / "vegeta"
+    if not found.is_file():
+        raise SystemExit(f"vegeta not found at {found}: run `make vegeta`")
+    return str(found)
+
+
+def process_tree_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory (VmHWM) summed over a process and its descendants, in MiB."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                todo += [int(c) for c in children]
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return round(total / 1024, 1) if seen else None
+
+
+def run_vegeta(
+    url: str,
+    ca: str | None,
+    rate: int,
+    duration: float,
+    timeout: float,
+    mix: list[bytes],
+    tmp: Path,
+) -> dict[str, Any]:
+    vegeta = vegeta_binary()
+    targets = tmp / "targets.jsonl"
+    with targets.open("w") as out:
+        for body in mix:
+            target = {
+                "method": "POST",
+                "url": url,
+                "body": base64.b64encode(body).decode(),
+                "header": {"Content-Type": ["application/json"]},
+            }
+            out.write(json.dumps(target) + "\n")
+    results = tmp / f"results-{rate}.bin"
+    attack = [
+        vegeta, "attack", "-format=json", f"-targets={targets}", f"-rate={rate}/s",
+        f"-duration={duration}s", f"-timeout={timeout}s", "-keepalive=true",
+        f"-output={results}",
+    ]  # fmt: skip
+    if ca:
+        attack.append(f"-root-certs={ca}")
+    subprocess.run(attack, check=True, timeout=duration + timeout + 60)
+    report = json.loads(
+        subprocess.run(
+            [vegeta, "report", "-type=json", str(results)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    encoded = subprocess.run(
+        [vegeta, "encode", "--to=json", str(results)], check=True, capture_output=True, text=True
+    ).stdout
+    allowed = denied = 0
+    for line in encoded.splitlines():
+        body = json.loads(line).get("body") or ""
+        try:
+            answer = json.loads(base64.b64decode(body))["response"]["allowed"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        allowed += answer is True
+        denied += answer is False
+    lat = report["latencies"]
+    ok = report["status_codes"].get("200", 0)
+    return {
+        "bench": "webhook",
+        "client": "vegeta",
+        "rate": rate,
+        "duration_s": duration,
+        "requests": report["requests"],
+        "ok": ok,
+        "errors": report["requests"] - ok,
+        "error_kinds": report.get("errors") or [],
+        "allowed": allowed,
+        "denied": denied,
+        "achieved_rps": round(report["throughput"], 1),
+        "p50_ms": round(lat["50th"] / 1e6, 3),
+        "p90_ms": round(lat["90th"] / 1e6, 3),
+        "p99_ms": round(lat["99th"] / 1e6, 3),
+        "max_ms": round(lat["max"] / 1e6, 3),
+    }
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection; one request at a time (as the API server does)."""
 
@@ -159,13 +279,19 @@ class Pool:
 
 
 async def run_rate(
-    url: str, ca: str | None, rate: int, duration: float, timeout: float, connections: int = 32
+    url: str,
+    ca: str | None,
+    rate: int,
+    duration: float,
+    timeout: float,
+    connections: int = 32,
+    mix: list[bytes] | None = None,
 ) -> dict[str, Any]:
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 443
     ctx = ssl.create_default_context(cafile=ca) if parsed.scheme == "https" else None
     pool = Pool(host, port, ctx, size=connections)
-    bodies = [review(f"bench-{i}", obj) for i, obj in enumerate(objects())]
+    bodies = mix or [review(f"bench-{i}", obj) for i, obj in enumerate(objects())]
     path = parsed.path or "/validate"
 
     def head(body: bytes) -> bytes:
@@ -293,7 +419,7 @@ def server(workdir: Path, workers: int, policies: Path | None, extra: list[str])
             time.sleep(0.2)
         else:
             raise SystemExit("server did not become ready within 60 s")
-        yield url + "/validate", str(certs / "ca.crt")
+        yield url + "/validate", str(certs / "ca.crt"), proc.pid
     finally:
         proc.terminate()
         try:
@@ -314,31 +440,57 @@ def main() -> None:
     parser.add_argument("--ca", help="CA for --url")
     parser.add_argument("--timeout", type=float, default=5.0, help="per request (s)")
     parser.add_argument("--connections", type=int, default=32, help="client connection limit")
+    parser.add_argument("--client", choices=("asyncio", "vegeta"), default="asyncio")
+    parser.add_argument("--signed", action="store_true", help="add the signed credit scorer")
+    parser.add_argument(
+        "--sweep", default="", help="rates to climb until p99 > 100 ms or errors (sizing)"
+    )
     parser.add_argument(
         "--server-arg", action="append", default=[], help="extra `mlgate serve` flag"
     )
     args = parser.parse_args()
     duration = 2.0 if args.quick else args.duration
     rates = [int(r) for r in args.rates.split(",") if r]
+    sweep = [int(r) for r in args.sweep.split(",") if r]
     with contextlib.suppress(ImportError):
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    mix_objects = objects() + (signed_objects() if args.signed else [])
+    mix = [review(f"bench-{i}", obj) for i, obj in enumerate(mix_objects)]
 
-    def run_all(url: str, ca: str | None) -> None:
+    def one(url: str, ca: str | None, rate: int, pid: int | None, tmp: Path) -> dict[str, Any]:
+        if args.client == "vegeta":
+            result = run_vegeta(url, ca, rate, duration, args.timeout, mix, tmp)
+        else:
+            result = asyncio.run(
+                run_rate(url, ca, rate, duration, args.timeout, args.connections, mix)
+            )
+            result["client"] = "asyncio-http1"
+        result.update(workers=args.workers, cpus=os.cpu_count(), mix=len(mix))
+        if pid is not None:
+            result["server_peak_rss_mb"] = process_tree_hwm_mb(pid)
+        emit(result)
+        return result
+
+    def run_all(url: str, ca: str | None, pid: int | None, tmp: Path) -> None:
         for rate in rates:
-            result = asyncio.run(run_rate(url, ca, rate, duration, args.timeout, args.connections))
-            result.update(workers=args.workers, client="asyncio-http1", cpus=os.cpu_count())
-            emit(result)
+            one(url, ca, rate, pid, tmp)
+        best = None
+        for rate in sweep:
+            result = one(url, ca, rate, pid, tmp)
+            if result["errors"] or result["p99_ms"] is None or result["p99_ms"] > 100:
+                break
+            best = rate
+        if sweep:
+            emit({"bench": "webhook", "sizing_rate_p99_under_100ms": best, "swept": sweep})
 
-    if args.url:
-        run_all(args.url, args.ca)
-        return
-    with (
-        tempfile.TemporaryDirectory(prefix="mlgate-bench-") as tmp,
-        server(Path(tmp), args.workers, args.policies, args.server_arg) as (url, ca),
-    ):
-        run_all(url, ca)
+    with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as tmp:
+        if args.url:
+            run_all(args.url, args.ca, None, Path(tmp))
+            return
+        with server(Path(tmp), args.workers, args.policies, args.server_arg) as (url, ca, pid):
+            run_all(url, ca, pid, Path(tmp))
 
 
 if __name__ == "__main__":

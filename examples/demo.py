@@ -1,7 +1,7 @@
 """`make demo`: real decisions on the bundled examples, through the real `mlgate` CLI.
 
 Every decision below is computed now: signatures and attestations are verified with the
-demo keys in policies/trust.yaml, the Rego policies run on the embedded rego-cpp engine.
+demo keys in policies/trust.yaml, the Rego policies run on the embedded engine (OPA-compiled WebAssembly).
 """
 
 from __future__ import annotations

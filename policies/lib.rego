@@ -75,11 +75,19 @@ fmt(x) := decimals(x, "%.3f")
 
 val(x) := decimals(x, "%.6f")
 
-# (Whole numbers go through format_int: OPA's %f does not accept integers.)
-decimals(x, pattern) := trim_space(format_int(x, 10)) if {
+# (Whole numbers go through format_int: OPA's %f does not accept integers. Numbers of 2^53
+# and more are named by their bound: format_int stops at int64 on the Wasm engine, and there
+# OPA computes exact decimals where the Wasm engine has doubles, so the digits would differ.)
+decimals(x, pattern) := "more than 9007199254740991" if {
+	is_number(x)
+	x >= 9007199254740992
+} else := "less than -9007199254740991" if {
+	is_number(x)
+	x <= -9007199254740992
+} else := trim_space(format_int(x, 10)) if {
 	is_number(x)
 	x == floor(x)
-} else := trim_space(regex.replace(regex.replace(sprintf(pattern, [x]), `0+$`, ""), `\.$`, "")) if {
+} else := trim_space(trim_suffix(trim_right(sprintf(pattern, [x]), "0"), ".")) if {
 	is_number(x)
 } else := trim_space(x) if {
 	is_string(x)
@@ -102,10 +110,13 @@ else := sprintf("%v", [x])
 # days(ns) is a duration in whole days.
 days(ns) := floor(ns / ns_per_day)
 
-# date(ns) renders a timestamp (ns since the epoch, UTC) as YYYY-MM-DD.
+# date(ns) renders a timestamp (ns since the epoch, UTC) as YYYY-MM-DD. The range check keeps
+# time.date inside int64 on every engine: OPA compares numbers exactly, the Wasm engine as
+# doubles, so floor(1e300) == 1e300 holds only on the latter.
 date(ns) := sprintf("%04d-%02d-%02d", [d[0], d[1], d[2]]) if {
 	is_number(ns)
 	floor(ns) == ns
+	abs(ns) < 9200000000000000000
 	d := time.date(ns)
 } else := "an unknown date"
 

@@ -43,9 +43,10 @@ def test_a_hanging_case_times_out_and_the_runner_carries_on() -> None:
     after = _pick("aggregates")[:2]
     assert hang, "the hanging strings.replace_n case moved"
     start = time.monotonic()
-    outcomes = run_cases(hang + after, jobs=1, timeout=1.5)
+    # A fresh worker must start within the timeout on a loaded shared machine too.
+    outcomes = run_cases(hang + after, jobs=1, timeout=6)
     assert [o.status for o in outcomes] == ["timeout", "passed", "passed"]
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < 45
 
 
 def test_a_crashed_worker_is_reported_and_replaced() -> None:
@@ -71,7 +72,7 @@ def test_report_lists_categories_and_mlgate_relevant_divergences(tmp_path: Path)
     text = out.read_text(encoding="utf-8")
     assert "| sprintf |" in text and "| semverisvalid |" in text
     assert "## Divergences that matter for mlgate's policies" in text
-    assert "`semver.is_valid`" in text  # refused at load, listed with the guards
+    assert "semver.is_valid" in text  # a rego-cpp divergence, listed with its case
 
 
 def test_called_builtins_ignores_strings_and_comments() -> None:

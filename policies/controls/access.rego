@@ -8,7 +8,9 @@ import data.mlgate.lib
 # Arrays, not sets: building a set costs far more in rego-cpp; listing() dedups for messages.
 allowed_groups := lib.arr(lib.param(["access", "allowed_groups"], []))
 
-user_groups := lib.arr(input.request.user.groups)
+# Only strings can name a group: anything else in the list is ignored (and cannot break the
+# message: concat of a non-string is an error on OPA and undefined on the Wasm engine).
+user_groups := [g | some g in lib.arr(input.request.user.groups); is_string(g)]
 
 user_allowed if {
 	some g in user_groups

@@ -431,7 +431,7 @@ else := ""
 # freeze started: every attested approval of the model predates the window. This is
 # stateless: the webhook needs no history, the signed approvals carry the dates.
 # ---------------------------------------------------------------------------------------
-break_glass := lib.obj(object.get(input.context, "break_glass", {}))
+break_glass := lib.obj(object.get(lib.obj(input.context), "break_glass", {}))
 
 break_glass_requested if break_glass.requested == true
 

@@ -61,7 +61,7 @@ class Decision:
     exemptions: list[AppliedExemption] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     policy_revision: str = ""
-    backend: str = "embedded"
+    backend: str = "wasm"
     evaluated_at: str = ""
     dry_run: bool = False
 
@@ -102,7 +102,7 @@ class Decision:
             exemptions=[AppliedExemption(**e) for e in data.get("exemptions", [])],
             notes=list(data.get("notes", [])),
             policy_revision=data.get("policy_revision", ""),
-            backend=data.get("backend", "embedded"),
+            backend=data.get("backend", "wasm"),
             evaluated_at=data.get("evaluated_at", ""),
             dry_run=bool(data.get("dry_run", False)),
         )

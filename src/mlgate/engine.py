@@ -17,6 +17,7 @@ from mlgate.decision import Decision
 from mlgate.errors import EvaluationError, MlgateError
 from mlgate.evidence.schema import CardValidator
 from mlgate.inputs import InputBuilder
+from mlgate.numbers import out_of_range
 from mlgate.policyset import PolicySet, default_policy_dir, load_policy_set
 from mlgate.policyset.validation import validator
 from mlgate.policyset.yamlfile import pointer_of
@@ -26,25 +27,33 @@ from mlgate.subjects import Subject
 log = logging.getLogger("mlgate.engine")
 
 
+DEFAULT_BACKEND = "wasm"
+# "embedded" was the rego-cpp engine's name; it now means the embedded Wasm engine.
+BACKEND_ALIASES = {"embedded": "wasm"}
+BACKENDS = ("wasm", "opa")
+
+
 def make_backend(policy_set: PolicySet, backend: str | RegoBackend, **options: Any) -> RegoBackend:
     if not isinstance(backend, str):
         return backend
-    if backend == "embedded":
-        from mlgate.rego.embedded import EmbeddedBackend
+    backend = BACKEND_ALIASES.get(backend, backend)
+    if backend == "wasm":
+        from mlgate.rego.wasm import WasmBackend
 
-        return EmbeddedBackend(policy_set)
+        return WasmBackend(policy_set, **options)
+    options.pop("pool_size", None)  # a wasm option; OPA has its own connection pool
     if backend == "opa":
         from mlgate.rego.opa import OpaBackend
 
         return OpaBackend(policy_set, **options)
-    raise MlgateError(f"unknown backend {backend!r} (expected 'embedded' or 'opa')")
+    raise MlgateError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
 
 
 class Engine:
     def __init__(
         self,
         policy_set: PolicySet,
-        backend: str | RegoBackend = "embedded",
+        backend: str | RegoBackend = DEFAULT_BACKEND,
         *,
         supply_chain: Any | None = None,
         **backend_options: Any,
@@ -57,7 +66,7 @@ class Engine:
 
     @classmethod
     def from_path(
-        cls, path: str | Path, backend: str | RegoBackend = "embedded", **kw: Any
+        cls, path: str | Path, backend: str | RegoBackend = DEFAULT_BACKEND, **kw: Any
     ) -> Engine:
         return cls(load_policy_set(path), backend, **kw)
 
@@ -66,7 +75,7 @@ class Engine:
         cls,
         path: str | Path,
         verification_key: str | Path | None,
-        backend: str | RegoBackend = "embedded",
+        backend: str | RegoBackend = DEFAULT_BACKEND,
         *,
         key_id: str | None = None,
         allow_unsigned: bool = False,
@@ -81,7 +90,7 @@ class Engine:
         return cls(policy_set, backend, **kw)
 
     @classmethod
-    def default(cls, backend: str | RegoBackend = "embedded", **kw: Any) -> Engine:
+    def default(cls, backend: str | RegoBackend = DEFAULT_BACKEND, **kw: Any) -> Engine:
         return cls.from_path(default_policy_dir(), backend, **kw)
 
     @property
@@ -125,6 +134,16 @@ class Engine:
                     INPUT_ERROR_CONTROL,
                     "input does not match schemas/input.schema.json: " + "; ".join(problems),
                 )
+        where = out_of_range(input_document)
+        if where is not None:
+            return failed_closed(
+                _skeleton(input_document),
+                self.policy_set,
+                self.backend.name,
+                INPUT_ERROR_CONTROL,
+                f"input number at {where} is outside the 64-bit range every Rego engine "
+                "computes alike (see mlgate.numbers)",
+            )
         doc = self.with_card_evidence(input_document)
         try:
             result = self.backend.evaluate(doc)

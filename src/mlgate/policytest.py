@@ -29,10 +29,8 @@ A case file::
 
 Every case runs through the real :class:`mlgate.engine.Engine` with input validation on, so a
 case sees exactly what the webhook and ``mlgate check`` would decide. Rego ``test_`` rules
-in ``*_test.rego`` modules are run on the embedded engine in a separate worker process (a
-rego-cpp crash becomes a failed test, not a crashed command). rego-cpp crashes on ``with``,
-so modules that use ``with input``/``with data`` are reported as skipped there; ``opa test``
-runs them.
+in ``*_test.rego`` modules are compiled by OPA to WebAssembly with each rule as an entrypoint
+and run on the embedded engine (so compiling them needs OPA, ``make opa``).
 """
 
 from __future__ import annotations
@@ -40,8 +38,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -407,35 +403,11 @@ def run_cases(engine: Any, cases: list[Case]) -> list[CaseResult]:
 
 
 # ---------------------------------------------------------------------------------------
-# Rego test_ rules on the embedded engine, in a worker process
+# Rego test_ rules on the embedded (Wasm) engine
 # ---------------------------------------------------------------------------------------
 
 _PACKAGE = re.compile(r"^package\s+([\w.]+)", re.MULTILINE)
 _TEST_RULE = re.compile(r"^(test_\w+)\b", re.MULTILINE)
-_WITH = re.compile(r"\swith\s+(input|data)\b")
-
-_WORKER = r"""
-import json, sys
-from regopy import Interpreter
-job = json.loads(sys.stdin.read())
-interp = Interpreter()
-interp.strict_built_in_errors = True
-interp.add_data(job["data"])
-for name, source in job["modules"].items():
-    interp.add_module(name, source)
-for query in job["queries"]:
-    print(json.dumps({"query": query, "started": True}), flush=True)
-    try:
-        out = interp.query(query)
-        if not out.ok():
-            print(json.dumps({"query": query, "status": "fail", "error": str(out)[:500]}), flush=True)
-            continue
-        values = [r.expressions[0] for r in out.results if r.expressions] if out.results else []
-        ok = values == [True]
-        print(json.dumps({"query": query, "status": "pass" if ok else "fail", "values": values[:1]}), flush=True)
-    except Exception as err:
-        print(json.dumps({"query": query, "status": "fail", "error": f"{type(err).__name__}: {err}"[:500]}), flush=True)
-"""
 
 
 @dataclass(frozen=True)
@@ -448,6 +420,10 @@ class RegoTest:
     @property
     def query(self) -> str:
         return f"data.{self.package}.{self.rule}"
+
+    @property
+    def entrypoint(self) -> str:
+        return f"{self.package.replace('.', '/')}/{self.rule}"
 
 
 def discover_rego_tests(test_modules: dict[str, str]) -> list[RegoTest]:
@@ -466,109 +442,65 @@ def discover_rego_tests(test_modules: dict[str, str]) -> list[RegoTest]:
     return list(unique.values())
 
 
-def _run_worker(job: dict[str, Any], timeout: float) -> tuple[list[dict[str, Any]], str]:
-    """Runs the worker; returns its result lines and, if it died, why."""
+def _run_module_tests(policy_set: Any, module: str, tests: list[RegoTest]) -> dict[str, str]:
+    """{query: problem or ""} for one test module, compiled with its rules as entrypoints."""
+    from mlgate.errors import MlgateError
+    from mlgate.rego.hostbuiltins import HOST_BUILTINS
+    from mlgate.rego.wasm import new_policy
+    from mlgate.rego.wasm_build import refuse_unsupported_host_builtins, wasm_for
+
+    modules = {**policy_set.modules, module: policy_set.test_modules[module]}
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _WORKER],
-            input=json.dumps(job),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return [], f"timed out after {timeout:.0f} s"
-    lines = []
-    for raw in proc.stdout.splitlines():
-        try:
-            lines.append(json.loads(raw))
-        except json.JSONDecodeError:
-            continue
-    if proc.returncode == 0:
-        return lines, ""
-    if proc.returncode < 0:
-        return lines, f"rego-cpp crashed (signal {-proc.returncode})"
-    tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-    return lines, f"worker exited with {proc.returncode}: {tail[0][:300]}"
-
-
-def _embedded_modules(modules: dict[str, str], entrypoint: str) -> dict[str, str]:
-    """The modules as the embedded backend compiles them (with its rego-cpp compat rewrites)."""
+        wasm = wasm_for(modules, [t.entrypoint for t in tests], root=str(policy_set.root))
+        policy = new_policy(wasm, pool_size=1, eval_timeout_s=30.0)
+    except MlgateError as err:
+        return {t.query: str(err) for t in tests}
     try:
-        from mlgate.rego import compat
-    except ImportError:  # pragma: no cover - a tree without the compat layer
-        return modules
-    try:
-        return compat.rewrite(modules, entrypoint)
-    except TypeError:  # pragma: no cover - the earlier one-argument form
-        return compat.rewrite(modules)  # type: ignore[call-arg]
-
-
-def run_rego_tests(policy_set: Any, *, timeout: float = 120.0) -> list[CaseResult]:
-    """Runs every ``test_`` rule of the policy set's ``*_test.rego`` modules on rego-cpp."""
-    tests = discover_rego_tests(policy_set.test_modules)
-    results: list[CaseResult] = []
-    runnable: dict[str, list[RegoTest]] = {}
-    for t in tests:
-        where = str(Path(policy_set.root) / t.module)
-        if _WITH.search(policy_set.test_modules[t.module]):
-            results.append(
-                CaseResult(
-                    name=f"{t.package}.{t.rule}",
-                    file=where,
-                    line=t.line,
-                    kind="rego",
-                    status="skip",
-                    problems=[
-                        "skipped on the embedded engine: the module uses `with`, which crashes "
-                        "rego-cpp; run `opa test` for it"
-                    ],
-                )
+        refuse_unsupported_host_builtins(policy.builtins, modules, str(policy_set.root))
+        for name in policy.builtins:
+            policy.register_builtin(name, HOST_BUILTINS[name])
+        policy.set_data(policy_set.data)
+        outcome = {}
+        for t in tests:
+            try:
+                value = policy.evaluate({}, t.entrypoint)
+            except Exception as err:  # an evaluation error fails the test, never the run
+                outcome[t.query] = f"{t.query}: {type(err).__name__}: {err}"[:500]
+                continue
+            outcome[t.query] = (
+                "" if value is True else f"{t.query} is not true (got {value!r:.200})"
             )
-        else:
-            runnable.setdefault(t.module, []).append(t)
-    for module, module_tests in runnable.items():
+        return outcome
+    except MlgateError as err:
+        return {t.query: str(err) for t in tests}
+    finally:
+        policy.close()
+
+
+def run_rego_tests(policy_set: Any) -> list[CaseResult]:
+    """Runs every ``test_`` rule of the policy set's ``*_test.rego`` modules on the Wasm engine.
+
+    Compiling test modules needs OPA (``make opa``); without it every test fails and says so.
+    """
+    tests = discover_rego_tests(policy_set.test_modules)
+    by_module: dict[str, list[RegoTest]] = {}
+    for t in tests:
+        by_module.setdefault(t.module, []).append(t)
+    results: list[CaseResult] = []
+    for module, module_tests in by_module.items():
         where = str(Path(policy_set.root) / module)
-        pending = list(module_tests)
-        while pending:
-            job = {
-                "data": policy_set.data,
-                "modules": _embedded_modules(
-                    {**policy_set.modules, module: policy_set.test_modules[module]},
-                    policy_set.entrypoint,
-                ),
-                "queries": [t.query for t in pending],
-            }
-            started = time.perf_counter()
-            lines, death = _run_worker(job, timeout)
-            share = (time.perf_counter() - started) / len(pending)
-            done = {line["query"]: line for line in lines if "status" in line}
-            begun = [line["query"] for line in lines if line.get("started")]
-            crashed_on = begun[-1] if begun and begun[-1] not in done else None
-            remaining = []
-            for t in pending:
-                result = CaseResult(f"{t.package}.{t.rule}", where, t.line, "rego", "pass")
-                result.seconds = share
-                outcome = done.get(t.query)
-                if outcome is not None:
-                    if outcome["status"] != "pass":
-                        result.status = "fail"
-                        result.problems.append(
-                            outcome.get("error")
-                            or f"{t.query} is not true (got {outcome.get('values')})"
-                        )
-                elif t.query == crashed_on or not done:
-                    # The test that was running when the worker died, or every test when
-                    # nothing ran at all (the module did not load): failed, with the cause.
-                    result.status = "fail"
-                    result.problems.append(f"{t.query}: {death or 'no result from the worker'}")
-                else:
-                    remaining.append(t)  # never started: run again in a fresh worker
-                    continue
-                results.append(result)
-            pending = remaining
-    order = {(t.package, t.rule): i for i, t in enumerate(tests)}
-    results.sort(key=lambda r: order.get(tuple(r.name.rsplit(".", 1)), 0))  # type: ignore[arg-type]
+        started = time.perf_counter()
+        outcome = _run_module_tests(policy_set, module, module_tests)
+        share = (time.perf_counter() - started) / len(module_tests)
+        for t in module_tests:
+            problem = outcome.get(t.query, "no result")
+            result = CaseResult(
+                f"{t.package}.{t.rule}", where, t.line, "rego", "fail" if problem else "pass"
+            )
+            result.seconds = share
+            if problem:
+                result.problems.append(problem)
+            results.append(result)
     return results
 
 

@@ -10,14 +10,15 @@ is the same as a sequential run's, decision ids and timestamps aside.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlgate.errors import MlgateError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 # Starting a worker and building its engine costs tens to hundreds of ms: below about 200
 # objects (this much YAML) one process finishes first.
@@ -81,6 +82,8 @@ def _slices(count: int, parts: int) -> list[tuple[int, int]]:
 def start_method() -> str:
     """fork (workers start in milliseconds with everything imported) unless this process
     already holds a native engine; then forkserver; spawn where neither exists."""
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and not any(name in sys.modules for name in _FORK_UNSAFE):
         return "fork"
@@ -96,7 +99,10 @@ class Workers:
         self.jobs = jobs
         self._engine_args = engine_args
         self._pool: ProcessPoolExecutor | None = None
-        if jobs > 1:
+        if jobs > 1:  # multiprocessing costs ~30 ms to import: only for a run that gains
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(
                 max_workers=jobs,
                 mp_context=multiprocessing.get_context(start_method()),

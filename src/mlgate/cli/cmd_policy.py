@@ -16,13 +16,7 @@ is an error, exit 2: the Rego would silently fall back to its built-in default).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import os
 import re
-import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,66 +234,14 @@ def summary(policy_set: Any, now_ns: int) -> str:
     )
 
 
-@contextlib.contextmanager
-def _quiet_native_output() -> Iterator[dict[str, str]]:
-    """Captures what native code (rego-cpp) writes to fds 1 and 2 while compiling."""
-    box: dict[str, str] = {}
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as tmp:
-        saved = os.dup(1), os.dup(2)
-        try:
-            os.dup2(tmp.fileno(), 1)
-            os.dup2(tmp.fileno(), 2)
-            yield box
-        finally:
-            with contextlib.suppress(Exception):
-                ctypes.CDLL(None).fflush(None)
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            tmp.seek(0)
-            box["text"] = tmp.read().decode("utf-8", errors="replace")
-
-
-_SEXP_ERROR = re.compile(r"\(error \d+:(?P<file>[^|\s]+)\|(?P<offset>\d+)\|")
-_SEXP_MESSAGE = re.compile(r"\(errormsg \d+:(?P<msg>[^)\n]+)\)")
-_PRETTY_ERROR = re.compile(
-    r"^(?P<msg>[^\n]+)\n-- (?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+)", re.M
-)
-
-
-def locate_compile_error(text: str, printed: str, modules: dict[str, str], root: Path) -> str:
-    """``file:line:col: message`` for a rego-cpp compile error, from its error tree (byte
-    offsets) or, failing that, from what it printed."""
-    error, message = _SEXP_ERROR.search(text), _SEXP_MESSAGE.search(text)
-    if error and message and error["file"] in modules:
-        before = modules[error["file"]].encode()[: int(error["offset"])].decode(errors="replace")
-        line = before.count("\n") + 1
-        col = len(before) - (before.rfind("\n") + 1) + 1
-        return f"{root / error['file']}:{line}:{col}: {message['msg'].strip()}"
-    pretty = _PRETTY_ERROR.search(printed)
-    if pretty:
-        where = f"{root / pretty['file']}:{pretty['line']}:{pretty['col']}"
-        return f"{where}: {pretty['msg'].strip()}"
-    return ""
-
-
 def compile_check(policy_set: Any) -> None:
-    """Compiles the policy set on the embedded engine; PolicyError with file:line if it fails."""
-    from mlgate.rego.embedded import EmbeddedBackend
+    """Builds the policy set for the Wasm engine; OPA's compiler errors name file:line:col.
 
-    try:
-        with _quiet_native_output() as box:
-            EmbeddedBackend(policy_set).close()
-    except PolicyError as err:
-        where = locate_compile_error(
-            str(err), box.get("text", ""), policy_set.modules, Path(policy_set.root)
-        )
-        if where:
-            raise PolicyError(f"Rego does not compile: {where}") from None
-        raise
+    The shipped policies load their shipped module; edited Rego is compiled with OPA.
+    """
+    from mlgate.rego.wasm import WasmBackend
+
+    WasmBackend(policy_set, pool_size=1).close()
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -25,7 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--client-ca", type=Path, help="require client certificates from this CA (mTLS)")
     p.add_argument("--insecure", action="store_true", help="serve plain HTTP (development only)")
     p.add_argument("--policies", type=Path, help="policy directory (default: $MLGATE_POLICIES)")
-    p.add_argument("--backend", choices=("embedded", "opa"), default="embedded")
+    p.add_argument(
+        "--backend",
+        choices=("wasm", "opa", "embedded"),
+        default="wasm",
+        help="wasm: the embedded OPA-compiled WebAssembly engine ('embedded' is an alias); "
+        "opa: an OPA server",
+    )
     p.add_argument(
         "--audit-db",
         type=Path,

@@ -18,9 +18,10 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=("embedded", "opa"),
-        default="embedded",
-        help="Rego engine: embedded rego-cpp (default) or an OPA server",
+        choices=("wasm", "opa", "embedded"),
+        default="wasm",
+        help="Rego engine: wasm, the embedded OPA-compiled WebAssembly engine (default; "
+        "'embedded' is an alias), or opa, an OPA server",
     )
     parser.add_argument(
         "--opa-url", default=None, help="with --backend opa: an existing OPA server to use"

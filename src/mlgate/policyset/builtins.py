@@ -1,54 +1,34 @@
 """Load-time check of the builtins a Rego module calls.
 
-rego-cpp compiles a call to a builtin it does not know (``http.send``, ``net.cidr_contains``)
-without complaint and evaluates it to *undefined*, which silently switches a deny rule off.
-So every call is checked before the policy set is accepted: unknown or unsafe builtins fail
-the load with the file, line and builtin named.
+Two kinds of call are refused before a policy set is accepted, naming the file and line:
+- builtins that would make a decision non-deterministic or do I/O (``http.send``,
+  ``time.now_ns``, ``rand.intn``): the same input must get the same decision everywhere;
+- ``sprintf`` with a literal format that uses a directive outside the part of Go's ``fmt``
+  the Wasm engine's host implements exactly (``mlgate.rego.gofmt``).
+Builtins that OPA's Wasm target leaves to the host and mlgate does not implement are refused
+when the module is built (``mlgate.rego.wasm_build``); OPA's compiler rejects unknown ones.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-# Builtins that rego-cpp accepts but that diverge from OPA in a way that can fail open,
-# with the replacement the policy author should use.
+from mlgate.rego.gofmt import UnsupportedFormat, check_format
+
+# Builtins that are refused, with the replacement the policy author should use.
 UNSAFE_BUILTINS: dict[str, str] = {
-    "time.parse_rfc3339_ns": "rego-cpp cannot parse 'Z' timestamps; use the *_ns integers mlgate puts in the input",
-    "time.parse_ns": "timestamps are passed as *_ns integers; parse them in Python",
-    "time.parse_duration_ns": "put durations in params.yaml as integers (seconds or ns)",
-    "io.jwt.decode": "fails with a wrapper error in rego-cpp; verify tokens in Python evidence",
-    "io.jwt.decode_verify": "verify tokens in Python evidence",
     "http.send": "policies must not do network I/O; compute evidence in Python",
-    "json.match_schema": "validate with JSON Schema in Python (evidence.schema)",
-    "json.verify_schema": "validate with JSON Schema in Python (evidence.schema)",
-    "opa.runtime": "not available in the embedded engine",
+    "net.lookup_ip_addr": "policies must not do network I/O; compute evidence in Python",
+    "opa.runtime": "the decision must not depend on the process that evaluates it",
     "rand.intn": "decisions must be deterministic",
     "uuid.rfc4122": "decisions must be deterministic",
-    "time.now_ns": "use input.context.now_ns so both backends and tests agree",
-    # Found by `make conformance` (docs/conformance.md): rego-cpp answers differently from OPA.
-    "strings.replace_n": "rego-cpp replaces sequentially (replaced text is re-scanned) and "
-    "hangs on an empty key; chain replace() calls",
-    "semver.compare": "rego-cpp accepts invalid versions (leading zeros) and orders build "
-    "metadata; compare versions in Python evidence",
-    "semver.is_valid": "rego-cpp accepts leading zeros and empty pre-release/build sections",
-    "uuid.parse": "rego-cpp is undefined for some valid UUIDs",
-    "uri.parse": "rego-cpp accepts invalid userinfo and percent-encoded hosts",
-    "uri.is_valid": "rego-cpp accepts invalid userinfo and percent-encoded hosts",
-    "json.unmarshal": "rego-cpp is undefined for numbers with large exponents; parse JSON in "
-    "Python evidence",
+    "time.now_ns": "use input.context.now_ns so every engine and every test agrees",
 }
-UNSAFE_PREFIXES: dict[str, str] = {
-    "net.": "net.* builtins are not supported by rego-cpp",
-    "rego.metadata.": "rego.metadata.* is not supported by rego-cpp",
-    "crypto.x509.": "certificate checks belong in Python evidence",
-}
-# ECMAScript regex (rego-cpp) rejects these RE2 forms at evaluation time.
-UNSAFE_REGEX = re.compile(r"\(\?[imsU]+\)|\\[pP]\{")
-# rego-cpp keeps escape sequences of double-quoted literals verbatim: count("\n") is 2 and
-# "\u00e9" == "é" is false there, true on OPA. Raw (backtick) strings mean the same on both.
-ESCAPED_LITERAL = re.compile(r'^"[^"]*\\')
+UNSAFE_PREFIXES: dict[str, str] = {}
+_SPRINTF_LITERAL = re.compile(r"(?<![\w.])sprintf\s*\(\s*(\"(?:[^\"\\\n]|\\.)*\"|`[^`]*`)")
 
 KEYWORDS = frozenset(
     [
@@ -120,11 +100,33 @@ def _blank_strings(source: str) -> tuple[str, list[tuple[int, str]]]:
     return _STRING.sub(repl, source), literals
 
 
+def defined_functions(sources: Iterable[str]) -> set[str]:
+    """Names of the functions the modules define (``f(x) := ...``, ``f(x) if ...``)."""
+    names: set[str] = set()
+    for source in sources:
+        names |= set(_FUNC_DEF.findall(_blank_strings(_strip_comments(source))[0]))
+    return names
+
+
+def _literal_text(literal: str) -> str:
+    """The value of a Rego string literal (JSON escapes in "...", none in `...`)."""
+    if literal.startswith("`"):
+        return literal[1:-1]
+    return json.loads(literal)
+
+
 def check_module(
-    file: str, source: str, is_builtin: Callable[[str], bool], user_functions: Iterable[str] = ()
+    file: str,
+    source: str,
+    is_builtin: Callable[[str], bool] | None = None,
+    user_functions: Iterable[str] = (),
 ) -> list[BuiltinProblem]:
-    """Problems with the builtins ``source`` calls; ``[]`` if it is safe to load."""
-    code, literals = _blank_strings(_strip_comments(source))
+    """Problems with the builtins ``source`` calls; ``[]`` if it is safe to load.
+
+    ``is_builtin``, if given, also flags calls of names it does not know.
+    """
+    stripped = _strip_comments(source)
+    code, _literals = _blank_strings(stripped)
     local = set(_FUNC_DEF.findall(code)) | set(user_functions)
     aliases = {alias or path.rsplit(".", 1)[-1] for path, alias in _IMPORT.findall(code)}
     problems: list[BuiltinProblem] = []
@@ -137,29 +139,18 @@ def check_module(
         reason = UNSAFE_BUILTINS.get(name) or next(
             (why for prefix, why in UNSAFE_PREFIXES.items() if name.startswith(prefix)), None
         )
-        if reason is None and not is_builtin(name):
-            reason = (
-                "not a builtin the embedded engine (rego-cpp) knows; it would evaluate to undefined"
-            )
+        if reason is None and is_builtin is not None and not is_builtin(name):
+            reason = "not an OPA builtin (nor a function defined in this module)"
         if reason:
             problems.append(BuiltinProblem(file, line, name, reason))
-    for offset, literal in literals:
-        if ESCAPED_LITERAL.match(literal):
-            line = code.count("\n", 0, offset) + 1
+    for m in _SPRINTF_LITERAL.finditer(stripped):
+        try:
+            check_format(_literal_text(m.group(1)))
+        except (UnsupportedFormat, ValueError) as err:
+            line = stripped.count("\n", 0, m.start()) + 1
             problems.append(
                 BuiltinProblem(
-                    file,
-                    line,
-                    literal,
-                    "rego-cpp does not decode escape sequences in double-quoted strings; "
-                    "use a raw `...` string or the character itself",
-                )
-            )
-        if UNSAFE_REGEX.search(literal):
-            line = code.count("\n", 0, offset) + 1
-            problems.append(
-                BuiltinProblem(
-                    file, line, literal, "RE2-only regex syntax ((?i), \\p{..}) fails in rego-cpp"
+                    file, line, "sprintf", f"format {m.group(1)}: {err} (see mlgate.rego.gofmt)"
                 )
             )
     return problems

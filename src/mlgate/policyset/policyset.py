@@ -9,17 +9,17 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from mlgate.errors import PolicyError
-from mlgate.policyset.builtins import check_module
+from mlgate.policyset.builtins import check_module, defined_functions
 from mlgate.policyset.catalogue import Catalogue, load_catalogue
 from mlgate.policyset.exemptions import Exemption, load_exemptions
 from mlgate.policyset.params import load_params
 
 ENTRYPOINT = "mlgate/main/result"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,12 @@ class PolicySet:
 
 
 def default_policy_dir() -> Path:
-    """``$MLGATE_POLICIES``, else the policies shipped next to the package (the repository)."""
+    """``$MLGATE_POLICIES``, else the policies shipped as package data.
+
+    (In a source tree src/mlgate/policies links to the repository's policies/.)
+    """
     env = os.environ.get("MLGATE_POLICIES")
-    return Path(env) if env else REPO_ROOT / "policies"
-
-
-def _is_builtin_checker():
-    from regopy import Interpreter
-
-    return Interpreter().is_builtin
+    return Path(env) if env else Path(str(resources.files("mlgate") / "policies")).resolve()
 
 
 def load_policy_set(path: Path | str) -> PolicySet:
@@ -83,10 +80,16 @@ def load_policy_set(path: Path | str) -> PolicySet:
     params = load_params(params_path)
     exemptions = load_exemptions(root / "exemptions.yaml", catalogue)
 
-    is_builtin = _is_builtin_checker()
+    from mlgate.rego.wasm_build import known_builtins
+
+    builtins = known_builtins()
+    is_builtin = None if builtins is None else builtins.__contains__
+    everything = {**modules, **tests}
+    # A package may span files: a function defined in one is called bare in another.
+    functions = defined_functions(everything.values())
     problems = []
-    for rel, source in {**modules, **tests}.items():
-        problems += check_module(str(root / rel), source, is_builtin)
+    for rel, source in everything.items():
+        problems += check_module(str(root / rel), source, is_builtin, functions)
     if problems:
         raise PolicyError("unsafe or unsupported builtins: " + "; ".join(map(str, problems)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import jsonschema
 from mlgate.errors import PolicyError
 from mlgate.policyset.yamlfile import LineMap, pointer_of
 
-SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
+# Package data (src/mlgate/schemas links to the repository's schemas/; a wheel holds a copy).
+SCHEMA_DIR = Path(str(resources.files("mlgate") / "schemas")).resolve()
 
 
 def schema_dir() -> Path:

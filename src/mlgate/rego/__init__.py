@@ -1,4 +1,6 @@
-"""Rego backends: embedded rego-cpp (default) and an OPA server. One small Protocol."""
+"""Rego backends: wasm (OPA-compiled WebAssembly, the default) and an OPA server.
+
+One small Protocol."""
 
 from __future__ import annotations
 

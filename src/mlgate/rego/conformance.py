@@ -175,14 +175,35 @@ def load_cases(root: Path, categories: Sequence[str] = ()) -> list[Case]:
 # -- one case on rego-cpp (runs inside a worker) -------------------------------------------
 
 
+def _error_text(output: Any) -> str:
+    """Flattens rego-cpp's error tree (errorseq > error > msg, ast, code) into one line."""
+    from regopy import rego_shared as rs
+
+    texts: list[str] = []
+
+    def walk(impl: Any, depth: int) -> None:
+        if depth > 8:
+            return
+        try:
+            value = rs.rego_node_value(impl)
+        except Exception:  # interior nodes have no value
+            value = ""
+        if isinstance(value, str) and value.strip():
+            texts.append(value.strip())
+        for i in range(rs.rego_node_size(impl)):
+            walk(rs.rego_node_get(impl, i), depth + 1)
+
+    with contextlib.suppress(Exception):
+        walk(output.node()._impl, 0)
+    return ": ".join(dict.fromkeys(texts)) or "rego-cpp reported an error without details"
+
+
 def _run_query(case: Case) -> tuple[bool, Any, str]:
     """(ok, rows, error text). Talks to regopy's C layer directly: its Output wrapper raises
     JSONDecodeError on some results (an error rendered as an s-expression with ok=True)."""
     from regopy import Interpreter
     from regopy.output import Output
     from regopy.rego_shared import rego_free_output, rego_output_ok, rego_output_string, rego_query
-
-    from mlgate.rego.embedded import _error_text
 
     interp = Interpreter()
     interp.strict_built_in_errors = case.strict_error

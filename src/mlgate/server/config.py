@@ -14,7 +14,7 @@ MIB = 1024 * 1024
 @dataclass
 class ServerConfig:
     policy_dir: str | None = None  # None: mlgate.policyset.default_policy_dir()
-    backend: str = "embedded"
+    backend: str = "wasm"
     # Decision log. None disables it (development only: nothing proves what was admitted).
     audit_db: str | None = None
     audit_retention_days: float | None = 90.0

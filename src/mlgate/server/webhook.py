@@ -107,7 +107,10 @@ class Webhook:
         self.reloader = PolicyReloader(
             self.policy_dir,
             interval_s=config.reload_interval_s,
-            build=lambda path: Engine.from_path(path, config.backend),
+            # One Wasm instance per evaluation thread (the OPA backend ignores pool_size).
+            build=lambda path: Engine.from_path(
+                path, config.backend, pool_size=config.eval_threads
+            ),
             on_loaded=lambda engine: self.metrics.set_revision(engine.revision, time.time()),
             on_failure=lambda _: self.metrics.reload_failures.inc(),
             warm_up=self._warm_up,

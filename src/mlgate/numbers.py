@@ -1,0 +1,35 @@
+"""The numbers every Rego engine computes with alike: finite, and inside the 64-bit range.
+
+OPA computes with arbitrary-precision decimals; OPA's Wasm target keeps integers as int64 and
+otherwise works with doubles, so beyond 2**63 the two print and compare numbers differently
+(``floor(1e300) == 1e300`` holds on one of them). No real input needs such a number (a
+timestamp in ns stays below 2**63 until the year 2262), so the engine refuses an input that
+holds one, before any Rego runs, with the JSON path: a fail-closed denial that is the same on
+every backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mlgate.policyset.yamlfile import pointer_of
+
+LIMIT = 2**63
+
+
+def out_of_range(document: Any) -> str | None:
+    """The JSON pointer of the first number outside (-2**63, 2**63) or not finite, else None."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, (*path, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+        elif isinstance(value, float):
+            if not math.isfinite(value) or abs(value) >= LIMIT:
+                return pointer_of(path) or "/"
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= LIMIT:
+            return pointer_of(path) or "/"
+    return None
