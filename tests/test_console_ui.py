@@ -73,9 +73,19 @@ def console(tmp_path_factory):
     proc.wait(10)
 
 
+def _sign_in(driver, base: str, token: str) -> None:
+    By = _by()
+    driver.get(base + "/login")
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "form button").click()
+
+
 @pytest.fixture(scope="module")
 def browser(console):
+    """Signed in: xdist may run any test of this module first, on either worker."""
     driver = start_browser(pinned_cert=console["cert"])
+    _sign_in(driver, console["base"], TOKEN)
+    _wait_url(driver, "/models")
     yield driver
     driver.quit()
 
@@ -108,6 +118,7 @@ def _check_page(driver, name: str) -> None:
 
 def test_sign_in(console, browser) -> None:
     By = _by()
+    browser.delete_all_cookies()  # signed out
     browser.get(console["base"] + "/decisions")
     assert browser.current_url.endswith("/login")  # not signed in: sent to the login form
     _check_page(browser, "console-01-login")
