@@ -11,6 +11,7 @@ import base64
 import copy
 import datetime as dt
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 from mlgate.evidence.attestation import create_attestation
 from mlgate.evidence.signature import KeySigner, model_digest
 from mlgate.policyset.yamlfile import load_data_file
-from webhook_support import EXAMPLES, Server, issue_certs, review
+from webhook_support import EXAMPLES, REPO, Server, issue_certs, review
 
 MODEL = EXAMPLES / "models" / "credit-scorer"
 ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
@@ -50,7 +51,25 @@ def evidence(digest: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The shipped policies, with the verifying ClusterStorageContainer declared installed
+    (what an operator sets after applying webhook/verifier/clusterstoragecontainer.yaml)."""
     work = tmp_path_factory.mktemp("binding")
+    policies = work / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    params = policies / "params.yaml"
+    text = params.read_text()
+    assert "kserve_verified_uri_prefixes: []" in text
+    params.write_text(
+        text.replace("kserve_verified_uri_prefixes: []", 'kserve_verified_uri_prefixes: ["s3://"]')
+    )
+    srv = Server(work, issue_certs(work / "certs"), args=["--policies", str(policies)]).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    work = tmp_path_factory.mktemp("binding-shipped")
     srv = Server(work, issue_certs(work / "certs")).start()
     yield srv
     srv.stop()
@@ -138,6 +157,15 @@ def warned(resp: dict[str, Any]) -> list[str]:
 def test_bound_model_on_kserve_is_allowed(server: Server, evidence: dict[str, str]) -> None:
     resp = decide(server, isvc(evidence))
     assert resp["allowed"] is True, resp
+
+
+def test_kserve_is_not_assumed_to_verify_by_default(
+    shipped_server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    resp = decide(shipped_server, isvc(evidence))
+    assert resp["allowed"] is False and denied(resp) == ["SC-POD-START-VERIFY"]
+    uri = f"oci://registry.example.com/models/credit-scorer@{digest}"
+    assert decide(shipped_server, isvc(evidence, uri))["allowed"] is True
 
 
 def test_bound_model_with_a_pod_start_verifier_is_allowed(
@@ -409,3 +437,63 @@ def test_stale_or_future_attestation_is_denied(
     assert resp["allowed"] is False
     assert "SC-ATTESTATION-FRESH" in denied(resp)
     assert needle in json.dumps(resp)
+
+
+def kserve_child(evidence: dict[str, str], source: str) -> dict[str, Any]:
+    """The predictor Deployment the KServe controller makes: ISVC annotations propagated."""
+    annotations = {
+        **evidence,
+        "internal.serving.kserve.io/storage-initializer-sourceuri": source,
+        "serving.kserve.io/deploymentMode": "RawDeployment",
+    }
+    container = {
+        "name": "kserve-container",
+        "image": "kserve/sklearnserver:v0.14.1",
+        "args": ["--model_name=credit", "--model_dir=/mnt/models", "--http_port=8080"],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "credit-predictor",
+            "namespace": "ml-prod",
+            "annotations": dict(evidence),
+            "ownerReferences": [OWNER],
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "credit-predictor"}},
+            "template": {
+                "metadata": {"labels": {"app": "credit-predictor"}, "annotations": annotations},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def test_kserve_controller_deployment_for_an_admitted_isvc_is_allowed(
+    server: Server, evidence: dict[str, str]
+) -> None:
+    resp = decide(server, kserve_child(evidence, ATTESTED_URI), user=CONTROLLER)
+    assert resp["allowed"] is True, resp
+
+
+def test_kserve_controller_deployment_with_another_model_is_denied(
+    server: Server, evidence: dict[str, str]
+) -> None:
+    resp = decide(server, kserve_child(evidence, "s3://other/model"), user=CONTROLLER)
+    assert resp["allowed"] is False
+    assert "SC-URI-BOUND" in denied(resp) and "ACCESS-DEPLOYER" not in denied(resp)
+
+
+def test_argo_rollouts_replicaset_is_judged_on_its_model(
+    server: Server, evidence: dict[str, str], digest: str
+) -> None:
+    owner = {**OWNER, "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"}
+    rs = deployment(evidence, ATTESTED_URI, init=[verifier(digest)], owner=owner)
+    rs["kind"] = "ReplicaSet"
+    argo = {"username": "system:serviceaccount:argo-rollouts:argo-rollouts", "groups": []}
+    assert decide(server, rs, user=argo)["allowed"] is True
+    rs["spec"]["template"]["spec"]["containers"][0]["args"] = ["--model", "s3://other/model"]
+    resp = decide(server, rs, user=argo)
+    assert resp["allowed"] is False and "SC-URI-BOUND" in denied(resp)

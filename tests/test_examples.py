@@ -41,6 +41,13 @@ def test_kubernetes_objects(capsys) -> None:
     for name in ("support-chatbot", "churn"):
         denied = {v["control"] for v in decisions[name]["violations"]}
         assert {"SC-SIGNED", "SC-DIGEST-PINNED"} <= denied
+    # The copied-annotation attack `make demo` shows (issue 9).
+    shadow = decisions["credit-scorer-shadow"]
+    assert shadow["allowed"] is False
+    assert shadow["violations"][0]["control"] == "SC-URI-BOUND"
+    assert (
+        "expected s3://scratch-bucket/credit-scorer-retrained" in shadow["violations"][0]["message"]
+    )
 
 
 def test_signed_isvc_in_production_needs_a_release_manager(capsys) -> None:

@@ -193,6 +193,12 @@ kserve_verified_prefixes := lib.arr(lib.param(["supply_chain", "kserve_verified_
 
 pod_start_steps := lib.arr(object.get(bind, "pod_start_steps", []))
 
+# Init containers in the pod template; KServe's storage initializer is injected into pods.
+template_steps := [s |
+	some s in pod_start_steps
+	not s.kserve_storage_initializer == true
+]
+
 # A ModelManifest (CI) describes a model, not a pod: the Kubernetes object is checked.
 needs_pod_start if {
 	not bind.content_addressed == true
@@ -207,20 +213,32 @@ pod_start_verified if {
 }
 
 # KServe: the storage initializer replaced by the verifying ClusterStorageContainer
-# (webhook/verifier/) for these URI prefixes, configured by the platform team.
+# (webhook/verifier/) for these URI prefixes, configured by the platform team; on the
+# InferenceService and on the pod templates KServe makes for it.
 pod_start_verified if {
-	input.request.kind == "InferenceService"
+	kserve_storage_initializer
 	some prefix in kserve_verified_prefixes
 	startswith(deployed_uri, prefix)
 }
 
+kserve_storage_initializer if input.request.kind == "InferenceService"
+
+kserve_storage_initializer if {
+	some step in pod_start_steps
+	step.kserve_storage_initializer == true
+}
+
+digest_hint := lib.declared_digest if lib.declared_digest
+
+else := "<mlgate.io/model-digest>"
+
 findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
 	needs_pod_start
 	not pod_start_verified
-	count(pod_start_steps) == 0
+	count(template_steps) == 0
 	msg := sprintf("model URI %s is mutable and nothing verifies its bytes at pod start: add an init container running `mlgate verify --expect-digest %s` (image %s)", [
 		lib.show(deployed_uri),
-		object.get(input.model, "declared_digest", "<digest>"),
+		digest_hint,
 		lib.join(" or ", sort(verifier_images)),
 	])
 }
@@ -228,7 +246,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
 	needs_pod_start
 	not pod_start_verified
-	some step in pod_start_steps
+	some step in template_steps
 	not object.get(step, "image_repository", "") in verifier_images
 	msg := sprintf("init container %s verifies with image %s, which is not a configured verifier image (%s)", [
 		lib.show(object.get(step, "container", "")),
@@ -240,7 +258,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
 	needs_pod_start
 	not pod_start_verified
-	some step in pod_start_steps
+	some step in template_steps
 	object.get(step, "image_repository", "") in verifier_images
 	msg := sprintf("the pod-start verifier %s checks %v, not the admitted digest %v (expected %v)", [
 		lib.show(object.get(step, "container", "")),

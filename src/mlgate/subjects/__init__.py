@@ -14,11 +14,11 @@ from mlgate.subjects.base import (
     expect_mapping,
     metadata,
 )
-from mlgate.subjects.binding import bind_evidence
+from mlgate.subjects.binding import bind_evidence, pin_revisions
 from mlgate.subjects.kserve import inference_service_models
 from mlgate.subjects.manifest import manifest_parts
 from mlgate.subjects.seldon import seldon_model_models
-from mlgate.subjects.verifiers import verification_steps
+from mlgate.subjects.verifiers import kserve_source, verification_steps
 from mlgate.subjects.workloads import pod_spec, template_annotations, workload_models
 
 __all__ = [
@@ -71,7 +71,9 @@ def subject_from_object(
     verifiers: list[dict[str, Any]] = []
     if kind in WORKLOAD_KINDS:
         pod_annotations = annotations if kind == "Pod" else template_annotations(obj, where)
-        verifiers = verification_steps(pod_spec(obj, where)[0], pod_annotations)
+        spec = pod_spec(obj, where)[0]
+        verifiers = verification_steps(spec, pod_annotations)
+        models = pin_revisions(kserve_source(models, pod_annotations), spec)
     if not declared:
         models = bind_evidence(models, annotations, where)
     controller = controller_of(obj)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 from mlgate.errors import InputError
@@ -114,6 +115,38 @@ def bind_evidence(
         if BREAK_GLASS in annotations:
             evidence[BREAK_GLASS] = annotations[BREAK_GLASS]
         out.append(dataclasses.replace(ref, annotations=evidence, evidence=scope))
+    return out
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def pin_revisions(models: list[ModelRef], pod_spec: dict[str, Any]) -> list[ModelRef]:
+    """``--revision <40-hex commit>`` (vLLM, TGI) pins a Hugging Face reference of that container.
+
+    The reference becomes ``hf://org/model@<commit>``: content-addressed, and bound through
+    the attested URI that names the same commit. A branch or tag (``--revision main``) pins
+    nothing and leaves the reference mutable.
+    """
+    revisions: dict[str, str] = {}
+    containers = pod_spec.get("containers")
+    for c in containers if isinstance(containers, list) else []:
+        if not isinstance(c, dict):
+            continue
+        words = [w for k in ("command", "args") for w in (c.get(k) or []) if isinstance(w, str)]
+        for i, word in enumerate(words):
+            value = word.split("=", 1)[1] if word.startswith("--revision=") else None
+            if word == "--revision" and i + 1 < len(words):
+                value = words[i + 1]
+            if value and _COMMIT.match(value):
+                revisions[f"container/{c.get('name', '')}"] = value
+    out = []
+    for ref in models:
+        rev = revisions.get(ref.component)
+        uri = normalize_uri(ref.uri) if rev else ""
+        if rev and uri.startswith("hf://") and "@" not in uri:
+            ref = dataclasses.replace(ref, uri=f"{uri}@{rev}")
+        out.append(ref)
     return out
 
 

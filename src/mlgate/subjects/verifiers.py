@@ -17,12 +17,18 @@ Understood forms (init containers only: a check must finish before the server st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 
-from mlgate.subjects.base import normalize_uri
+from mlgate.subjects.base import ModelRef, normalize_uri
 
+# KServe puts the storage URI on the predictor's pod template and injects its storage
+# initializer (or the ClusterStorageContainer for that URI) into each pod; it downloads into
+# /mnt/models, which the model server reads.
+KSERVE_SOURCE_ANNOTATION = "internal.serving.kserve.io/storage-initializer-sourceuri"
+KSERVE_MOUNT = "/mnt/models"
 EXPECT_ENV = "MLGATE_EXPECT_DIGEST"
 MODELS_ENV = "MLGATE_MODELS"
 _VAR = re.compile(r"^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$")
@@ -93,11 +99,44 @@ def image_repository(image: str) -> str:
     return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
 
 
+def kserve_source(models: list[ModelRef], annotations: dict[str, str]) -> list[ModelRef]:
+    """A KServe-made pod template: the model read from /mnt/models is the storage URI.
+
+    Without this the Deployment KServe creates for an admitted InferenceService would be
+    judged as serving a local path no attestation names. The bytes there are the storage
+    initializer's download, so the policy still requires that initializer to verify them
+    (the ``kserve_storage_initializer`` step and ``kserve_verified_uri_prefixes``).
+    """
+    source = annotations.get(KSERVE_SOURCE_ANNOTATION)
+    if not source:
+        return models
+    out = [
+        dataclasses.replace(m, uri=source)
+        if not m.uri or m.uri == KSERVE_MOUNT or m.uri.startswith(KSERVE_MOUNT + "/")
+        else m
+        for m in models
+    ]
+    if not any(m.uri == source for m in out):
+        out.append(ModelRef(component="storage-initializer", uri=source, annotations={}))
+    unique: dict[tuple[str, str], ModelRef] = {}
+    for m in out:
+        unique.setdefault((m.component, m.uri), m)
+    return list(unique.values())
+
+
 def verification_steps(
     pod_spec: dict[str, Any], annotations: dict[str, str]
 ) -> list[dict[str, Any]]:
     """One fact per init container that says it verifies a model at pod start."""
     steps: list[dict[str, Any]] = []
+    if annotations.get(KSERVE_SOURCE_ANNOTATION):
+        steps.append(
+            {
+                "container": "storage-initializer (injected by KServe)",
+                "kserve_storage_initializer": True,
+                "source_uri": annotations[KSERVE_SOURCE_ANNOTATION],
+            }
+        )
     inits = pod_spec.get("initContainers")
     for container in inits if isinstance(inits, list) else []:
         if not isinstance(container, dict):
