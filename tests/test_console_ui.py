@@ -35,6 +35,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_console(db, certs, token, proposed, context):
+    """(process, base URL) once /healthz answers; (None, output) if it exited or timed out."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlgate.cli.main", "console", "--audit-db", str(db), "--port", str(port),
+         "--cert", str(certs / "tls.crt"), "--key", str(certs / "tls.key"), "--token-file", str(token),
+         "--proposed", str(proposed)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", context=context, timeout=2) as r:
+                if r.status == 200:
+                    return proc, base
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                return None, proc.stdout.read().decode()[-2000:]
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
     require_browser()
@@ -48,26 +71,15 @@ def console(tmp_path_factory):
         capture_output=True,
     )
     (work / "token").write_text(TOKEN)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlgate.cli.main", "console", "--audit-db", str(db), "--port", str(port),
-         "--cert", str(certs / "tls.crt"), "--key", str(certs / "tls.key"), "--token-file", str(work / "token"),
-         "--proposed", str(proposed)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"https://127.0.0.1:{port}"
     context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", context=context, timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"console did not start: {proc.stdout.read().decode()[-2000:]}")
-            time.sleep(0.2)
+    # The port is free when picked but may be taken before the server binds it (other test
+    # runs share the machine): try again on another one.
+    for _attempt in range(3):
+        proc, base = _start_console(db, certs, work / "token", proposed, context)
+        if proc is not None:
+            break
+    else:
+        pytest.fail(f"console did not start: {base}")
     yield {"base": base, "db": db, "cert": certs / "tls.crt", "proposed": proposed}
     proc.terminate()
     proc.wait(10)
