@@ -15,7 +15,7 @@ VEGETA := $(CACHE)/bin/vegeta
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
 .PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check vegeta \
-	bench-backends bench-engine bench-webhook peers bench-cli ui-test
+	bench-backends bench-engine bench-webhook peers bench-cli mutation ui-test
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -89,6 +89,13 @@ lint: venv
 fmt: venv
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
+
+# Issue 16: every one-edit typo of the policy data files (rename, delete, retype each key and
+# list entry), each rejected with file:line, without effect, flagged by `mlgate policy diff`, or
+# evaluated on policy-tests/; exits 1 on any silent weakening. `make test` runs a quick subset
+# (tests/test_policy_mutation.py).
+mutation: venv
+	$(BIN)/python -m mlgate.policyset.mutation --policies policies --tests policy-tests
 
 bench: venv opa
 	MLGATE_OPA=$(OPA) $(BIN)/python bench/run_all.py

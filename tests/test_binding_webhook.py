@@ -497,3 +497,18 @@ def test_argo_rollouts_replicaset_is_judged_on_its_model(
     rs["spec"]["template"]["spec"]["containers"][0]["args"] = ["--model", "s3://other/model"]
     resp = decide(server, rs, user=argo)
     assert resp["allowed"] is False and "SC-URI-BOUND" in denied(resp)
+
+
+@pytest.mark.parametrize(
+    ("revision", "pinned"), [("main", False), ("0123456789abcdef0123456789abcdef01234567", True)]
+)
+def test_a_branch_revision_is_mutable_and_a_commit_is_not(
+    server: Server, evidence: dict[str, str], revision: str, pinned: bool
+) -> None:
+    obj = deployment(evidence, "org/credit-llm")
+    obj["spec"]["template"]["spec"]["containers"][0]["args"] += ["--revision", revision]
+    resp = decide(server, obj)
+    assert resp["allowed"] is False  # the attestation names neither form of this model
+    assert ("SC-POD-START-VERIFY" in denied(resp)) is not pinned
+    uri = "hf://org/credit-llm" + (f"@{revision}" if pinned else "")
+    assert f"expected {uri}, attested " in resp["status"]["message"]

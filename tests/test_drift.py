@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from mlgate.errors import InputError, PolicyError
+from mlgate.errors import InputError, MlgateError, PolicyError
 from mlgate.evidence import pvalues
 from mlgate.evidence.datafiles import Categorical, encode_categorical
 from mlgate.evidence.drift import (
@@ -30,6 +30,7 @@ from mlgate.evidence.drift import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+REPO_POLICIES = REPO / "policies"
 
 
 def close(actual: float, expected: float, rel: float = 1e-9, abs_: float = 1e-12) -> bool:
@@ -347,23 +348,29 @@ def test_default_thresholds_equal_the_shipped_params() -> None:
 
 
 def test_load_thresholds_from_params(tmp_path: Path) -> None:
+    # load_thresholds reads params.yaml through the policy set's one reader (issue 16).
     assert load_thresholds(None) == DriftThresholds()
     assert load_thresholds(tmp_path / "absent.yaml") == DriftThresholds()
+    shipped = (REPO_POLICIES / "params.yaml").read_text()
     params = tmp_path / "params.yaml"
-    params.write_text("defaults:\n  other: 1\n")
-    assert load_thresholds(params) == DriftThresholds()
-    params.write_text("defaults:\n  drift: {psi_deny: 0.4, bins: 20}\n")
+    params.write_text(
+        shipped.replace("psi_deny: 0.25 ", "psi_deny: 0.4 ").replace("bins: 10 ", "bins: 20 ")
+    )
     loaded = load_thresholds(params)
     assert loaded.psi_deny == 0.4 and loaded.bins == 20 and loaded.psi_warn == 0.1
-    params.write_text("defaults:\n  drift: {psi_dny: 0.4}\n")
-    with pytest.raises(PolicyError, match="unknown drift parameter 'psi_dny'"):
+    params.write_text(shipped.replace("psi_deny: 0.25 ", "psi_dny: 0.4 "))
+    with pytest.raises(PolicyError, match=r"params\.yaml:[0-9]+: unknown key 'psi_dny'"):
         load_thresholds(params)
-    params.write_text("defaults:\n  drift: {psi_warn: 0.5, psi_deny: 0.2}\n")
-    with pytest.raises(PolicyError, match="psi_warn must not exceed psi_deny"):
+    params.write_text(
+        shipped.replace("psi_warn: 0.1 ", "psi_warn: 0.5 ").replace(
+            "psi_deny: 0.25 ", "psi_deny: 0.2 "
+        )
+    )
+    with pytest.raises(PolicyError, match=r"psi_warn 0\.5 exceeds drift\.psi_deny"):
         load_thresholds(params)
-    params.write_text("defaults:\n  drift: {bins: 1}\n")
+    params.write_text(shipped.replace("bins: 10 ", "bins: 1 "))
     with pytest.raises(PolicyError, match="bins"):
         load_thresholds(params)
     params.write_text("defaults: [unclosed\n")
-    with pytest.raises(PolicyError, match="cannot read parameters"):
+    with pytest.raises(MlgateError, match="invalid YAML"):
         load_thresholds(params)

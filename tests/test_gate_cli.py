@@ -200,8 +200,12 @@ def test_dataset_drift_alone_exits_1(tmp_path: Path, capsys) -> None:
 def test_policies_dir_sets_the_thresholds(capsys, tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     policies.mkdir()
+    # params.yaml is read by the policy set's one reader: a whole, valid file (issue 16).
+    shipped = (REPO / "policies" / "params.yaml").read_text()
     (policies / "params.yaml").write_text(
-        "defaults:\n  drift: {psi_warn: 0.5, psi_deny: 0.9, dataset_drift_share: 0.9}\n"
+        shipped.replace("psi_warn: 0.1 ", "psi_warn: 0.5 ")
+        .replace("psi_deny: 0.25 ", "psi_deny: 0.9 ")
+        .replace("dataset_drift_share: 0.5 ", "dataset_drift_share: 0.9 ")
     )
     argv = ["--reference", DATA / "reference.csv", "--current", DATA / "current-drifted.csv"]
     code, out, _ = run(capsys, *argv, "--policies", policies)
@@ -210,7 +214,7 @@ def test_policies_dir_sets_the_thresholds(capsys, tmp_path: Path) -> None:
     assert "share >= 0.9" in out
     code, _, _ = run(capsys, *argv)  # the shipped thresholds deny the same data
     assert code == 1
-    (policies / "params.yaml").write_text("defaults:\n  drift: {psi_deny: -1}\n")
+    (policies / "params.yaml").write_text(shipped.replace("psi_deny: 0.25 ", "psi_deny: -1 "))
     code, _, err = run(capsys, *argv, "--policies", policies)
     assert code == 2 and "psi_deny" in err
 
@@ -222,7 +226,10 @@ def test_stability_tolerance_from_params_unless_given(capsys, tmp_path: Path) ->
         "--current", DATA / "current-drifted.csv", *MODEL, "--period", "month",
         "--bootstrap", "0", "--policies", policies, "--output", "json",
     ]  # fmt: skip
-    (policies / "params.yaml").write_text("defaults:\n  stability: {max_metric_drop: 0.1}\n")
+    shipped = (REPO / "policies" / "params.yaml").read_text()
+    (policies / "params.yaml").write_text(
+        shipped.replace("max_metric_drop: 0.05", "max_metric_drop: 0.1")
+    )
     code, out, _ = run(capsys, *argv)
     stability = json.loads(out)["stability"]
     assert stability["tolerance"] == 0.1
@@ -230,10 +237,12 @@ def test_stability_tolerance_from_params_unless_given(capsys, tmp_path: Path) ->
     code, out, _ = run(capsys, *argv, "--tolerance", "0.02")
     assert json.loads(out)["stability"]["stable"] is False  # accuracy drops ~0.027
     assert code == 0  # instability is evidence for the policy, not a deny-level breach
-    (policies / "params.yaml").write_text("defaults: {}\n")
+    (policies / "params.yaml").unlink()
     code, out, _ = run(capsys, *argv)
     assert code == 0 and json.loads(out)["stability"]["tolerance"] == 0.02
-    (policies / "params.yaml").write_text("defaults:\n  stability: {max_metric_drop: high}\n")
+    (policies / "params.yaml").write_text(
+        shipped.replace("max_metric_drop: 0.05", "max_metric_drop: high")
+    )
     assert "max_metric_drop must be a number" in one_error(capsys, *argv)
 
 

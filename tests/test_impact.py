@@ -125,6 +125,8 @@ def test_audit_replay_flips_match_a_fresh_evaluation(repo, audit_db, capsys, tmp
         expected
     )
     assert report["proposed"]["kind"] == "git"
+    diff = f"mlgate policy diff {repo / 'policies'} stricter:policies"
+    assert any(diff in note for note in report["notes"])  # the why, next to the what
     assert all("GATE-METRICS" in f["new_denials"] for f in report["flips"])
     assert all("auc" in f["proposed_messages"]["GATE-METRICS"] for f in report["flips"])
 

@@ -139,14 +139,19 @@ def test_relaxing_the_two_person_rule_in_yaml(policy_copy: Path) -> None:
     assert Engine.from_path(policy_copy).evaluate(doc).allowed is True
 
 
-def test_a_mistyped_threshold_falls_back_to_the_shipped_default(policy_copy: Path) -> None:
-    # `mlgate policy check` rejects this file; the engine still never compares across types.
+def test_a_mistyped_threshold_is_refused_at_load(policy_copy: Path) -> None:
+    # Issue 16: the engine never loads a set with a mistyped threshold (it used to fall back to
+    # the Rego default); the error names the line.
     edit(policy_copy / "params.yaml", "psi_deny: 0.25 ", 'psi_deny: "0.9"')
-    doc = high()
-    set_path(doc, "evidence.drift.features.income.psi", 0.3)
-    decision = Engine.from_path(policy_copy).evaluate(doc)
-    assert decision.denied_controls == ["GATE-DRIFT"]
-    assert "(PSI >= 0.25)" in decision.violations[0].message
+    line = next(
+        i
+        for i, t in enumerate((policy_copy / "params.yaml").read_text().splitlines(), 1)
+        if '"0.9"' in t
+    )
+    with pytest.raises(MlgateError) as info:
+        Engine.from_path(policy_copy)
+    assert [p.code for p in info.value.problems] == ["wrong-type"]
+    assert info.value.problems[0].where.endswith(f"params.yaml:{line}")
 
 
 def test_enforcement_override_turns_a_denial_into_a_warning(policy_copy: Path) -> None:
@@ -235,7 +240,7 @@ def test_a_new_environment_in_params_is_known_and_no_longer_production(policy_co
         (
             "  - tier: high\n    environment: production\n",
             "  - tier: hihg\n    environment: production\n",
-            "unknown tier 'hihg'",
+            "'hihg' is not one of",
         ),
     ],
 )

@@ -368,7 +368,10 @@ def test_a_threshold_of_the_wrong_type_is_an_error(capsys, policy_copy: Path) ->
     line = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if "80%" in line)
     code, _, err = run(capsys, "policy", "check", str(policy_copy))
     assert code == 2
-    assert f"params.yaml:{line}: fairness.min_parity_ratio must be a number, got '80%'" in err
+    assert (
+        f"params.yaml:{line}: /defaults/fairness/min_parity_ratio must be a number, got '80%'"
+        in err
+    )
 
 
 def test_cross_check_warns_about_unused_and_unknown_controls(capsys, policy_copy: Path) -> None:
@@ -377,18 +380,22 @@ def test_cross_check_warns_about_unused_and_unknown_controls(capsys, policy_copy
         'lib.finding("SCHEMA-CARD", msg, "/card")', 'lib.finding("SCHEMA-CARDS", msg, "/card")'
     )
     path.write_text(source)
+    # A control id the Rego reports but the catalogue lacks is an error (issue 16).
+    code, _, err = run(capsys, "policy", "check", str(policy_copy))
+    assert code == 2
+    assert "control id SCHEMA-CARDS is reported by the Rego but is not in controls.yaml" in err
+    assert "schema.rego:" in err and "did you mean 'SCHEMA-CARD'" in err
+    path.write_text(path.read_text().replace('"SCHEMA-CARDS"', '"SCHEMA-CARD"'))
+    # A catalogue control that no rule reports: a warning that it can never fire.
+    controls = policy_copy / "controls.yaml"
+    text = controls.read_text()
+    start = text.index("  - id: SCHEMA-CARD")
+    block = text[start:].replace("id: SCHEMA-CARD", "id: SCHEMA-CARD-EXTRA", 1)
+    controls.write_text(text + block if text.endswith("\n") else text + "\n" + block)
     code, out, _ = run(capsys, "policy", "check", str(policy_copy))
     assert code == 0
-    assert "control id SCHEMA-CARDS is not in controls.yaml" in out
-    assert "schema.rego:" in out
-    # SCHEMA-CARD is still reported by the other rule, so it is not unused.
-    assert "control SCHEMA-CARD is never reported" not in out
-    source = path.read_text().replace('"SCHEMA-CARD"', '"SCHEMA-CARDS"')
-    path.write_text(source)
-    code, out, _ = run(capsys, "policy", "check", str(policy_copy))
-    assert (
-        "controls.yaml:" in out and "control SCHEMA-CARD is never reported by any Rego rule" in out
-    )
+    assert "controls.yaml:" in out
+    assert "control SCHEMA-CARD-EXTRA is never reported by any Rego rule" in out
 
 
 def test_policy_without_subcommand_prints_usage(capsys) -> None:

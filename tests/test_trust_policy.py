@@ -112,7 +112,7 @@ def test_inline_pem_and_certificate_and_trust_config(tmp_path: Path) -> None:
     [
         ("authorities: [\n", "trust.yaml:4: invalid YAML"),
         ("authorities:\n  - name: a\n    purposes: [model]\n    colour: red\n    key: {pem: x}\n",
-         "trust.yaml:4: /authorities/0: Additional properties are not allowed ('colour'"),
+         "trust.yaml:6: unknown key 'colour' in /authorities/0"),
         ("authorities:\n  - name: a\n    purposes: [deploy]\n    key: {path: k.pub}\n",
          "trust.yaml:5: /authorities/0/purposes/0: 'deploy' is not one of"),
         ("authorities:\n  - name: a\n    purposes: [model]\n",

@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         notes.append(
             "trust.yaml differs between the sets: logged signature evidence is not re-verified"
         )
-    diff_hint = _policy_diff_hint(current_src.policy_set.root, proposed_src.policy_set.root)
+    diff_hint = _policy_diff_hint(current_src.spec, proposed_src.spec)
     if diff_hint:
         notes.append(diff_hint)
     report = build_report(
@@ -205,7 +205,7 @@ def _has_command(*path: str) -> bool:
     return True
 
 
-def _policy_diff_hint(current: Path, proposed: Path) -> str:
+def _policy_diff_hint(current: str, proposed: str) -> str:
     """Points at `mlgate policy diff` (effective parameter changes) where this build has it."""
     if not _has_command("policy", "diff"):
         return ""

@@ -2,13 +2,11 @@
 
 Loads everything the engine would load (catalogue, parameters, exemptions, Rego with the
 builtin scan) and compiles the Rego on the embedded engine. Errors are one ``file:line``
-line and exit 2. Then it cross-checks the catalogue against the Rego and reports, as
-warnings:
+line each and exit 2: an unknown or misspelt key anywhere (with the closest known spelling),
+a metric or environment name nothing defines, a parameter of the wrong type or one that does
+not resolve for some risk tier x environment, a control id the Rego reports that the
+catalogue lacks (issue 16: a typo never passes as "not set"). Then it reports, as warnings:
 - controls in controls.yaml that no Rego rule ever reports (they can never fire);
-- control ids reported by Rego that the catalogue lacks (they deny as MLGATE-UNKNOWN-CONTROL);
-- ``parameters`` of a control that params.yaml does not define;
-Parameters the shipped Rego reads must have the right type (a threshold written as a string
-is an error, exit 2: the Rego would silently fall back to its built-in default).
 - exemptions that have expired (they no longer apply; renew or remove them).
 ``--strict`` turns warnings into errors (exit 2).
 """
@@ -16,14 +14,18 @@ is an error, exit 2: the Rego would silently fall back to its built-in default).
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgate.cli.main import EXIT_ERROR, EXIT_OK
-from mlgate.errors import PolicyError
+from mlgate.cli.main import EXIT_DENIED, EXIT_ERROR, EXIT_OK
+from mlgate.errors import InputError, PolicyError
 from mlgate.policyset.builtins import _strip_comments as strip_comments
+from mlgate.policyset.validation import UNKNOWN_REFERENCE, Problem, raise_if, suggest
 
 # A control id where a finding names it: lib.finding("ID", ...), finding("ID", ...) or an
 # object literal {"control": "ID", ...}.
@@ -59,6 +61,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--now", metavar="TIME", help="evaluate exemption expiry at this RFC 3339 time"
     )
     check.set_defaults(handler=run_check)
+    diff = sub.add_parser(
+        "diff",
+        help="effective change between two policy sets per risk tier x environment",
+        description=(
+            "Compares two policy directories after layering: thresholds moved (weaker or "
+            "stricter), enforcement changes per tier x environment and namespace, exemptions "
+            "added, extended or expired, freeze windows and trusted signers. OLD may be a git "
+            "revision and path, e.g. origin/main:policies."
+        ),
+    )
+    diff.add_argument("old", metavar="OLD", help="policy directory, or REV:PATH in git")
+    diff.add_argument("new", metavar="NEW", help="policy directory, or REV:PATH in git")
+    diff.add_argument("--output", "-o", choices=("table", "json"), default="table")
+    diff.add_argument(
+        "--fail-on-weaken", action="store_true", help="exit 1 if any change weakens a control"
+    )
+    diff.add_argument("--now", metavar="TIME", help="judge exemption expiry at this RFC 3339 time")
+    diff.set_defaults(handler=run_diff)
     p.set_defaults(handler=lambda args: _usage(p))
 
 
@@ -78,107 +98,24 @@ def rego_references(modules: dict[str, str], root: Path) -> list[RegoReference]:
     return refs
 
 
-def _param_defined(params: dict[str, Any], dotted: str) -> bool:
-    if dotted == "freeze_windows":
-        return True
-    for tier in params["resolved"].values():
-        for resolved in tier.values():
-            cur: Any = resolved
-            for part in dotted.split("."):
-                if not isinstance(cur, dict) or part not in cur:
-                    break
-                cur = cur[part]
-            else:
-                return True
-    return False
-
-
-# The parameters the shipped Rego reads, and what they must be. A wrong type would make the
-# Rego fall back to its built-in default, so it is an error here.
-NUMBER, INTEGER, BOOLEAN, STRING, STRINGS, THRESHOLDS = (
-    "a number",
-    "a whole number",
-    "true or false",
-    "a string",
-    "a list of strings",
-    "a mapping of metric names to numbers (or null)",
-)
-PARAM_TYPES: dict[str, str] = {
-    "drift.psi_warn": NUMBER,
-    "drift.psi_deny": NUMBER,
-    "drift.ks_pvalue": NUMBER,
-    "drift.chi2_pvalue": NUMBER,
-    "drift.dataset_drift_share": NUMBER,
-    "drift.bins": INTEGER,
-    "metrics.min": THRESHOLDS,
-    "metrics.max": THRESHOLDS,
-    "metrics.use_ci_lower_bound": BOOLEAN,
-    "metrics.declared_tolerance": NUMBER,
-    "fairness.min_parity_ratio": NUMBER,
-    "fairness.max_equal_opportunity_difference": NUMBER,
-    "stability.max_metric_drop": NUMBER,
-    "approvals.required_roles": STRINGS,
-    "approvals.min_distinct_approvers": INTEGER,
-    "max_model_age_days": INTEGER,
-    "review_interval_days": INTEGER,
-    "canary.min_days": NUMBER,
-    "canary.max_error_rate": NUMBER,
-    "access.allowed_groups": STRINGS,
-    "gdpr.allowed_regions": STRINGS,
-    "gdpr.allowed_transfer_mechanisms": STRINGS,
-    "gdpr.max_retention_days": INTEGER,
-    "logging.min_retention_days": INTEGER,
-    "fria.required_areas": STRINGS,
-    "supply_chain.mutable_schemes": STRINGS,
-    "supply_chain.governance_predicate_type": STRING,
-}
-
-
-_MISSING = object()
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _type_ok(value: Any, expected: str) -> bool:
-    if expected == NUMBER:
-        return _is_number(value)
-    if expected == INTEGER:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected == BOOLEAN:
-        return isinstance(value, bool)
-    if expected == STRING:
-        return isinstance(value, str) and bool(value)
-    if expected == STRINGS:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, dict) and all(v is None or _is_number(v) for v in value.values())
-
-
-def param_type_errors(params_path: Path) -> list[str]:
-    """``file:line: ...`` for every known parameter of a wrong type, in any layer."""
-    from mlgate.policyset.yamlfile import load_yaml_file
-
-    document, lines = load_yaml_file(params_path)
-    layers: list[tuple[str, Any]] = [("/defaults", document.get("defaults"))]
-    layers += [(f"/tiers/{k}", v) for k, v in (document.get("tiers") or {}).items()]
-    layers += [(f"/environments/{k}", v) for k, v in (document.get("environments") or {}).items()]
-    layers += [
-        (f"/overrides/{i}/set", item.get("set"))
-        for i, item in enumerate(document.get("overrides") or [])
-        if isinstance(item, dict)
-    ]
-    errors = []
-    for pointer, layer in layers:
-        for dotted, expected in PARAM_TYPES.items():
-            value: Any = layer
-            for part in dotted.split("."):
-                value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
-            if value is _MISSING or _type_ok(value, expected):
-                continue
-            where = lines.where(pointer + "/" + dotted.replace(".", "/"))
-            errors.append(f"{where}: {dotted} must be {expected}, got {value!r}")
-    return errors
+def unknown_control_references(policy_set: Any) -> list[Problem]:
+    """Control ids the Rego reports that controls.yaml lacks: a renamed or deleted control
+    (its findings would deny as MLGATE-UNKNOWN-CONTROL, with no remediation)."""
+    catalogue = policy_set.catalogue
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for ref in rego_references(policy_set.modules, Path(policy_set.root)):
+        if catalogue.get(ref.control) is None and ref.control not in seen:
+            seen.add(ref.control)
+            problems.append(
+                Problem(
+                    UNKNOWN_REFERENCE,
+                    f"{ref.file}:{ref.line}",
+                    f"control id {ref.control} is reported by the Rego but is not in controls.yaml",
+                    suggest(ref.control, catalogue.controls),
+                )
+            )
+    return problems
 
 
 def cross_check(policy_set: Any, now_ns: int) -> list[str]:
@@ -193,22 +130,6 @@ def cross_check(policy_set: Any, now_ns: int) -> list[str]:
                 f"{catalogue.path}:{control.line}: control {control.id} is never reported by any "
                 "Rego rule, so it can never fire"
             )
-    seen: set[str] = set()
-    for ref in refs:
-        if catalogue.get(ref.control) is None and ref.control not in seen:
-            seen.add(ref.control)
-            warnings.append(
-                f"{ref.file}:{ref.line}: control id {ref.control} is not in controls.yaml; a "
-                "finding with it denies the request as MLGATE-UNKNOWN-CONTROL"
-            )
-    params = policy_set.data["mlgate"]["params"]
-    for control in catalogue.controls.values():
-        for name in control.parameters:
-            if not _param_defined(params, name):
-                warnings.append(
-                    f"{catalogue.path}:{control.line}: control {control.id} lists parameter "
-                    f"{name!r}, which params.yaml does not define"
-                )
     for exemption in policy_set.exemptions:
         if exemption.expires_ns < now_ns:
             warnings.append(
@@ -251,9 +172,10 @@ def run_check(args: argparse.Namespace) -> int:
     when = to_ns(args.now, where="--now") if args.now else now_ns()
     root = args.directory or default_policy_dir()
     policy_set = load_policy_set(root)
-    type_errors = param_type_errors(Path(root) / "params.yaml")
-    if type_errors:
-        raise PolicyError("; ".join(type_errors[:10]))
+    raise_if(unknown_control_references(policy_set))
+    from mlgate.evidence.trust import TrustPolicy
+
+    TrustPolicy.from_policy_dir(root)  # keys, certificates and regexes, with file:line
     compile_check(policy_set)
     warnings = cross_check(policy_set, when)
     for warning in warnings:
@@ -262,3 +184,79 @@ def run_check(args: argparse.Namespace) -> int:
         raise PolicyError(f"{len(warnings)} warning(s) with --strict")
     print(summary(policy_set, when))
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# policy diff
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    from mlgate.policyset.diff import diff_policies, read_trust_document
+    from mlgate.policyset.policyset import load_policy_data
+    from mlgate.timeutil import now_ns, to_ns
+
+    when = to_ns(args.now, where="--now") if args.now else now_ns()
+    with tempfile.TemporaryDirectory(prefix="mlgate-diff-") as scratch:
+        old_dir = _materialize(args.old, Path(scratch) / "old")
+        new_dir = _materialize(args.new, Path(scratch) / "new")
+        result = diff_policies(
+            load_policy_data(old_dir),
+            load_policy_data(new_dir),
+            now_ns=when,
+            old_trust=read_trust_document(old_dir),
+            new_trust=read_trust_document(new_dir),
+        )
+    if args.output == "json":
+        print(json.dumps({"old": args.old, "new": args.new, **result.to_dict()}, indent=2))
+    else:
+        sys.stdout.write(render_diff(result, args.old, args.new))
+    return EXIT_DENIED if args.fail_on_weaken and result.weakening else EXIT_OK
+
+
+def render_diff(result: Any, old: str, new: str) -> str:
+    counts = result.counts()
+    lines = [
+        f"policy diff {old} -> {new}: {counts['weaker']} weaker, {counts['stricter']} stricter, "
+        f"{counts['changed']} other"
+    ]
+    order = {"weaker": 0, "stricter": 1, "changed": 2}
+    for change in sorted(result.changes, key=lambda c: order[c.direction]):
+        flag = "WEAKER" if change.direction == "weaker" else change.direction
+        lines.append(f"  {flag:<9} {change.kind:<13} {change.subject}: {change.detail}")
+        scope = change.scope(result.environments)
+        if scope:
+            lines.append(f"  {'':<9} {'':<13} in {scope}")
+    if not result.changes:
+        lines.append("  no effective change")
+    elif result.weakening:
+        lines.append(
+            f"{len(result.weakening)} weakening change(s): each needs the approval that "
+            "relaxing a control requires"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _materialize(spec: str, scratch: Path) -> Path:
+    """A policy directory: ``spec`` itself, or ``REV:PATH`` exported from git."""
+    if Path(spec).is_dir() or ":" not in spec:
+        return Path(spec)
+    import io
+    import subprocess
+    import tarfile
+
+    rev, path = spec.split(":", 1)
+    try:
+        tar = subprocess.run(
+            ["git", "archive", "--format=tar", rev, "--", path or "."],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        detail = getattr(err, "stderr", b"") or b""
+        message = detail.decode(errors="replace").strip() or str(err)
+        raise InputError(f"cannot read {spec} from git: {message}") from None
+    scratch.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(scratch, filter="data")
+    return scratch / path

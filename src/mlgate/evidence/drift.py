@@ -112,26 +112,16 @@ class DriftThresholds:
 
 
 def load_thresholds(params_path: str | os.PathLike[str] | None) -> DriftThresholds:
-    """Thresholds from ``defaults.drift`` of a params.yaml; the defaults when the file or the
-    key is absent. A malformed file is a PolicyError (the policy set is broken)."""
-    if params_path is None:
+    """Thresholds from ``defaults.drift`` of a params.yaml; the defaults when there is no file.
+    The file is read by the policy set's one params.yaml reader, so a file the engine would
+    refuse (an unknown key, a wrong type) is refused here too, with its ``file:line``."""
+    if params_path is None or not Path(params_path).is_file():
         return DriftThresholds()
-    path = Path(params_path)
-    if not path.is_file():
-        return DriftThresholds()
-    import yaml
+    from mlgate.policyset.params import read_params_file
 
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise PolicyError(f"cannot read parameters: {err}", location=str(path)) from None
-    defaults = document.get("defaults") if isinstance(document, dict) else None
-    drift = defaults.get("drift") if isinstance(defaults, dict) else None
-    if drift is None:
-        return DriftThresholds()
-    if not isinstance(drift, dict):
-        raise PolicyError("defaults.drift must be a mapping", location=str(path))
-    return DriftThresholds.from_mapping(drift, where=f"{path}:defaults.drift")
+    document, lines = read_params_file(Path(params_path))
+    drift = document["defaults"].get("drift", {})
+    return DriftThresholds.from_mapping(drift, where=lines.where("/defaults/drift"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,11 +24,12 @@ import datetime as dt
 import math
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlgate.errors import InputError, PolicyError
+from mlgate.errors import InputError
 from mlgate.evidence.datafiles import (
     Categorical,
     Column,
@@ -253,27 +254,14 @@ def gate_breaches(evidence: Mapping[str, Any]) -> list[str]:
 
 
 def _stability_tolerance(params_path: PathLike | None) -> float:
-    """``defaults.stability.max_metric_drop`` of a params.yaml, else ``DEFAULT_TOLERANCE``."""
+    """``defaults.stability.max_metric_drop`` of a params.yaml (read and checked by the policy
+    set's one params.yaml reader), else ``DEFAULT_TOLERANCE`` when there is no file."""
     if params_path is None or not os.path.isfile(params_path):
         return DEFAULT_TOLERANCE
-    import yaml
+    from mlgate.policyset.params import read_params_file
 
-    try:
-        with open(params_path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise PolicyError(f"cannot read parameters: {err}", location=str(params_path)) from None
-    value: Any = document
-    for key in ("defaults", "stability", "max_metric_drop"):
-        value = value.get(key) if isinstance(value, dict) else None
-    if value is None:
-        return DEFAULT_TOLERANCE
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise PolicyError(
-            f"defaults.stability.max_metric_drop must be a number >= 0, got {value!r}",
-            location=str(params_path),
-        )
-    return float(value)
+    document, _ = read_params_file(Path(params_path))
+    return float(document["defaults"]["stability"]["max_metric_drop"])
 
 
 def _check_roles(roles: Mapping[str, str | None]) -> None:

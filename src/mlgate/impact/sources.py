@@ -21,6 +21,7 @@ class PolicySource:
     label: str  # what the user gave, for the report
     kind: str  # "directory" | "git" | "bundle"
     policy_set: PolicySet
+    spec: str = ""  # how `mlgate policy diff` names it: a directory, or REV:PATH in git
 
     def describe(self) -> dict[str, str]:
         return {
@@ -63,7 +64,9 @@ def _from_git(spec: str, repo: Path, policy_path: str) -> PolicySource:
     root = Path(tmp.name) / policy_path
     if not root.is_dir():
         raise InputError(f"revision {rev} has no {policy_path}/ directory", location=spec)
-    return PolicySource(f"{rev} ({commit[:12]})", "git", load_policy_set(root))
+    return PolicySource(
+        f"{rev} ({commit[:12]})", "git", load_policy_set(root), f"{rev}:{policy_path}"
+    )
 
 
 def _repo_of(path: Path) -> tuple[Path, str]:
@@ -83,12 +86,12 @@ def load_source(
     same relative path."""
     path = Path(spec)
     if not spec.startswith("git:") and path.is_dir():
-        return PolicySource(spec, "directory", load_policy_set(path))
+        return PolicySource(spec, "directory", load_policy_set(path), spec)
     if not spec.startswith("git:") and path.is_file():
         from mlgate.policyset.bundle import load_bundle
 
         return PolicySource(
-            spec, "bundle", load_bundle(path, bundle_key, allow_unsigned=allow_unsigned)
+            spec, "bundle", load_bundle(path, bundle_key, allow_unsigned=allow_unsigned), spec
         )
     try:
         repo, policy_path = _repo_of(reference_dir)

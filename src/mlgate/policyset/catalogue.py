@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mlgate.errors import PolicyError
-from mlgate.policyset.validation import check
-from mlgate.policyset.yamlfile import load_yaml_file
+from mlgate.policyset.validation import DUPLICATE, PolicyDataError, Problem, check
+from mlgate.policyset.yamlfile import LineMap, load_yaml_file
 
 # Tiers that select the strictest parameters when the tier is not known.
 TIERS = ("prohibited", "high", "limited", "minimal", "unknown")
@@ -46,6 +46,9 @@ class Control:
 class Catalogue:
     path: str
     controls: dict[str, Control]
+    # Where each part of controls.yaml came from, for cross-file errors with file:line.
+    lines: LineMap | None = field(default=None, compare=False, repr=False)
+    index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, control_id: str) -> Control | None:
         return self.controls.get(control_id)
@@ -56,12 +59,21 @@ class Catalogue:
 
 def load_catalogue(path: Path) -> Catalogue:
     document, lines = load_yaml_file(path)
+    return parse_catalogue(document, lines)
+
+
+def parse_catalogue(document: Any, lines: LineMap) -> Catalogue:
+    """A validated catalogue from a parsed controls.yaml (PolicyDataError if it is wrong)."""
     check(document, "controls.schema.json", lines)
     controls: dict[str, Control] = {}
+    index: dict[str, int] = {}
     for i, raw in enumerate(document["controls"]):
-        where = lines.where(f"/controls/{i}")
+        where = lines.where(f"/controls/{i}/id")
         if raw["id"] in controls:
-            raise PolicyError(f"duplicate control id {raw['id']!r}", location=where)
+            raise PolicyDataError(
+                [Problem(DUPLICATE, where, f"duplicate control id {raw['id']!r}")]
+            )
+        index[raw["id"]] = i
         applies = raw["applies_to"]
         overrides = raw.get("enforcement_overrides", {})
         controls[raw["id"]] = Control(
@@ -80,4 +92,4 @@ def load_catalogue(path: Path) -> Catalogue:
             parameters=tuple(raw.get("parameters", [])),
             line=lines.line(f"/controls/{i}"),
         )
-    return Catalogue(path=str(path), controls=controls)
+    return Catalogue(path=lines.path, controls=controls, lines=lines, index=index)

@@ -6,13 +6,23 @@ exemption is listed in the decision, and an expired one raises a warning instead
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlgate.errors import InputError, PolicyError
 from mlgate.policyset.catalogue import Catalogue
-from mlgate.policyset.validation import check
-from mlgate.policyset.yamlfile import load_yaml_file
+from mlgate.policyset.validation import (
+    DUPLICATE,
+    UNKNOWN_NAME,
+    UNKNOWN_REFERENCE,
+    Problem,
+    check,
+    raise_if,
+    suggest,
+)
+from mlgate.policyset.yamlfile import LineMap, load_yaml_file
 from mlgate.timeutil import to_ns as _to_ns
 
 
@@ -41,19 +51,49 @@ def load_exemptions(path: Path, catalogue: Catalogue) -> tuple[Exemption, ...]:
     if not path.exists():
         return ()
     document, lines = load_yaml_file(path)
+    return parse_exemptions(document, lines, catalogue)
+
+
+def parse_exemptions(
+    document: Any, lines: LineMap, catalogue: Catalogue, environments: Sequence[str] = ()
+) -> tuple[Exemption, ...]:
+    """Validated exemptions from a parsed exemptions.yaml; ``environments`` (when given) are
+    the ones params.yaml defines, which a scope may name."""
     check(document, "exemptions.schema.json", lines)
     seen: set[str] = set()
     out = []
+    problems: list[Problem] = []
     for i, raw in enumerate(document["exemptions"]):
-        where = lines.where(f"/exemptions/{i}")
         if raw["id"] in seen:
-            raise PolicyError(f"duplicate exemption id {raw['id']!r}", location=where)
+            problems.append(
+                Problem(
+                    DUPLICATE,
+                    lines.where(f"/exemptions/{i}/id"),
+                    f"duplicate exemption id {raw['id']!r}",
+                )
+            )
         seen.add(raw["id"])
         if catalogue.get(raw["control"]) is None:
-            raise PolicyError(
-                f"exemption {raw['id']!r} names unknown control {raw['control']!r}",
-                location=lines.where(f"/exemptions/{i}/control"),
+            problems.append(
+                Problem(
+                    UNKNOWN_REFERENCE,
+                    lines.where(f"/exemptions/{i}/control"),
+                    f"exemption {raw['id']!r} names unknown control {raw['control']!r}",
+                    suggest(raw["control"], catalogue.controls),
+                )
             )
+        env = raw["scope"].get("environment")
+        if environments and env is not None and env not in environments:
+            problems.append(
+                Problem(
+                    UNKNOWN_NAME,
+                    lines.where(f"/exemptions/{i}/scope/environment"),
+                    f"unknown environment {env!r} (known: {', '.join(environments)})",
+                    suggest(env, environments),
+                )
+            )
+        if problems:
+            continue
         expires = str(raw["expires"])
         scope = raw["scope"]
         out.append(
@@ -71,6 +111,7 @@ def load_exemptions(path: Path, catalogue: Catalogue) -> tuple[Exemption, ...]:
                 ),
             )
         )
+    raise_if(problems)
     return tuple(out)
 
 

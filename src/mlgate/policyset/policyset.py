@@ -15,9 +15,12 @@ from typing import Any
 
 from mlgate.errors import PolicyError
 from mlgate.policyset.builtins import check_module, defined_functions
-from mlgate.policyset.catalogue import Catalogue, load_catalogue
-from mlgate.policyset.exemptions import Exemption, load_exemptions
-from mlgate.policyset.params import load_params
+from mlgate.policyset.catalogue import Catalogue, parse_catalogue
+from mlgate.policyset.consistency import catalogue_problems
+from mlgate.policyset.exemptions import Exemption, parse_exemptions
+from mlgate.policyset.params import check_params_document
+from mlgate.policyset.validation import PolicyDataError, Problem, raise_if, schema_problems
+from mlgate.policyset.yamlfile import LineMap, load_yaml_file
 
 ENTRYPOINT = "mlgate/main/result"
 
@@ -47,6 +50,90 @@ def default_policy_dir() -> Path:
     return Path(env) if env else Path(str(resources.files("mlgate") / "policies")).resolve()
 
 
+@dataclass(frozen=True)
+class PolicyData:
+    """The checked YAML half of a policy set: catalogue, resolved parameters, exemptions."""
+
+    catalogue: Catalogue
+    params: dict[str, Any]
+    exemptions: tuple[Exemption, ...]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The Rego base document (``data.mlgate``)."""
+        return {
+            "mlgate": {
+                "params": self.params,
+                "controls": {
+                    cid: {"tiers": list(c.tiers), "environments": list(c.environments)}
+                    for cid, c in self.catalogue.controls.items()
+                },
+            }
+        }
+
+
+Parsed = tuple[Any, LineMap]
+
+
+def check_policy_data(
+    controls: Parsed | None,
+    params: Parsed | None,
+    exemptions: Parsed | None,
+    trust: Parsed | None = None,
+    *,
+    catalogue: Catalogue | None = None,
+    resolved: dict[str, Any] | None = None,
+) -> PolicyData:
+    """Validates the parsed data files together; PolicyDataError lists every problem found
+    in every file (one file's errors do not hide another's). trust.yaml gets its schema check
+    here; its keys and certificates are compiled by the supply-chain verifier.
+
+    ``catalogue`` and ``resolved`` are results already checked, used instead of parsing
+    ``controls`` and ``params`` (the mutation run re-checks only the file it changed)."""
+    problems: list[Problem] = []
+    if trust is not None:
+        problems += schema_problems(trust[0], "trust.schema.json", trust[1])
+    if catalogue is None and controls is not None:
+        try:
+            catalogue = parse_catalogue(*controls)
+        except PolicyDataError as err:
+            problems += err.problems
+    if resolved is None and params is not None:
+        try:
+            resolved = check_params_document(*params)
+        except PolicyDataError as err:
+            problems += err.problems
+    if catalogue is not None and resolved is not None:
+        problems += catalogue_problems(catalogue, resolved["environments"])
+    found: tuple[Exemption, ...] = ()
+    if exemptions is not None and catalogue is not None:
+        try:
+            envs = resolved["environments"] if resolved is not None else ()
+            found = parse_exemptions(*exemptions, catalogue, envs)
+        except PolicyDataError as err:
+            problems += err.problems
+    raise_if(problems)
+    assert catalogue is not None and resolved is not None
+    return PolicyData(catalogue=catalogue, params=resolved, exemptions=found)
+
+
+def load_policy_data(root: Path | str) -> PolicyData:
+    """The checked YAML half of a policy directory (no Rego): for diffs and tools."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PolicyError("policy directory not found", location=str(root))
+    for name, what in (("controls.yaml", "controls catalogue"), ("params.yaml", "parameters file")):
+        if not (root / name).exists():
+            raise PolicyError(f"{what} {name} is missing", location=str(root))
+    exemptions, trust = root / "exemptions.yaml", root / "trust.yaml"
+    return check_policy_data(
+        load_yaml_file(root / "controls.yaml"),
+        load_yaml_file(root / "params.yaml"),
+        load_yaml_file(exemptions) if exemptions.exists() else None,
+        load_yaml_file(trust) if trust.exists() else None,
+    )
+
+
 def load_policy_set(path: Path | str) -> PolicySet:
     root = Path(path)
     if not root.is_dir():
@@ -70,15 +157,9 @@ def load_policy_set(path: Path | str) -> PolicySet:
             raise PolicyError(f"cannot read Rego module: {err}", location=str(p)) from None
         (tests if p.name.endswith("_test.rego") else modules)[rel] = source
 
-    catalogue_path = root / "controls.yaml"
-    if not catalogue_path.exists():
-        raise PolicyError("controls catalogue controls.yaml is missing", location=str(root))
-    catalogue = load_catalogue(catalogue_path)
-    params_path = root / "params.yaml"
-    if not params_path.exists():
-        raise PolicyError("parameters file params.yaml is missing", location=str(root))
-    params = load_params(params_path)
-    exemptions = load_exemptions(root / "exemptions.yaml", catalogue)
+    checked = load_policy_data(root)
+    catalogue_path, params_path = root / "controls.yaml", root / "params.yaml"
+    catalogue, exemptions = checked.catalogue, checked.exemptions
 
     from mlgate.rego.wasm_build import known_builtins
 
@@ -98,20 +179,11 @@ def load_policy_set(path: Path | str) -> PolicySet:
     for p in sorted(hashed):
         digest.update(p.relative_to(root).as_posix().encode() + b"\0")
         digest.update(p.read_bytes() + b"\0")
-    data = {
-        "mlgate": {
-            "params": params,
-            "controls": {
-                cid: {"tiers": list(c.tiers), "environments": list(c.environments)}
-                for cid, c in catalogue.controls.items()
-            },
-        }
-    }
     return PolicySet(
         root=root,
         modules=modules,
         test_modules=tests,
-        data=data,
+        data=checked.data,
         catalogue=catalogue,
         exemptions=exemptions,
         revision="sha256:" + digest.hexdigest(),
