@@ -192,16 +192,16 @@ def test_decisions_table_matches_the_audit_log(console, browser) -> None:
 
 
 def test_filter_decisions(console, browser) -> None:
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     By = _by()
     browser.get(console["base"] + "/decisions")
     Select(browser.find_element(By.ID, "namespace")).select_by_value("lending-prod")
     Select(browser.find_element(By.ID, "outcome")).select_by_value("denied")
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
-    assert (
-        "namespace=lending-prod" in browser.current_url and "outcome=denied" in browser.current_url
-    )
+    _wait_url(browser, "/decisions")
+    WebDriverWait(browser, 15).until(lambda d: "outcome=denied" in d.current_url)
+    assert "namespace=lending-prod" in browser.current_url
     shown = [int(row[0]) for row in _table(browser, "decisions-table")]
     expected = _audit_rows(console["db"], namespace="lending-prod", outcome="denied")
     assert shown == expected and expected
