@@ -78,3 +78,32 @@ def test_report_lists_categories_and_mlgate_relevant_divergences(tmp_path: Path)
 def test_called_builtins_ignores_strings_and_comments() -> None:
     found = conformance.called_builtins(['x := count(y) # lower(z)\ny := "sprintf(1)"'])
     assert found == {"count"}
+
+
+def test_wasm_runner_scopes_cases_and_reads_query_variables() -> None:
+    from mlgate.rego.conformance_wasm import case_modules, query_variables
+
+    assert query_variables('data.test.p[x] = y; count(z) > 1; s := "a b"') == ["x", "y", "z", "s"]
+    case = Case(
+        category="c",
+        file="f",
+        note="n",
+        query="data.test.p = x",
+        modules=['package test\n\np := data.base.v if input.k == "data.x"\n'],
+    )
+    modules, entry = case_modules(case, "c7")
+    assert entry == "c7/mlgate_q/result"
+    assert "package c7.test" in modules["c7/m0.rego"]
+    assert 'data.c7.base.v if input.k == "data.x"' in modules["c7/m0.rego"]  # strings kept
+    assert 'result contains {"x": x} if {\n\tdata.c7.test.p = x\n}' in modules["c7/q.rego"]
+
+
+def test_wasm_runner_on_a_category() -> None:
+    from mlgate.rego import conformance_wasm
+    from opa_support import OPA
+
+    if OPA is None:
+        pytest.skip("OPA binary not found: run `make opa`")
+    outcomes = conformance_wasm.run_cases(_pick("aggregates"), jobs=1, opa=OPA)
+    statuses = [o.status for o in outcomes]
+    assert statuses.count("passed") >= 0.9 * len(statuses)

@@ -1,4 +1,4 @@
-"""OPA's own YAML conformance cases, run on the embedded engine (regopy / rego-cpp).
+"""OPA's own YAML conformance cases, on the Wasm engine and, for comparison, on rego-cpp.
 
     python -m mlgate.rego.conformance --out docs/conformance.md      (what `make conformance` runs)
 
@@ -462,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--policies", type=Path, default=REPO_ROOT / "policies")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per case")
+    parser.add_argument("--no-wasm", action="store_true", help="rego-cpp only")
+    parser.add_argument("--opa", default=None, help="OPA binary (compiles the Wasm cases)")
     args = parser.parse_args(argv)
     if args.worker:
         _worker_main()
@@ -486,6 +488,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.json, "w", encoding="utf-8") as fh:
             for o in outcomes:
                 fh.write(json.dumps(asdict(o)) + "\n")
+    wasm = None
+    if not args.no_wasm:
+        from mlgate.rego import conformance_wasm
+
+        start = time.monotonic()
+        wasm = conformance_wasm.run_cases(cases, jobs=args.jobs, opa=args.opa)
+        totals = Counter(o.status for o in wasm)
+        print(
+            f"wasm: {len(wasm)} cases in {time.monotonic() - start:.1f}s: "
+            + ", ".join(f"{totals[s]} {s}" for s in STATUSES)
+        )
     if args.out:
         from importlib.metadata import version
 
@@ -499,7 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
-            render(outcomes, used=policy_builtins(args.policies), meta=meta), encoding="utf-8"
+            render(outcomes, used=policy_builtins(args.policies), meta=meta, wasm=wasm),
+            encoding="utf-8",
         )
         print(f"wrote {args.out}")
     return 0
