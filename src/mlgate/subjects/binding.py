@@ -126,12 +126,14 @@ def pin_revisions(models: list[ModelRef], pod_spec: dict[str, Any]) -> list[Mode
 
     The reference becomes ``hf://org/model@<commit>``: content-addressed, and bound through
     the attested URI that names the same commit. A branch or tag (``--revision main``) pins
-    nothing and leaves the reference mutable.
+    nothing and leaves the reference mutable. So does a commit in a container that mounts a
+    volume something else can fill: the Hugging Face client trusts its cache, and vLLM a local
+    directory named like the repository, without hashing either.
     """
     revisions: dict[str, str] = {}
     containers = pod_spec.get("containers")
     for c in containers if isinstance(containers, list) else []:
-        if not isinstance(c, dict):
+        if not isinstance(c, dict) or _mounts_fillable_volume(c, pod_spec):
             continue
         words = [w for k in ("command", "args") for w in (c.get(k) or []) if isinstance(w, str)]
         for i, word in enumerate(words):
@@ -148,6 +150,32 @@ def pin_revisions(models: list[ModelRef], pod_spec: dict[str, Any]) -> list[Mode
             ref = dataclasses.replace(ref, uri=f"{uri}@{rev}")
         out.append(ref)
     return out
+
+
+def _mounts_fillable_volume(container: dict[str, Any], pod_spec: dict[str, Any]) -> bool:
+    """True unless every volume the container mounts is an emptyDir no other container mounts
+    (a persistent, host, ConfigMap or shared volume can hold files placed before it starts)."""
+    volumes = pod_spec.get("volumes")
+    by_name = (
+        {v.get("name"): v for v in volumes if isinstance(v, dict)}
+        if isinstance(volumes, list)
+        else {}
+    )
+    others = [
+        other
+        for key in ("initContainers", "containers", "ephemeralContainers")
+        for other in (pod_spec.get(key) if isinstance(pod_spec.get(key), list) else [])
+        if isinstance(other, dict) and other is not container
+    ]
+    for mount in container.get("volumeMounts") or []:
+        name = mount.get("name") if isinstance(mount, dict) else None
+        if not isinstance(by_name.get(name, {}).get("emptyDir"), dict):
+            return True
+        for other in others:
+            mounts = other.get("volumeMounts")
+            if any(isinstance(m, dict) and m.get("name") == name for m in mounts or []):
+                return True
+    return False
 
 
 def describe_entry(component: str, evidence: dict[str, Any]) -> str:
