@@ -251,3 +251,51 @@ approvals := [a | some a in arr(object.get(evidence, "approvals", [])); is_objec
 declared_digest := input.model.declared_digest if text(input.model.declared_digest)
 
 finding(control, message, path) := {"control": control, "message": message, "path": path}
+
+# ---------------------------------------------------------------------------------------
+# Serving runtime and task: what the deployment itself says about the model
+# ---------------------------------------------------------------------------------------
+
+# Runtimes params.yaml (model_servers, llm: true) marks as serving generative language models.
+llm_runtimes := {s.runtime | some s in object.get(data.mlgate.params, "model_servers", []); s.llm == true}
+
+llm_served if input.model.runtime in llm_runtimes
+
+llm_served if input.model.format == "huggingface"
+
+# The model's task: the card's governance.task, else text-generation when an LLM runtime
+# serves it (whatever the card says), else none (the tabular defaults apply).
+task := t if {
+	t := governance.task
+	text(t)
+} else := "text-generation" if {
+	llm_served
+} else := ""
+
+# params.yaml metrics.by_task[task]: replaces the tabular metric thresholds for that task.
+task_params := p if {
+	p := object.get(params, ["metrics", "by_task", task], null)
+	is_object(p)
+} else := {}
+
+by_task if count(task_params) > 0
+
+# metric_thresholds("min" | "max"): per task when params.yaml has the task, else tabular.
+metric_thresholds(kind) := m if {
+	by_task
+	m := object.get(task_params, kind, {})
+	is_object(m)
+} else := m if {
+	not by_task
+	m := object.get(params, ["metrics", kind], {})
+	is_object(m)
+} else := {}
+
+# The overall metric names the card declares (quantitative_analysis.performance_metrics).
+card_metric_names := [name |
+	some m in arr(object.get(card, ["quantitative_analysis", "performance_metrics"], []))
+	is_object(m)
+	name := object.get(m, "type", null)
+	text(name)
+	not text(object.get(m, "slice", null))
+]

@@ -276,8 +276,9 @@ def test_sign_and_attest_print_the_annotations_to_paste(tmp_path: Path, capsys) 
     [
         (["--model", "org/model", "--revision", COMMIT], f"hf://org/model@{COMMIT}", True),
         (["--model", "hf://org/model", f"--revision={COMMIT}"], f"hf://org/model@{COMMIT}", True),
-        (["--model", "org/model", "--revision", "main"], "org/model", False),
-        (["--model", "org/model"], "org/model", False),
+        # A hub id is read as hf:// (issue 10: not an image); a branch pins nothing.
+        (["--model", "org/model", "--revision", "main"], "hf://org/model", False),
+        (["--model", "org/model"], "hf://org/model", False),
     ],
 )
 def test_a_commit_revision_pins_a_hugging_face_model(

@@ -99,7 +99,13 @@ def deployment(
         meta["ownerReferences"] = [owner]
     spec: dict[str, Any] = {
         "containers": [
-            {"name": "vllm", "image": "vllm/vllm-openai:v0.6.3", "args": ["--model", uri]}
+            # An ONNX server, not an LLM runtime: an LLM runtime would (rightly) also need the
+            # Art. 50 disclosure the credit scorer's card does not have (issue 10).
+            {
+                "name": "server",
+                "image": "registry.example/ml/onnx-server:1.4",
+                "args": ["--model", uri],
+            }
         ]
     }
     if init:

@@ -88,11 +88,6 @@ def test_machine_formats_are_well_formed(tmp_path, capsys, fmt) -> None:
         ("broken.json", '{"kind": "InferenceService",}', "broken.json:1: invalid JSON"),
         ("typo.yaml", "apiVersion: mlgate.io/v1\nkind: ModelManifes\n", "unknown mlgate kind"),
         (
-            "cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-            "no model-bearing objects",
-        ),
-        (
             "types.yaml",
             UNSIGNED.replace("storageUri: s3://models/unsigned", "storageUri: [1, 2]"),
             "types.yaml:1:/spec/predictor/model/storageUri: expected a string",

@@ -144,7 +144,9 @@ def test_default_json_carries_what_a_reader_needs(tmp_path, capsys) -> None:
     code, out, _ = run(capsys, "check", str(mixed_objects(tmp_path, 3)), "-o", "json")
     assert code == 1
     report = json.loads(out)
-    assert report["summary"] == {"objects": 3, "allowed": 0, "denied": 3, "warnings": 0}
+    assert report["summary"] == {
+        "objects": 3, "evaluated": 3, "skipped": 0, "allowed": 0, "denied": 3, "warnings": 0
+    }  # fmt: skip
     seen = set()
     for r in report["results"]:
         d = r["decision"]
@@ -177,7 +179,9 @@ def test_default_json_is_much_smaller_than_verbose(tmp_path, capsys) -> None:
     path = mixed_objects(tmp_path, 6)
     _, small, _ = run(capsys, "check", str(path), "-o", "json")
     _, full, _ = run(capsys, "check", str(path), "-o", "json", "-v")
-    assert len(small) * 2 < len(full)
+    # Verbose output also shrank when the card-bound controls of a model without a card were
+    # folded into one line (issue 10), so the margin is 1.5x, not 2x.
+    assert len(small) * 3 < len(full) * 2
 
 
 def _sarif_schema() -> dict:

@@ -311,7 +311,7 @@ def test_controls_unknown_group_exits_2(capsys) -> None:
 def test_policy_check_ok(capsys) -> None:
     code, out, _ = run(capsys, "policy", "check", str(POLICIES), "--now", "2026-11-23T10:00:00Z")
     assert code == 0
-    assert "OK " in out and "53 controls in 7 groups" in out
+    assert "OK " in out and "56 controls in 7 groups" in out
     assert "exemption EX-2026-003 for SC-SBOM expired on 2026-06-30" in out  # a warning
 
 

@@ -10,6 +10,7 @@ from mlgate.subjects.base import uri_digest, uri_scheme
 
 INFO = RequestInfo(namespace_labels={"mlgate.io/environment": "staging"})
 DIGEST = "sha256:" + "ab" * 32
+IMAGES = {"vllm": "vllm/vllm-openai:v0.6.3", "triton": "nvcr.io/nvidia/tritonserver:24.08-py3"}
 
 
 def isvc(spec: dict, annotations: dict | None = None) -> dict:
@@ -90,6 +91,7 @@ def test_seldon_model() -> None:
     ],
 )
 def test_workloads_find_model_server_arguments(kind, api, args, expected) -> None:
+    # The runtime comes from the image (params.yaml model_servers), the model from the args.
     obj = {
         "apiVersion": api,
         "kind": kind,
@@ -97,7 +99,11 @@ def test_workloads_find_model_server_arguments(kind, api, args, expected) -> Non
         "spec": {
             "template": {
                 "metadata": {"annotations": {"mlgate.io/model-digest": DIGEST}},
-                "spec": {"containers": [{"name": "server", "image": "x", "args": args}]},
+                "spec": {
+                    "containers": [
+                        {"name": "server", "image": IMAGES[expected[0][1]], "args": args}
+                    ]
+                },
             }
         },
     }

@@ -121,7 +121,7 @@ findings contains lib.finding("AIA-14-HUMAN-OVERSIGHT", msg, "/card/governance/h
 gated_metrics := [name | some name; threshold := metric_min[name]; is_number(threshold)]
 
 metric_min := m if {
-	m := object.get(lib.params, ["metrics", "min"], {})
+	m := lib.metric_thresholds("min")
 	is_object(m)
 } else := {}
 
@@ -265,3 +265,17 @@ findings contains lib.finding("AIA-50-TRANSPARENCY", msg, "/card/governance/tran
 	lib.gov_missing("transparency_disclosure")
 	msg := sprintf("the system is %s but governance.transparency_disclosure is missing (Art. 50)", [lib.join(" and ", kinds)])
 }
+
+# A model served by an LLM runtime generates content and talks to people, whatever the
+# card's interactive/generative flags say: the deployment, not the card, decides.
+findings contains lib.finding("AIA-50-TRANSPARENCY", msg, "/card/governance/transparency_disclosure") if {
+	lib.llm_served
+	not lib.governance.interactive == true
+	not lib.governance.generative == true
+	lib.gov_missing("transparency_disclosure")
+	msg := sprintf("the model is served by the LLM runtime %s, so it is generative and interactive whatever the card says, but governance.transparency_disclosure is missing (Art. 50)", [runtime_name])
+}
+
+runtime_name := lib.show(input.model.runtime) if lib.text(input.model.runtime)
+
+else := sprintf("for format %s", [lib.show(input.model.format)])

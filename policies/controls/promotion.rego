@@ -17,21 +17,34 @@ metrics := lib.evidence_section("metrics")
 
 use_ci if lib.param(["metrics", "use_ci_lower_bound"], false) == true
 
-metric_min := m if {
-	m := lib.param(["metrics", "min"], {})
-	is_object(m)
-} else := {}
+# Thresholds per task (metrics.by_task; an LLM runtime implies text-generation), else the
+# tabular metrics.min / metrics.max.
+metric_min := lib.metric_thresholds("min")
 
-metric_max := m if {
-	m := lib.param(["metrics", "max"], {})
-	is_object(m)
-} else := {}
+metric_max := lib.metric_thresholds("max")
 
 # An array (a name in both min and max appears twice; findings is a set, so that is harmless).
+# A model with a known task also needs evidence for every metric its card declares.
 required_metrics := array.concat(
-	[name | some name; threshold := metric_min[name]; is_number(threshold)],
-	[name | some name; threshold := metric_max[name]; is_number(threshold)],
+	array.concat(
+		[name | some name; threshold := metric_min[name]; is_number(threshold)],
+		[name | some name; threshold := metric_max[name]; is_number(threshold)],
+	),
+	declared_required,
 )
+
+declared_required := lib.card_metric_names if lib.task != ""
+
+else := []
+
+# A model with a known task (the card's governance.task, or text-generation for an LLM
+# runtime) is judged on the metrics its card declares: declaring none leaves nothing to gate.
+# (Independent of params.yaml, so that no parameter edit can switch it off.)
+findings contains lib.finding("GATE-METRICS", msg, "/card/quantitative_analysis/performance_metrics") if {
+	lib.task != ""
+	count(lib.card_metric_names) == 0
+	msg := sprintf("the card declares no evaluation metrics for its task '%s' (quantitative_analysis.performance_metrics); models of this task are judged on the metrics their card declares", [lib.task])
+}
 
 findings contains lib.finding("GATE-METRICS", msg, path) if {
 	some name in required_metrics
@@ -156,6 +169,7 @@ warned_features := sort([text | some pair in drifting; pair[0] == "warn"; text :
 
 findings contains lib.finding("GATE-DRIFT", msg, "/evidence/drift") if {
 	count(features) == 0
+	not lib.task_params.tabular_drift == false
 	msg := "no drift evidence: compare the serving data with the training reference (mlgate gate --reference TRAIN.csv --current SERVING.csv) and attest the result"
 }
 

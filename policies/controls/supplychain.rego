@@ -37,6 +37,7 @@ findings contains lib.finding("SC-SIGNED", msg, "/binding/evidence") if {
 findings contains lib.finding("SC-SIGNED", msg, "/signature") if {
 	sig.present == true
 	not sig.verified == true
+	not sig.unknown_signer == true
 	msg := sprintf("model signature does not verify: %v", [reason(sig)])
 }
 
@@ -49,11 +50,26 @@ else := "unknown error"
 findings contains lib.finding("SC-TRUSTED-SIGNER", msg, "/signature/identity") if {
 	sig.verified == true
 	not sig.trusted == true
-	msg := sprintf("model is signed by %v (issuer %v), which is not a trusted model signer for this environment in trust.yaml", [
-		object.get(sig, "identity", null),
-		object.get(sig, "issuer", null),
-	])
+	msg := sprintf("model is signed by %s, which is not a trusted model signer for this environment in trust.yaml", [signer(sig)])
 }
+
+# A key trust.yaml does not list: the signature cannot even be checked, and the root cause
+# is the untrusted signer, not a broken signature.
+findings contains lib.finding("SC-TRUSTED-SIGNER", msg, "/signature/identity") if {
+	sig.present == true
+	not sig.verified == true
+	sig.unknown_signer == true
+	msg := sprintf("model is signed by %s, which is not a trusted model signer in trust.yaml", [signer(sig)])
+}
+
+# signer(v) names who signed: the identity, and the OIDC issuer only when there is one
+# (key-based signers have none).
+signer(v) := sprintf("%s (issuer %s)", [v.identity, v.issuer]) if {
+	lib.text(v.identity)
+	lib.text(v.issuer)
+} else := v.identity if {
+	lib.text(v.identity)
+} else := "an unnamed signer"
 
 # SC-DIGEST-MATCH: the signature is about the model that is being deployed.
 findings contains lib.finding("SC-DIGEST-MATCH", msg, "/signature/subject_digest") if {
@@ -127,16 +143,21 @@ findings contains lib.finding("SC-ATTESTED", msg, "/attestation") if {
 findings contains lib.finding("SC-ATTESTED", msg, "/attestation") if {
 	att.present == true
 	not att.verified == true
+	not att.unknown_signer == true
 	msg := sprintf("the governance attestation does not verify: %v", [reason(att)])
+}
+
+findings contains lib.finding("SC-ATTESTED", msg, "/attestation/identity") if {
+	att.present == true
+	not att.verified == true
+	att.unknown_signer == true
+	msg := sprintf("the governance attestation is signed by %s, which is not the promotion identity trusted in trust.yaml", [signer(att)])
 }
 
 findings contains lib.finding("SC-ATTESTED", msg, "/attestation/identity") if {
 	att.verified == true
 	not att.trusted == true
-	msg := sprintf("the governance attestation is signed by %v (issuer %v), which is not the promotion identity trusted in trust.yaml", [
-		object.get(att, "identity", null),
-		object.get(att, "issuer", null),
-	])
+	msg := sprintf("the governance attestation is signed by %s, which is not the promotion identity trusted in trust.yaml", [signer(att)])
 }
 
 findings contains lib.finding("SC-ATTESTED", msg, "/attestation/predicate_type") if {

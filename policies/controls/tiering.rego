@@ -81,3 +81,23 @@ findings contains lib.finding("TIER-DEROGATION", msg, "/card/governance/personal
 	lib.profiling
 	msg := sprintf("an Art. 6(3) derogation cannot apply: the model profiles natural persons (governance.personal_data.profiling) in Annex III area '%s'", [lib.annex_iii_area])
 }
+
+# TIER-ANNEX-III: the card's own description of what the model is for names an Annex III
+# use while the card claims minimal or limited risk and no Annex III area. mlgate matches the
+# purpose text against params.yaml classification.annex_iii_terms (evidence.classification),
+# so a misclassification cannot hide behind an empty annex_iii_area field.
+purpose_matches := [pair |
+	some pair in lib.arr(object.get(lib.evidence_section("classification"), "annex_iii_matches", []))
+	is_array(pair)
+	count(pair) == 2
+]
+
+findings contains lib.finding("TIER-ANNEX-III", msg, "/card/governance/intended_use") if {
+	lib.declared_tier in {"minimal", "limited"}
+	not lib.annex_iii_area
+	not lib.valid_derogation
+	count(purpose_matches) > 0
+	areas := sort({sprintf("%v", [pair[0]]) | some pair in purpose_matches})
+	terms := sort({sprintf("'%v'", [pair[1]]) | some pair in purpose_matches})
+	msg := sprintf("the intended purpose mentions %s, an Annex III use (%s), but the card declares risk tier '%s' and no governance.annex_iii_area; classify it as high risk or attach a signed Art. 6(3) derogation assessment", [lib.join(", ", terms), lib.join(", ", areas), lib.declared_tier])
+}

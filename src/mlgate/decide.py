@@ -82,6 +82,114 @@ def failed_closed(
 
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
+# Root causes, in the order a reader must see them: nothing below them can be judged (or
+# matters) until they are fixed. Everything else follows by severity.
+ROOT_CAUSES = (
+    "TIER-PROHIBITED",
+    "SC-MODEL-RESOLVED",
+    "SC-MODEL-DECLARED",
+    "SC-SIGNED",
+    "SC-TRUSTED-SIGNER",
+    "SC-DIGEST-MATCH",
+    "SC-LEGACY-SIGNATURE",
+    "SC-DIGEST-PINNED",
+    "SC-RUNTIME-PINNED",
+    "SC-ATTESTED",
+    "TIER-ATTESTED",
+)
+NEEDS_ATTESTATION_CONTROL = "MLGATE-NEEDS-ATTESTATION"
+PROHIBITED_MOOT_CONTROL = "MLGATE-PROHIBITED"
+# Findings about the card or the evidence it carries: without a trusted card they restate
+# "there is no trusted card" once per field.
+CARD_PATHS = ("/card/", "/evidence/")
+
+
+def root_cause_order(items: list[Violation]) -> list[Violation]:
+    def rank(v: Violation) -> tuple[int, int]:
+        cause = ROOT_CAUSES.index(v.control) if v.control in ROOT_CAUSES else len(ROOT_CAUSES)
+        return cause, SEVERITY_RANK.get(v.severity, len(SEVERITY_RANK))
+
+    return sorted(items, key=rank)
+
+
+def _summary(
+    items: list[Violation],
+    control: str,
+    message: str,
+    remediation: str,
+    title: str,
+    regulations: list[str],
+) -> Violation:
+    """One line standing for several findings (their controls are named in the message)."""
+    return Violation(
+        control=control,
+        severity=min((v.severity for v in items), key=lambda s: SEVERITY_RANK.get(s, 9)),
+        enforcement=items[0].enforcement,
+        message=message,
+        regulations=regulations,
+        remediation=remediation,
+        path="",
+        title=title,
+    )
+
+
+def _card_trusted(doc: dict[str, Any]) -> bool:
+    attestation = doc.get("attestation") if isinstance(doc.get("attestation"), dict) else {}
+    return doc.get("card_source") == "attestation" and attestation.get("trusted") is True
+
+
+def collapse(doc: dict[str, Any], items: list[Violation]) -> list[Violation]:
+    """One enforcement bucket, root cause first, with the noise folded into one line:
+
+    - a prohibited model is told it is prohibited, not what else it lacks;
+    - without any card (no trusted attestation, nothing declared) the controls that read the
+      card collapse into "N controls need a trusted governance attestation".
+    """
+    items = root_cause_order(items)
+    if any(v.control == "TIER-PROHIBITED" for v in items):
+        kept = [v for v in items if v.control == "TIER-PROHIBITED" or v.control.startswith("SC-")]
+        moot = sorted({v.control for v in items if v not in kept})
+        if moot:
+            rest = [v for v in items if v not in kept]
+            kept.append(
+                _summary(
+                    rest,
+                    PROHIBITED_MOOT_CONTROL,
+                    f"{len(moot)} other controls are moot for a prohibited practice: "
+                    + ", ".join(moot),
+                    "No approval, evidence or documentation makes a prohibited practice "
+                    "deployable; withdraw the model.",
+                    "Other findings for a prohibited practice",
+                    ["EU AI Act Art. 5(1)"],
+                )
+            )
+        return kept
+    # Only without any card: a declared card (CI) is worth judging field by field, and
+    # callers that keep some controls (mlgate gate) must still see theirs.
+    if _card_trusted(doc) or doc.get("card_source", "none") != "none":
+        return items
+    card_bound = [
+        v for v in items
+        if v.control not in ROOT_CAUSES and (v.path + "/").startswith(CARD_PATHS)
+    ]  # fmt: skip
+    controls = sorted({v.control for v in card_bound})
+    if len(controls) < 2:
+        return items
+    kept = [v for v in items if v not in card_bound]
+    kept.append(
+        _summary(
+            card_bound,
+            NEEDS_ATTESTATION_CONTROL,
+            f"{len(controls)} controls need a trusted governance attestation: "
+            + ", ".join(controls),
+            "Create the governance attestation with `mlgate attest` in the promotion pipeline "
+            "and set mlgate.io/attestation; these controls are then judged on its card.",
+            "Controls that read the model card",
+            ["EU AI Act Art. 11(1)", "EU AI Act Art. 17(1)(d)"],
+        )
+    )
+    return kept
+
 
 def _best_exemption(
     policy_set: PolicySet, control: str, namespace: str, model: str, environment: str, now: int
@@ -184,8 +292,7 @@ def decide(
             )
         {"deny": denied, "warn": warned, "audit": audited}[violation.enforcement].append(violation)
 
-    for items in (denied, warned, audited):
-        items.sort(key=lambda v: SEVERITY_RANK.get(v.severity, len(SEVERITY_RANK)))
+    denied, warned, audited = (collapse(doc, items) for items in (denied, warned, audited))
     return Decision(
         allowed=not denied,
         decision_id=uuid.uuid4().hex,

@@ -23,6 +23,7 @@ from mlgate.decide import (
 )
 from mlgate.decision import Decision
 from mlgate.errors import BackendUnavailable, EvaluationCancelled, EvaluationError, MlgateError
+from mlgate.evidence.classification import annex_iii_matches
 from mlgate.evidence.schema import CardValidator
 from mlgate.inputs import InputBuilder
 from mlgate.numbers import out_of_range
@@ -119,14 +120,20 @@ class Engine:
         return [f"{pointer_of(e.absolute_path) or '/'}: {e.message[:200]}" for e in errors[:10]]
 
     def with_card_evidence(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Adds ``evidence.schema`` (model-card validation) unless the caller supplied it."""
-        if "schema" in doc.get("evidence", {}):
+        """Adds ``evidence.schema`` (model-card validation) and ``evidence.classification``
+        (Annex III terms in the card's purpose) unless the caller supplied them."""
+        evidence = doc.get("evidence", {})
+        if "schema" in evidence and "classification" in evidence:
             return doc
         out = dict(doc)
-        out["evidence"] = {
-            **doc.get("evidence", {}),
-            "schema": self._cards.evidence(doc.get("card", {})),
-        }
+        card = doc.get("card", {})
+        out["evidence"] = {**evidence}
+        if "schema" not in evidence:
+            out["evidence"]["schema"] = self._cards.evidence(card)
+        if "classification" not in evidence:
+            terms = self.policy_set.data["mlgate"]["params"].get("classification", {})
+            matches = annex_iii_matches(card, terms.get("annex_iii_terms", {}))
+            out["evidence"]["classification"] = {"annex_iii_matches": matches}
         return out
 
     def evaluate(self, input_document: dict[str, Any], *, validate: bool = True) -> Decision:

@@ -9,8 +9,9 @@ from typing import Any
 
 from mlgate.cli.check_pool import PARALLEL_MIN_BYTES, Workers, worker_count
 from mlgate.cli.common import add_engine_options, parse_labels
-from mlgate.cli.main import EXIT_DENIED, EXIT_ERROR, EXIT_OK
+from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.cli.output import FORMATS, CheckResult, render
+from mlgate.cli.skipped import Skipped, skipped_entry
 from mlgate.errors import InputError
 
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -22,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate model manifests and Kubernetes YAML files",
         description=(
             "Evaluate model manifests (mlgate.io/v1 ModelManifest) and Kubernetes objects "
-            "(InferenceService, Seldon Model, Deployment, StatefulSet, Job, Pod). "
+            "(every kind listed by the operator guide, and `kind: List`). Documents that deploy "
+            "no model are listed as skipped, with the reason. "
             "Exit 0 if all are allowed, 1 if any is denied, 2 on usage, input or policy errors."
         ),
     )
@@ -98,13 +100,10 @@ def _loaded(
     return [(p, parsed[p] if p in parsed else load_documents(p)) for p in paths]
 
 
-def collect(
-    args: argparse.Namespace, workers: Workers | None = None
-) -> list[tuple[str, int, int, Any]]:
-    """Every (file, index, line, Subject) to evaluate; files are parsed by ``workers``."""
-    from mlgate.subjects import RequestInfo, subject_from_object, supported_kinds
+def request_info(args: argparse.Namespace) -> Any:
+    from mlgate.subjects import RequestInfo
 
-    info = RequestInfo(
+    return RequestInfo(
         operation=args.operation,
         username=args.user,
         groups=tuple(args.group),
@@ -112,43 +111,64 @@ def collect(
         source="manifest",
         environment=args.environment,
     )
+
+
+def _check_document(doc: Any, location: str) -> None:
+    if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+        raise InputError(
+            "not a Kubernetes object or model manifest (needs apiVersion and kind)",
+            location=location,
+        )
+    if str(doc.get("apiVersion", "")).startswith("mlgate.io/") and doc["kind"] != "ModelManifest":
+        raise InputError(
+            f"unknown mlgate kind {doc['kind']!r} (expected ModelManifest)", location=location
+        )
+
+
+def server_catalog(args: argparse.Namespace) -> Any:
+    """The model-server images of the policy directory in use (params.yaml model_servers)."""
+    from mlgate.policyset import default_policy_dir
+    from mlgate.policyset.params import load_params
+    from mlgate.subjects import ServerCatalog
+
+    params = (args.policies or default_policy_dir()) / "params.yaml"
+    return ServerCatalog.from_params(load_params(params)) if params.exists() else ServerCatalog()
+
+
+def collect(
+    args: argparse.Namespace, workers: Workers | None = None
+) -> tuple[list[tuple[str, int, int, Any]], list[Skipped]]:
+    """Every (file, index, line, Subject) to evaluate, and every document skipped (why);
+    files are parsed by ``workers``."""
+    from mlgate.subjects import expand_lists, subject_from_object
+
+    info = request_info(args)
+    servers = server_catalog(args)
     subjects = []
-    skipped = 0
+    skipped: list[Skipped] = []
     for path, documents in _loaded(_files(args.paths), workers):
         name = str(path) if path else "<stdin>"
+        base_dir = path.parent if path else Path.cwd()
         for index, (doc, line) in enumerate(documents):
             if doc is None:
                 continue
-            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-                raise InputError(
-                    "not a Kubernetes object or model manifest (needs apiVersion and kind)",
-                    location=f"{name}:{line}",
-                )
-            if (
-                str(doc.get("apiVersion", "")).startswith("mlgate.io/")
-                and doc["kind"] != "ModelManifest"
-            ):
-                raise InputError(
-                    f"unknown mlgate kind {doc['kind']!r} (expected ModelManifest)",
-                    location=f"{name}:{line}",
-                )
-            base_dir = path.parent if path else Path.cwd()
-            try:
-                subject = subject_from_object(doc, info, where="", base_dir=base_dir)
-            except InputError as err:
-                raise InputError(
-                    err.message, location=f"{name}:{line}:{err.location or '/'}"
-                ) from None
-            if subject is None:
-                skipped += 1
-                continue
-            subjects.append((name, index, line, subject))
-    if not subjects:
-        raise InputError(
-            f"no model-bearing objects found ({skipped} other object(s) skipped); "
-            f"supported kinds: {', '.join(supported_kinds())}"
-        )
-    return subjects
+            _check_document(doc, f"{name}:{line}")
+            for item, where in expand_lists(doc):
+                location = f"{name}:{line}" + (f":{where}" if where else "")
+                _check_document(item, location)
+                try:
+                    subject = subject_from_object(
+                        item, info, where=where, base_dir=base_dir, servers=servers
+                    )
+                except InputError as err:
+                    raise InputError(
+                        err.message, location=f"{name}:{line}:{err.location or '/'}"
+                    ) from None
+                if subject is None:
+                    skipped.append(skipped_entry(item, name, index, line, where))
+                else:
+                    subjects.append((name, index, line, subject))
+    return subjects, skipped
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,16 +177,16 @@ def run(args: argparse.Namespace) -> int:
     size = sum(p.stat().st_size for p in _files(args.paths) if p is not None)
     with Workers(worker_count(args.jobs, size, PARALLEL_MIN_BYTES), args) as workers:
         # Input errors surface before any decision; workers build their engines meanwhile.
-        subjects = collect(args, workers)
-        decisions = workers.evaluate([subject for *_, subject in subjects])
+        subjects, skipped = collect(args, workers)
+        decisions = workers.evaluate([subject for *_, subject in subjects]) if subjects else []
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     results = [
         CheckResult(
             file=name, document=index, line=line, kind=subject.kind, name=subject.name, decision=d
         )
         for (name, index, line, subject), d in zip(subjects, decisions, strict=True)
     ]
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    print(render(results, args.output, color=color, verbose=args.verbose))
+    print(render(results, args.output, color=color, verbose=args.verbose, skipped=skipped))
     if any(not r.decision.allowed for r in results):
         return EXIT_DENIED
-    return EXIT_OK if results else EXIT_ERROR
+    return EXIT_OK

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from mlgate.cli import skipped as skip
+from mlgate.cli.skipped import Skipped
 from mlgate.decision import Decision, Violation
 
 FORMATS = ("table", "json", "junit", "sarif", "github")
@@ -30,29 +32,38 @@ def _violations(result: CheckResult) -> list[Violation]:
 
 
 def render(
-    results: list[CheckResult], fmt: str, *, color: bool = False, verbose: bool = False
+    results: list[CheckResult],
+    fmt: str,
+    *,
+    color: bool = False,
+    verbose: bool = False,
+    skipped: tuple[Skipped, ...] | list[Skipped] = (),
 ) -> str:
     if fmt == "json":
-        return render_json(results, verbose=verbose)
+        return render_json(results, verbose=verbose, skipped=tuple(skipped))
     return {
         "table": render_table,
         "junit": render_junit,
         "sarif": render_sarif,
         "github": render_github,
-    }[fmt](results, color=color)
+    }[fmt](results, color=color, skipped=tuple(skipped))
 
 
-def _summary(results: list[CheckResult]) -> dict[str, int]:
+def _summary(results: list[CheckResult], skipped: tuple[Skipped, ...] = ()) -> dict[str, int]:
     denied = sum(not r.decision.allowed for r in results)
     return {
         "objects": len(results),
+        "evaluated": len(results),
+        "skipped": len(skipped),
         "allowed": len(results) - denied,
         "denied": denied,
         "warnings": sum(len(r.decision.warnings) for r in results),
     }
 
 
-def render_table(results: list[CheckResult], *, color: bool = False) -> str:
+def render_table(
+    results: list[CheckResult], *, color: bool = False, skipped: tuple[Skipped, ...] = ()
+) -> str:
     red, yellow, green, dim, reset = (
         ("\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m") if color else ("",) * 5
     )
@@ -78,10 +89,11 @@ def render_table(results: list[CheckResult], *, color: bool = False) -> str:
             )
         for v in d.audits:
             lines.append(f"  {dim}· {v.control} (audit) {v.message}{reset}")
-    s = _summary(results)
+    lines += skip.table_lines(skipped, dim, reset)
+    s = _summary(results, skipped)
     lines.append(
-        f"\n{s['objects']} object(s): {s['allowed']} allowed, {s['denied']} denied, "
-        f"{s['warnings']} warning(s)"
+        f"\n{skip.totals_line(s['evaluated'], s['skipped'])}; "
+        f"{s['allowed']} allowed, {s['denied']} denied, {s['warnings']} warning(s)"
     )
     return "\n".join(lines)
 
@@ -133,7 +145,9 @@ def _controls(results: list[CheckResult]) -> dict[str, dict[str, Any]]:
     return dict(sorted(seen.items()))
 
 
-def render_json(results: list[CheckResult], *, verbose: bool = False) -> str:
+def render_json(
+    results: list[CheckResult], *, verbose: bool = False, skipped: tuple[Skipped, ...] = ()
+) -> str:
     """One result per line: a 5,000-object run stays greppable and a tenth of the size of
     indented JSON. ``verbose`` gives each decision in full (the decision contract)."""
     rows = [
@@ -150,12 +164,14 @@ def render_json(results: list[CheckResult], *, verbose: bool = False) -> str:
         )
         for r in results
     ]
+    listed = {"skipped": [item.to_dict() for item in skipped]}
     tail = (
-        {"summary": _summary(results)}
+        {**listed, "summary": _summary(results, skipped)}
         if verbose
         else {
             "controls": _controls(results),
-            "summary": _summary(results),
+            **listed,
+            "summary": _summary(results, skipped),
         }
     )
     body = ",\n".join(rows)
@@ -163,7 +179,9 @@ def render_json(results: list[CheckResult], *, verbose: bool = False) -> str:
     return '{"results": [\n' + body + "\n],\n" + rest + "\n}"
 
 
-def render_junit(results: list[CheckResult], *, color: bool = False) -> str:
+def render_junit(
+    results: list[CheckResult], *, color: bool = False, skipped: tuple[Skipped, ...] = ()
+) -> str:
     import xml.etree.ElementTree as ET  # only JUnit output needs it (and its import)
 
     suite = ET.Element(
@@ -186,6 +204,11 @@ def render_junit(results: list[CheckResult], *, color: bool = False) -> str:
         if r.decision.warnings:
             out = ET.SubElement(case, "system-out")
             out.text = "\n".join(f"warn {v.control}: {v.message}" for v in r.decision.warnings)
+    suite.set("skipped", str(len(skipped)))
+    suite.set("tests", str(len(results) + len(skipped)))
+    for item in skipped:
+        case = ET.SubElement(suite, "testcase", classname=item.file, name=item.label)
+        ET.SubElement(case, "skipped", message=item.reason)
     suites = ET.Element("testsuites")
     suites.append(suite)
     ET.indent(suites)
@@ -195,7 +218,9 @@ def render_junit(results: list[CheckResult], *, color: bool = False) -> str:
 _SARIF_LEVEL = {"deny": "error", "warn": "warning", "audit": "note"}
 
 
-def render_sarif(results: list[CheckResult], *, color: bool = False) -> str:
+def render_sarif(
+    results: list[CheckResult], *, color: bool = False, skipped: tuple[Skipped, ...] = ()
+) -> str:
     rules: dict[str, dict[str, Any]] = {}
     sarif_results = []
     for r in results:
@@ -235,10 +260,10 @@ def render_sarif(results: list[CheckResult], *, color: bool = False) -> str:
                         "driver": {
                             "name": "mlgate",
                             "informationUri": "https://mlgate.io",
-                            "rules": list(rules.values()),
+                            "rules": list(rules.values()) + ([skip.SARIF_RULE] if skipped else []),
                         }
                     },
-                    "results": sarif_results,
+                    "results": sarif_results + skip.sarif_results(skipped),
                 }
             ],
         },
@@ -250,7 +275,9 @@ def _gh_escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def render_github(results: list[CheckResult], *, color: bool = False) -> str:
+def render_github(
+    results: list[CheckResult], *, color: bool = False, skipped: tuple[Skipped, ...] = ()
+) -> str:
     lines = []
     for r in results:
         for v in r.decision.violations:
@@ -263,6 +290,14 @@ def render_github(results: list[CheckResult], *, color: bool = False) -> str:
                 f"::warning file={r.file},line={r.line},title={v.control}::"
                 + _gh_escape(f"{r.label}: {v.message}")
             )
-    s = _summary(results)
-    lines.append(f"mlgate: {s['allowed']} allowed, {s['denied']} denied")
+    for item in skipped:
+        lines.append(
+            f"::notice file={item.file},line={item.line},title=skipped::"
+            + _gh_escape(f"{item.label}: {item.reason}")
+        )
+    s = _summary(results, skipped)
+    lines.append(
+        f"mlgate: {skip.totals_line(s['evaluated'], s['skipped'])}; "
+        f"{s['allowed']} allowed, {s['denied']} denied"
+    )
     return "\n".join(lines)

@@ -93,6 +93,7 @@ FACT_KEYS = (
     "bundle_digest",
     "authority",
     "error",
+    "unknown_signer",
 )
 
 
@@ -121,6 +122,7 @@ def new_facts(
         "bundle_digest": None,
         "authority": None,
         "error": error,
+        "unknown_signer": False,  # signed by a key trust.yaml does not list
     }
 
 
@@ -267,6 +269,16 @@ class _Reject(Exception):
     """Internal: a bundle problem that becomes ``facts["error"]``."""
 
 
+class _UnknownSigner(_Reject):
+    """Internal: signed by a key trust.yaml does not list. The signature cannot be checked
+    without the key, so it is not ``verified``; but the finding is an untrusted signer, not a
+    broken signature (``unknown_signer`` and ``identity`` say so to the policy)."""
+
+    def __init__(self, identity: str) -> None:
+        super().__init__(f"signed by an unknown {identity}")
+        self.identity = identity
+
+
 @dataclass(frozen=True)
 class _Verified:
     method: str
@@ -319,6 +331,8 @@ def inspect_bundle(
         verified = _verify_crypto(bundle, trust, scope, purpose)
     except _Reject as err:
         facts["error"] = str(err)
+        if isinstance(err, _UnknownSigner):
+            facts.update(unknown_signer=True, identity=err.identity)
         return facts, None
     except Exception as err:  # never let a malformed bundle escape into the webhook
         facts["error"] = f"bundle rejected: {type(err).__name__}: {err}"[:500]
@@ -434,7 +448,7 @@ def _verify_key(
                 payload=payload,
             )
     if hint and hint not in keys:
-        raise _Reject(f"signed by an unknown public key sha256:{hint[:64]}")
+        raise _UnknownSigner(f"public key sha256:{hint[:64]}")
     raise _Reject("signature does not verify with any configured public key")
 
 

@@ -105,6 +105,7 @@ def diff_policies(
         *_enforcement(old.catalogue, new.catalogue, old.params, new.params, envs),
         *_exemptions(old.exemptions, new.exemptions, now_ns),
         *_freeze_windows(old.params["freeze_windows"], new.params["freeze_windows"]),
+        *_recognition(old.params, new.params),
         *_trust(old_trust, new_trust),
     ]
     return PolicyDiff(changes=tuple(changes), tiers=TIERS, environments=envs)
@@ -192,6 +193,35 @@ def _parameters(old: dict[str, Any], new: dict[str, Any], envs: tuple[str, ...])
         else:
             detail = f"{_show(a)} -> {_show(b)}"
             out.append(Change("parameter", name, a, b, direction, detail, tuple(cells)))
+    return out
+
+
+def _recognised(params: dict[str, Any]) -> dict[str, set[tuple[str, ...]]]:
+    """What the top-level recognition lists make mlgate see: model-server images (and which
+    serve LLMs) and Annex III purpose terms. Each entry is a fact a decision may rest on."""
+    servers = {
+        (str(s.get("runtime")), str(image), str(bool(s.get("llm"))))
+        for s in params.get("model_servers") or []
+        if isinstance(s, dict)
+        for image in s.get("images") or []
+    }
+    terms_by_area = (params.get("classification") or {}).get("annex_iii_terms") or {}
+    terms = {(str(a), str(t)) for a, listed in terms_by_area.items() for t in listed or []}
+    return {"model_servers": servers, "classification.annex_iii_terms": terms}
+
+
+def _recognition(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """Fewer recognised servers or purpose terms see fewer models or misclassifications."""
+    out = []
+    before, after = _recognised(old), _recognised(new)
+    for name in before:
+        removed, added = sorted(before[name] - after[name]), sorted(after[name] - before[name])
+        if removed or added:
+            direction = WEAKER if removed else STRICTER
+            detail = ", ".join(
+                [*(f"-{'/'.join(x)}" for x in removed), *(f"+{'/'.join(x)}" for x in added)]
+            )
+            out.append(Change("parameter", name, removed, added, direction, detail))
     return out
 
 

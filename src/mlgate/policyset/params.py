@@ -119,7 +119,13 @@ def resolve(document: dict[str, Any], lines: LineMap) -> dict[str, Any]:
                 "environments": window.get("environments", ["production"]),
             }
         )
-    return {"resolved": resolved, "freeze_windows": windows, "environments": environments}
+    return {
+        "resolved": resolved,
+        "freeze_windows": windows,
+        "environments": environments,
+        "model_servers": document.get("model_servers", []),
+        "classification": document.get("classification", {}),
+    }
 
 
 def _unknown_environment(env: str, known: list[str], lines: LineMap, pointer: str) -> Problem:

@@ -45,8 +45,16 @@ from mlgate.server.metrics import Metrics
 from mlgate.server.namespaces import NamespaceLabels, describe, load_namespace_source
 from mlgate.server.reload import PolicyReloader
 from mlgate.server.scheduler import FairScheduler, QueueFull
-from mlgate.subjects import RequestInfo, Subject, subject_from_object, supported_kinds
+from mlgate.subjects import (
+    DECLARE_MODELS_LABEL,
+    RequestInfo,
+    Subject,
+    runs_pods,
+    subject_from_object,
+    supported_kinds,
+)
 from mlgate.subjects.changes import housekeeping_only
+from mlgate.subjects.servers import catalog_for
 from mlgate.timeutil import rfc3339
 
 log = logging.getLogger("mlgate.webhook")
@@ -305,10 +313,15 @@ class Webhook:
             dry_run=review.dry_run,
             source="admission",
         )
+        # The model-server images of the loaded policy set (params.yaml model_servers).
+        policy_set = getattr(self.reloader.engine, "policy_set", None)
+        servers = catalog_for(policy_set) if policy_set is not None else None
         try:
             subject = subject_from_object(
-                review.object, info, where="AdmissionReview /request/object"
+                review.object, info, where="AdmissionReview /request/object", servers=servers
             )
+            if subject is None and runs_pods(review.object):
+                subject = await self._undeclared(review, info, servers)
         except InputError as err:
             message = f"invalid {review.kind}: {err}"
             denial = self._denial(review, INPUT_ERROR_CONTROL, message, "Invalid object")
@@ -376,6 +389,19 @@ class Webhook:
             self._fail_open(denial, message)
             if self.config.fail_open
             else Outcome(denial, error=message, infrastructure=True)
+        )
+
+    async def _undeclared(
+        self, review: AdmissionRequest, info: RequestInfo, servers: Any
+    ) -> Subject | None:
+        """A workload without models is a subject when its namespace requires declarations
+        (mlgate.io/require-declared-models); the namespace lookup is cached and off-loop."""
+        labels = await asyncio.to_thread(self.namespaces.get, review.namespace)
+        if labels.get(DECLARE_MODELS_LABEL) != "true":
+            return None
+        info = dataclasses.replace(info, namespace_labels=labels)
+        return subject_from_object(
+            review.object, info, where="AdmissionReview /request/object", servers=servers
         )
 
     def _refusal(self, review: AdmissionRequest) -> Outcome | None:

@@ -47,6 +47,11 @@ class ModelRef:
     format: str = ""
     runtime: str = ""
     version: str = ""
+    # "model": a model to evaluate; "unresolved": something loads a model mlgate cannot
+    # name (reason says why); "runtime-image": a serving runtime's image (must be pinned).
+    role: str = "model"
+    reason: str = ""
+    tokenizer: str = ""
     # Where this reference's evidence came from (subjects/binding.py): "reference" (its own
     # entry), "object" (object-wide annotations, only for a single-model object) or "none".
     evidence: str = "reference"
