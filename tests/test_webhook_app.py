@@ -340,7 +340,7 @@ def test_review_response_never_patches_and_cleans_text() -> None:
     )
     resp = out["response"]
     assert out["apiVersion"] == "admission.k8s.io/v1" and "patch" not in resp
-    assert resp["status"] == {"code": 403, "message": "line1 line2"}
+    assert resp["status"] == {"code": 403, "message": "line1 line2", "reason": "Forbidden"}
     assert len(resp["warnings"][0]) == 120 and "\t" not in resp["warnings"][0]
     assert resp["auditAnnotations"] == {"k": "1"}
 

@@ -134,7 +134,10 @@ def test_unsigned_model_in_production_is_denied_with_a_concise_reason(server: Se
     assert resp["status"]["code"] == 403
     message = resp["status"]["message"]
     denied = controls(resp, "denied-controls")
-    assert denied and denied[0] in message
+    assert denied and all(c in denied for c in ("SC-SIGNED", "SC-ATTESTED"))
+    # Root cause first: the unsigned model's supply-chain finding leads, with its fix.
+    assert message.split(": ", 1)[1].startswith("SC-")
+    assert "SC-SIGNED" in message and ".." not in message
     assert "fix:" in message and resp["auditAnnotations"]["decision-id"] in message
     assert len(message) <= 1024
 

@@ -190,6 +190,7 @@ def test_fast_builder_matches_pyyaml_on_every_yaml_file_in_the_repository() -> N
         p
         for d in ("policies", "examples", "policy-tests", "webhook", "schemas")
         for p in sorted((root / d).rglob("*.y*ml"))
+        if "templates" not in p.relative_to(root / d).parts  # Helm chart templates: not YAML
     ]
     assert len(files) > 10
     for path in files:

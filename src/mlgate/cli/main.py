@@ -18,6 +18,7 @@ from mlgate.errors import MlgateError
 # Order is the order of `mlgate --help`.
 COMMAND_MODULES = (
     "check",
+    "scan",
     "eval",
     "test",
     "policy",

@@ -28,6 +28,7 @@ MAX_WARNINGS = 20
 MAX_WARNINGS_TOTAL = 2048
 MAX_STATUS_MESSAGE = 1024
 MAX_ANNOTATION_VALUE = 512
+STATUS_REASONS = {400: "BadRequest", 403: "Forbidden"}  # metav1.StatusReason
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"{}[]")
@@ -189,6 +190,11 @@ def clean(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
+def sentence(text: str) -> str:
+    """Text to be joined with ". ": without its own final full stop (no ".." in messages)."""
+    return text[:-1] if text.endswith(".") and not text.endswith("...") else text
+
+
 def review_response(
     uid: str,
     allowed: bool,
@@ -200,7 +206,12 @@ def review_response(
 ) -> dict[str, Any]:
     response: dict[str, Any] = {"uid": uid, "allowed": allowed}
     if not allowed:
-        response["status"] = {"code": code or 403, "message": clean(message, MAX_STATUS_MESSAGE)}
+        status_code = code or 403
+        response["status"] = {"code": status_code, "message": clean(message, MAX_STATUS_MESSAGE)}
+        # The API server passes the reason on: kubectl prints "Error from server (Forbidden)",
+        # and API clients get Status.reason, instead of an unexplained bare error.
+        if status_code in STATUS_REASONS:
+            response["status"]["reason"] = STATUS_REASONS[status_code]
     if warnings:
         response["warnings"] = bounded_warnings(warnings)
     if audit_annotations:
@@ -236,15 +247,15 @@ def decision_warnings(decision: Decision) -> list[str]:
 
 def denial_message(decision: Decision, kind: str, namespace: str, name: str) -> str:
     """Concise: what, which controls, the first fix, and the id to look the rest up by."""
-    controls = decision.denied_controls
+    controls = list(dict.fromkeys(v.control for v in decision.violations))  # root cause first
     shown = ", ".join(controls[:4]) + (f" (+{len(controls) - 4} more)" if len(controls) > 4 else "")
     target = f"{kind} {namespace + '/' if namespace else ''}{name}".strip()
     first = decision.violations[0] if decision.violations else None
     parts = [f"mlgate denied {target}: {shown or 'no decision'}"]
     if first is not None:
-        parts.append(f"{first.control}: {clean(first.message, 240)}")
+        parts.append(f"{first.control}: {sentence(clean(first.message, 240))}")
         if first.remediation:
-            parts.append(f"fix: {clean(first.remediation, 240)}")
+            parts.append(f"fix: {sentence(clean(first.remediation, 240))}")
     parts.append(f"decision {decision.decision_id}")
     return ". ".join(parts)
 

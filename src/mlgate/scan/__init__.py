@@ -1,0 +1,13 @@
+"""`mlgate scan`: audit what already runs in a cluster, through the Kubernetes API."""
+
+from mlgate.scan.audit import Identity, ScannedObject, ScanReport, scan_cluster
+from mlgate.scan.cluster import ClusterError, ClusterReader
+
+__all__ = [
+    "ClusterError",
+    "ClusterReader",
+    "Identity",
+    "ScanReport",
+    "ScannedObject",
+    "scan_cluster",
+]
