@@ -15,7 +15,7 @@ VEGETA := $(CACHE)/bin/vegeta
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
 .PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check vegeta \
-	bench-backends bench-engine bench-webhook peers bench-cli mutation
+	bench-backends bench-engine bench-webhook peers bench-cli mutation fuzz drills
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -132,6 +132,17 @@ peers: $(GATOR) $(CONFTEST) $(KYVERNO)
 # The peer race (docs/performance.md, "mlgate check against peer CLIs").
 bench-cli: venv peers
 	$(BIN)/python bench/bench_cli.py --objects 5000 --gator $(GATOR) --conftest $(CONFTEST) --kyverno $(KYVERNO) --json bench/results/bench_cli.json --markdown
+
+# Hostile input (docs/reliability.md). The property tests and a schemathesis run are part of
+# `make test`; `make fuzz` sends 100,000 generated and mutated reviews to a real server and
+# `make drills` runs the fault drills (kill -9, disk full, namespace API down, OPA stopped,
+# broken policy edit). Both print one JSON line per result and fail on a missed target.
+FUZZ_COUNT ?= 100000
+fuzz: venv
+	nice -n 10 $(BIN)/python bench/fuzz_webhook.py --count $(FUZZ_COUNT)
+
+drills: venv opa
+	MLGATE_OPA=$(OPA) nice -n 10 $(BIN)/python bench/drills.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

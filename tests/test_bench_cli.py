@@ -34,6 +34,7 @@ def test_smoke_mode_runs_and_counts_verdicts(tmp_path: Path) -> None:
     for r in records:
         assert "error" not in r, r
         assert r["wall_s"] > 0 and r["objects_per_s"] > 0 and r["peak_rss_mib"] > 0
+        assert r["cpu_s"] > 0
     single = next(r for r in records if r["case"] == "single control" and r["objects"] == 20)
     assert single["denied"] == 10  # the generator denies half: mlgate found exactly those
     full = next(r for r in records if r["case"] == "full library" and r["objects"] == 20)

@@ -39,10 +39,15 @@ def _engine(**options: Any) -> Engine:
     return Engine(policy_set(), "opa", opa_binary=OPA, **options)
 
 
-def _eval_error(decision: Any) -> str:
+def _eval_error(decision: Any, control: str = "MLGATE-EVAL-ERROR") -> str:
     assert not decision.allowed
-    assert decision.violations[0].control == "MLGATE-EVAL-ERROR"
+    assert decision.violations[0].control == control
     return decision.violations[0].message
+
+
+def _unavailable(decision: Any) -> str:
+    """OPA could not be reached: an infrastructure fault (the only kind --fail-open admits)."""
+    return _eval_error(decision, "MLGATE-BACKEND-UNAVAILABLE")
 
 
 def test_same_decisions_as_the_embedded_engine() -> None:
@@ -67,9 +72,9 @@ def test_killed_opa_denies_opens_the_breaker_and_recovers_by_restarting() -> Non
         os.kill(backend.process.pid, signal.SIGKILL)
         backend.process._proc.wait(timeout=5)  # type: ignore[union-attr]
 
-        reason = _eval_error(engine.evaluate(doc))
+        reason = _unavailable(engine.evaluate(doc))
         assert "unreachable" in reason and "killed by signal 9" in reason
-        _eval_error(engine.evaluate(doc))
+        _unavailable(engine.evaluate(doc))
         assert breaker.state is State.OPEN
 
         # Open: no request is even attempted, so callers do not pile up behind a dead server.
@@ -78,7 +83,7 @@ def test_killed_opa_denies_opens_the_breaker_and_recovers_by_restarting() -> Non
             with pytest.raises(BackendUnavailable, match="circuit breaker 'opa' is open"):
                 backend.evaluate(doc)
         assert time.perf_counter() - start < 0.2
-        assert "circuit breaker" in _eval_error(engine.evaluate(doc))
+        assert "circuit breaker" in _unavailable(engine.evaluate(doc))
 
         # Half-open: the probe finds the process dead, starts a new one, pushes, answers.
         time.sleep(0.6)
@@ -99,7 +104,7 @@ def test_stopped_opa_times_out_and_denies() -> None:
         engine.evaluate(doc)
         os.kill(backend.process.pid, signal.SIGSTOP)
         start = time.perf_counter()
-        reason = _eval_error(engine.evaluate(doc))
+        reason = _unavailable(engine.evaluate(doc))
         elapsed = time.perf_counter() - start
         assert "did not answer within 0.3s" in reason
         assert elapsed < 1.5  # a read timeout is not retried
@@ -123,7 +128,7 @@ def test_external_url_mode_and_re_push_after_a_restart() -> None:
         assert decision_key(engine.evaluate(doc)) == decision_key(embedded.evaluate(doc))
 
         server.stop()
-        assert "unreachable" in _eval_error(engine.evaluate(doc))
+        assert "unreachable" in _unavailable(engine.evaluate(doc))
         assert breaker.state is State.OPEN
 
         # A new, empty OPA on the same address: the probe finds no policies and pushes them.

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlgate.audit import AuditStore, AuditWriter, Masker
-from mlgate.decide import EVAL_ERROR_CONTROL
+from mlgate.decide import BACKEND_UNAVAILABLE_CONTROL, EVAL_ERROR_CONTROL
 from mlgate.decision import Decision, Violation
 from mlgate.server import admission
 from mlgate.server.app import create_app
@@ -40,7 +40,7 @@ class StubEngine:
         self.mode, self.delay = mode, delay
         self.subjects: list[Any] = []
 
-    def evaluate_subject(self, subject: Any) -> Decision:
+    def evaluate_subject(self, subject: Any, **_: Any) -> Decision:
         self.subjects.append(subject)
         time.sleep(self.delay)
         violations, warnings = [], []
@@ -48,6 +48,8 @@ class StubEngine:
             violations = [_violation("TEST-DENY", "deny", "no good")]
         elif self.mode == "error":
             violations = [_violation(EVAL_ERROR_CONTROL, "deny", "rego-cpp evaluation failed")]
+        elif self.mode == "unavailable":
+            violations = [_violation(BACKEND_UNAVAILABLE_CONTROL, "deny", "OPA unreachable")]
         elif self.mode == "warn":
             warnings = [_violation(f"TEST-WARN-{i}", "warn", "w" * 300) for i in range(30)]
         return Decision(
@@ -155,7 +157,7 @@ def test_timeout_fails_closed_within_the_deadline(make_app, tmp_path) -> None:
 
 
 def test_fail_open_admits_with_a_warning_and_is_metered(make_app, tmp_path) -> None:
-    client, webhook = make_app(StubEngine("error"), fail_open=True)
+    client, webhook = make_app(StubEngine("unavailable"), fail_open=True)
     resp = decide(client, review(ISVC))
     assert resp["allowed"] is True
     assert resp["warnings"][0].startswith("mlgate failed open")

@@ -193,6 +193,7 @@ class Server:
     certs: Path
     args: list[str] = field(default_factory=list)
     client_ca: bool = False
+    static_namespaces: bool = True  # False: no --namespace-labels (e.g. with --kube-api)
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
@@ -213,9 +214,10 @@ class Server:
             *MLGATE, "serve", "--host", "127.0.0.1", "--port", str(self.port),
             "--cert", str(self.certs / "tls.crt"), "--key", str(self.certs / "tls.key"),
             "--audit-db", str(self.audit_db),
-            "--namespace-labels", str(self.workdir / "namespaces.yaml"),
             "--reload-interval", "0.3", "--tls-reload-interval", "0.3",
         ]  # fmt: skip
+        if self.static_namespaces:
+            cmd += ["--namespace-labels", str(self.workdir / "namespaces.yaml")]
         if self.client_ca:
             cmd += ["--client-ca", str(self.certs / "ca.crt")]
         return cmd + self.args

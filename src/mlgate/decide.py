@@ -20,6 +20,9 @@ from mlgate.timeutil import rfc3339
 EVAL_ERROR_CONTROL = "MLGATE-EVAL-ERROR"
 UNKNOWN_CONTROL = "MLGATE-UNKNOWN-CONTROL"
 INPUT_ERROR_CONTROL = "MLGATE-INPUT-INVALID"
+# The backend could not be reached at all (OPA down, circuit open): an infrastructure fault,
+# the only evaluation failure that --fail-open may turn into an admission.
+BACKEND_UNAVAILABLE_CONTROL = "MLGATE-BACKEND-UNAVAILABLE"
 
 
 def subject_of(doc: dict[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL, combine, decide, failed_closed
+from mlgate.decide import (
+    BACKEND_UNAVAILABLE_CONTROL,
+    EVAL_ERROR_CONTROL,
+    INPUT_ERROR_CONTROL,
+    combine,
+    decide,
+    failed_closed,
+)
 from mlgate.decision import Decision
-from mlgate.errors import EvaluationError, MlgateError
+from mlgate.errors import BackendUnavailable, EvaluationCancelled, EvaluationError, MlgateError
 from mlgate.evidence.schema import CardValidator
 from mlgate.inputs import InputBuilder
 from mlgate.numbers import out_of_range
@@ -148,6 +156,11 @@ class Engine:
         try:
             result = self.backend.evaluate(doc)
             return decide(doc, result, self.policy_set, self.backend.name)
+        except BackendUnavailable as err:
+            log.warning("backend unavailable, denying: %s", err)
+            return failed_closed(
+                doc, self.policy_set, self.backend.name, BACKEND_UNAVAILABLE_CONTROL, str(err)
+            )
         except EvaluationError as err:
             log.warning("evaluation failed, denying: %s", err)
             return failed_closed(
@@ -163,16 +176,40 @@ class Engine:
                 f"unexpected {type(err).__name__}: {err}",
             )
 
-    def evaluate_all(self, inputs: list[dict[str, Any]], subject: dict[str, Any]) -> Decision:
-        """One decision for an object with several model references (denied if any is)."""
-        return combine([self.evaluate(doc, validate=False) for doc in inputs], subject)
+    def evaluate_all(
+        self,
+        inputs: list[dict[str, Any]],
+        subject: dict[str, Any],
+        *,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Decision:
+        """One decision for an object with several model references (denied if any is).
+
+        ``cancelled`` is asked between references: when it says so, EvaluationCancelled is
+        raised instead of spending more work on an answer nobody waits for.
+        """
+        decisions = []
+        for doc in inputs:
+            if cancelled is not None and cancelled():
+                raise EvaluationCancelled("evaluation cancelled: its deadline passed")
+            decisions.append(self.evaluate(doc, validate=False))
+        return combine(decisions, subject)
 
     def build_inputs(self, subject: Subject, *, now_ns: int | None = None) -> list[dict[str, Any]]:
         """The canonical inputs for a subject: signatures verified, dates in ns."""
         return InputBuilder(self.supply_chain).build(subject, now_ns=now_ns)
 
-    def evaluate_subject(self, subject: Subject, *, now_ns: int | None = None) -> Decision:
-        """The decision for a Kubernetes object or manifest; fails closed on any error."""
+    def evaluate_subject(
+        self,
+        subject: Subject,
+        *,
+        now_ns: int | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Decision:
+        """The decision for a Kubernetes object or manifest; fails closed on any error.
+
+        EvaluationCancelled (only with ``cancelled``) is the one exception it raises.
+        """
         try:
             inputs = self.build_inputs(subject, now_ns=now_ns)
         except Exception as err:  # evidence collection must never admit by accident
@@ -185,7 +222,7 @@ class Engine:
                 EVAL_ERROR_CONTROL,
                 f"could not build the policy input: {type(err).__name__}: {err}",
             )
-        return self.evaluate_all(inputs, subject.describe())
+        return self.evaluate_all(inputs, subject.describe(), cancelled=cancelled)
 
     def close(self) -> None:
         self.backend.close()

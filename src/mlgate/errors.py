@@ -32,6 +32,10 @@ class BackendUnavailable(EvaluationError):
     """The Rego backend could not be reached (OPA down, circuit open, timeout)."""
 
 
+class EvaluationCancelled(EvaluationError):
+    """The caller gave up on this evaluation (its deadline passed): stop, decide nothing."""
+
+
 class VerificationError(MlgateError):
     """A signature, certificate or attestation did not verify."""
 

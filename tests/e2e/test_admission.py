@@ -331,3 +331,29 @@ def test_shipped_webhook_deployment_passes_restricted_pod_security(cluster):
         c for r in rs for c in r.get("status", {}).get("conditions", [])
         if c["type"] == "ReplicaFailure"
     ]  # fmt: skip
+
+
+def test_seldon_model_against_the_crd_written_from_seldons_docs(cluster):
+    # The Go module proxy serves no Seldon Core version, so hack/crds/seldon/ holds Seldon
+    # Core 2's Model CRD written by mlgate from Seldon's reference docs (said so in the file).
+    # The API server validates the schema before any validating webhook runs: a structurally
+    # wrong object never reaches mlgate, a valid unsigned one is denied by it.
+    model = {
+        "apiVersion": "mlops.seldon.io/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": "iris", "namespace": PROD},
+        "spec": {
+            "storageUri": "gs://seldon-models/scv2/samples/mlserver_1.3.5/iris-sklearn",
+            "requirements": ["sklearn"],
+            "memory": "100Ki",
+        },
+    }
+    _assert_denied(cluster, model, "SC-SIGNED")
+    broken = json.loads(json.dumps(model))
+    broken["spec"]["replicas"] = "three"
+    result = _create(cluster, broken)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        'The Model "iris" is invalid: spec.replicas: Invalid value: "string": '
+        'spec.replicas in body must be of type integer: "string"'
+    ), result.stderr

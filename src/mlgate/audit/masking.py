@@ -67,7 +67,9 @@ class Masker:
     def token(self, value: str) -> str:
         token = self._tokens.get(value)
         if token is None:
-            digest = hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
+            digest = hmac.new(
+                self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256
+            ).hexdigest()
             token = f"hmac:{digest[:20]}"
             if len(self._tokens) >= 10_000:
                 self._tokens.clear()

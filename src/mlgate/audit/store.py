@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -48,8 +49,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonical(value: dict[str, Any]) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted, compact JSON; a lone surrogate (not encodable as UTF-8) stays a \\u escape.
+
+    Without that a record holding one (a username, an annotation) could not be stored, and
+    its decision would be lost.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def chain_hash(prev_hash: str, body: str) -> str:
@@ -167,7 +177,10 @@ class AuditStore:
             self._set_meta("head_hash", prev)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite may already have rolled back (SQLITE_FULL does): then a second ROLLBACK
+            # fails and would hide the real error (the disk is full) behind its own.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
         return seqs
 

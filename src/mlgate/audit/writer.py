@@ -10,12 +10,13 @@ Retention runs in the same thread, between batches, so it never races an append.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +115,21 @@ class AuditWriter:
             seqs = self._store.append([payload for payload, _ in batch])
         except Exception as err:
             log.error("audit append of %d records failed: %s", len(batch), err)
+            if len(batch) > 1:
+                # One record may be the cause: it must not take the others' commits with it.
+                for item in batch:
+                    self._commit([item])
+                return
             for _, future in batch:
-                future.set_exception(err)
+                if not future.cancelled():
+                    with contextlib.suppress(InvalidStateError):
+                        future.set_exception(err)
             return
         for (_, future), seq in zip(batch, seqs, strict=True):
-            future.set_result(seq)
+            # A caller that stopped waiting may have cancelled its future; the record is
+            # committed all the same, and this thread must not die over it.
+            if not future.cancelled():
+                with contextlib.suppress(InvalidStateError):
+                    future.set_result(seq)
         if self._on_batch is not None:
             self._on_batch(len(batch), time.perf_counter() - started)

@@ -63,6 +63,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="server processes (each has its engine)")
     p.add_argument("--max-body-bytes", type=int, default=3 * 1024 * 1024)
     p.add_argument("--max-depth", type=int, default=100, help="maximum JSON nesting depth")
+    limits = p.add_argument_group(
+        "limits", "bounded work per request and per connection (docs/reliability.md)"
+    )
+    limits.add_argument(
+        "--max-model-refs", type=int, default=32, help="model references per object"
+    )
+    limits.add_argument("--max-containers", type=int, default=64, help="containers per object")
+    limits.add_argument("--max-annotations", type=int, default=128, help="annotations per object")
+    limits.add_argument("--max-annotation-bytes", type=int, default=256 * 1024)
+    limits.add_argument("--max-queue", type=int, default=256, help="requests waiting in total")
+    limits.add_argument(
+        "--max-queue-per-user", type=int, default=64, help="requests waiting per user"
+    )
+    limits.add_argument(
+        "--header-timeout", type=float, default=5.0, help="seconds to send the headers"
+    )
+    limits.add_argument("--body-timeout", type=float, default=5.0, help="seconds to send the body")
+    limits.add_argument(
+        "--keep-alive", type=float, default=30.0, help="idle connection timeout (s)"
+    )
+    limits.add_argument("--max-header-bytes", type=int, default=16 * 1024)
+    limits.add_argument("--max-connections", type=int, default=512, help="then HTTP 503")
     p.add_argument("--reload-interval", type=float, default=2.0, help="policy poll interval (s)")
     p.add_argument("--tls-reload-interval", type=float, default=5.0, help="cert poll interval (s)")
     p.add_argument(
@@ -102,6 +124,13 @@ def _check(args: argparse.Namespace) -> None:
         )
     if args.workers < 1 or args.eval_threads < 1:
         raise MlgateError("--workers and --eval-threads must be at least 1")
+    for flag in (
+        "max_model_refs", "max_containers", "max_annotations", "max_annotation_bytes",
+        "max_queue", "max_queue_per_user", "max_header_bytes", "max_connections",
+        "header_timeout", "body_timeout", "keep_alive",
+    ):  # fmt: skip
+        if getattr(args, flag) <= 0:
+            raise MlgateError(f"--{flag.replace('_', '-')} must be positive")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,6 +161,17 @@ def run(args: argparse.Namespace) -> int:
         eval_threads=args.eval_threads,
         max_body_bytes=args.max_body_bytes,
         max_depth=args.max_depth,
+        max_model_refs=args.max_model_refs,
+        max_containers=args.max_containers,
+        max_annotations=args.max_annotations,
+        max_annotation_bytes=args.max_annotation_bytes,
+        max_queue=args.max_queue,
+        max_queue_per_user=args.max_queue_per_user,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        keep_alive_s=args.keep_alive,
+        max_header_bytes=args.max_header_bytes,
+        max_connections=args.max_connections,
         reload_interval_s=args.reload_interval,
         tls_reload_interval_s=args.tls_reload_interval,
         namespace_labels_file=str(args.namespace_labels) if args.namespace_labels else None,
@@ -150,12 +190,15 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools plus header/body deadlines and a header-size bound (slowloris).
+        http="mlgate._internal.uvicorn_protocol:GuardedHttpToolsProtocol",
         ssl_context_factory=ContextFactory(files) if files else None,
         log_config=logs.uvicorn_log_config(args.log_level),
         access_log=False,
         # The API server keeps connections to webhooks open; do not make it re-handshake.
-        timeout_keep_alive=30,
+        timeout_keep_alive=config.keep_alive_s,
+        # Past this many connections or in-flight requests, new requests get HTTP 503.
+        limit_concurrency=config.max_connections,
         server_header=False,
     )
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +164,8 @@ def render_json(results: list[CheckResult], *, verbose: bool = False) -> str:
 
 
 def render_junit(results: list[CheckResult], *, color: bool = False) -> str:
+    import xml.etree.ElementTree as ET  # only JUnit output needs it (and its import)
+
     suite = ET.Element(
         "testsuite",
         name="mlgate check",

@@ -19,6 +19,7 @@ from mlgate.policyset.catalogue import Catalogue, parse_catalogue
 from mlgate.policyset.consistency import catalogue_problems
 from mlgate.policyset.exemptions import Exemption, parse_exemptions
 from mlgate.policyset.params import check_params_document
+from mlgate.policyset.trustfiles import hash_into, trusted_files
 from mlgate.policyset.validation import PolicyDataError, Problem, raise_if, schema_problems
 from mlgate.policyset.yamlfile import LineMap, load_yaml_file
 
@@ -35,6 +36,9 @@ class PolicySet:
     exemptions: tuple[Exemption, ...]
     revision: str  # sha256 over every file that shapes a decision
     files: tuple[str, ...] = field(default=())
+    # Files outside the Rego/YAML set that the revision covers (trust.yaml's keys, CAs,
+    # trust configs), resolved: the reloader watches them too.
+    watched: tuple[Path, ...] = field(default=())
 
     @property
     def entrypoint(self) -> str:
@@ -179,6 +183,8 @@ def load_policy_set(path: Path | str) -> PolicySet:
     for p in sorted(hashed):
         digest.update(p.relative_to(root).as_posix().encode() + b"\0")
         digest.update(p.read_bytes() + b"\0")
+    trust_refs = trusted_files(root)
+    hash_into(digest, trust_refs)
     return PolicySet(
         root=root,
         modules=modules,
@@ -188,4 +194,5 @@ def load_policy_set(path: Path | str) -> PolicySet:
         exemptions=exemptions,
         revision="sha256:" + digest.hexdigest(),
         files=tuple(p.relative_to(root).as_posix() for p in sorted(hashed)),
+        watched=tuple(f.path for f in trust_refs),
     )

@@ -11,6 +11,7 @@ names (the API server prefixes them with the webhook name, so a key must not con
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,15 @@ STATUS_REASONS = {400: "BadRequest", 403: "Forbidden"}  # metav1.StatusReason
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"{}[]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+# An escaped UTF-16 surrogate in the body: the only way a lone surrogate gets into the parse.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Kubernetes integers are int64 (19 digits) or, rarely, uint64 (20): anything longer is hostile,
+# and past 4,300 digits Python's int() itself refuses.
+MAX_INT_DIGITS = 20
+# The API server serialises AdmissionRequest with uid first (Go struct field order): enough to
+# answer an oversized body by its uid without parsing it.
+_HEAD_UID = re.compile(rb'"request"\s*:\s*\{\s*"uid"\s*:\s*"([A-Za-z0-9._:-]{1,128})"')
 
 
 class ReviewError(Exception):
@@ -79,6 +89,86 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
+class _Rejected(ValueError):
+    """Raised from inside the JSON decoder's hooks: JSON the API server never produces."""
+
+
+def _strict_int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_INT_DIGITS:
+        raise _Rejected(f"integer of {digits} digits (at most {MAX_INT_DIGITS} allowed)")
+    return int(text)
+
+
+def _strict_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Rejected(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise _Rejected(f"{name} is not a JSON value")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Rejected(f"duplicate key {key[:60]!r} in one object")
+            seen.add(key)
+    return out
+
+
+def strict_json(body: bytes | str) -> Any:
+    """``json.loads`` that refuses what encoding/json never writes, as ``_Rejected``.
+
+    Duplicate keys (Python keeps the last, Go's decoder and other readers may not), integers
+    too long for int64, non-finite numbers and NaN/Infinity literals.
+    """
+    return json.loads(
+        body,
+        object_pairs_hook=_unique_keys,
+        parse_int=_strict_int,
+        parse_float=_strict_float,
+        parse_constant=_no_constant,
+    )
+
+
+def lone_surrogate_path(doc: Any, path: str = "") -> str | None:
+    """The JSON pointer of the first string or key holding a lone UTF-16 surrogate."""
+    if isinstance(doc, str):
+        return path or "/" if _SURROGATE.search(doc) else None
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            where = f"{path}/{_pointer_token(key)}"
+            if _SURROGATE.search(key):
+                return where
+            found = lone_surrogate_path(value, where)
+            if found is not None:
+                return found
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            found = lone_surrogate_path(value, f"{path}/{i}")
+            if found is not None:
+                return found
+    return None
+
+
+def _pointer_token(key: str) -> str:
+    # A surrogate in a pointer would break every log line that names it: show it escaped.
+    key = key.replace("~", "~0").replace("/", "~1")
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", key)
+
+
+def uid_at_head(head: bytes) -> str | None:
+    """The request uid of an AdmissionReview from its first bytes (for oversized bodies)."""
+    match = _HEAD_UID.search(head)
+    return match.group(1).decode() if match else None
+
+
 def parse_review(body: bytes, *, max_depth: int = 100) -> AdmissionRequest:
     """Bytes -> AdmissionRequest, or ReviewError naming what is wrong and where."""
     if not body.strip():
@@ -89,7 +179,9 @@ def parse_review(body: bytes, *, max_depth: int = 100) -> AdmissionRequest:
         if depth > max_depth:
             raise ReviewError(f"JSON nesting depth {depth} exceeds the limit of {max_depth}")
     try:
-        doc = json.loads(body)
+        doc = strict_json(body)
+    except _Rejected as err:
+        raise ReviewError(f"invalid JSON: {err}") from None
     except RecursionError:
         raise ReviewError(f"JSON nesting exceeds the limit of {max_depth}") from None
     except UnicodeDecodeError as err:
@@ -100,6 +192,10 @@ def parse_review(body: bytes, *, max_depth: int = 100) -> AdmissionRequest:
         ) from None
     if not isinstance(doc, dict):
         raise ReviewError(f"expected a JSON object, got {_type(doc)}", path="/")
+    if _SURROGATE_ESCAPE.search(body):
+        where = lone_surrogate_path(doc)
+        if where is not None:
+            raise ReviewError("lone UTF-16 surrogate in a string (not valid Unicode)", path=where)
     api_version = doc.get("apiVersion")
     if api_version != API_VERSION:
         raise ReviewError(
@@ -117,7 +213,7 @@ def parse_review(body: bytes, *, max_depth: int = 100) -> AdmissionRequest:
         )
     gvk = _mapping(request.get("kind"), "/request/kind", required=True)
     operation = request.get("operation")
-    if operation not in OPERATIONS:
+    if not isinstance(operation, str) or operation not in OPERATIONS:  # {} is unhashable
         raise ReviewError(
             f"operation must be one of {', '.join(sorted(OPERATIONS))}, got {operation!r}",
             path="/request/operation",
@@ -143,13 +239,21 @@ def parse_review(body: bytes, *, max_depth: int = 100) -> AdmissionRequest:
         )
     if obj is None and operation in ("CREATE", "UPDATE"):
         raise ReviewError(f"{operation} without an object", path="/request/object")
+    group = _string(gvk.get("group", ""), "/request/kind/group")
+    version = _string(gvk.get("version", ""), "/request/kind/version")
+    kind = _string(gvk.get("kind"), "/request/kind/kind", required=True)
+    namespace = _string(request.get("namespace", ""), "/request/namespace")
+    if operation in ("CREATE", "UPDATE"):  # the objects that get evaluated
+        for value, where in ((obj, "/request/object"), (old, "/request/oldObject")):
+            if value is not None:
+                _check_type_meta(value, group, version, kind, namespace, where)
     return AdmissionRequest(
         uid=uid,
-        group=_string(gvk.get("group", ""), "/request/kind/group"),
-        version=_string(gvk.get("version", ""), "/request/kind/version"),
-        kind=_string(gvk.get("kind"), "/request/kind/kind", required=True),
+        group=group,
+        version=version,
+        kind=kind,
         operation=operation,
-        namespace=_string(request.get("namespace", ""), "/request/namespace"),
+        namespace=namespace,
         name=_string(request.get("name", ""), "/request/name"),
         username=_string(user.get("username", ""), "/request/userInfo/username"),
         groups=tuple(groups),
@@ -157,6 +261,40 @@ def parse_review(body: bytes, *, max_depth: int = 100) -> AdmissionRequest:
         object=obj,
         old_object=old,
     )
+
+
+def _check_type_meta(
+    obj: dict[str, Any], group: str, version: str, kind: str, namespace: str, where: str
+) -> None:
+    """The object is what request.kind says: the API server sends it in that very version.
+
+    Otherwise the adapter (chosen by the object's kind) and the webhook rules (matched on
+    request.kind) would look at two different things.
+    """
+    expected = f"{group}/{version}" if group else version
+    if obj.get("apiVersion") != expected:
+        raise ReviewError(
+            f"apiVersion {_short(obj.get('apiVersion'))} does not match request.kind "
+            f"({expected!r})",
+            path=f"{where}/apiVersion",
+        )
+    if obj.get("kind") != kind:
+        raise ReviewError(
+            f"kind {_short(obj.get('kind'))} does not match request.kind.kind ({kind!r})",
+            path=f"{where}/kind",
+        )
+    meta = obj.get("metadata")
+    object_namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    if namespace and object_namespace and object_namespace != namespace:
+        raise ReviewError(
+            f"namespace {_short(object_namespace)} does not match request.namespace "
+            f"({namespace!r})",
+            path=f"{where}/metadata/namespace",
+        )
+
+
+def _short(value: Any) -> str:
+    return repr(value)[:80]
 
 
 def _type(value: Any) -> str:

@@ -49,6 +49,10 @@ class WebhookApp(FastAPI):
             try:
                 body = await read_limited(scope, receive, webhook.config.max_body_bytes)
                 status, payload = await webhook.handle(body)
+            except BodyTooLarge as err:
+                # Answer with a denial the API server accepts (its failurePolicy never sees an
+                # error it might ignore) when the uid can be read; otherwise 413.
+                status, payload = await webhook.handle_oversized(err.head, err.message)
             except ReviewError as err:
                 webhook.metrics.bad_requests.labels(status=str(err.status)).inc()
                 log.warning(
@@ -71,18 +75,24 @@ class _Disconnected(Exception):
     pass
 
 
+HEAD_BYTES = 4096
+
+
+class BodyTooLarge(ReviewError):
+    def __init__(self, message: str, head: bytes) -> None:
+        super().__init__(message, status=413)
+        self.head = head
+
+
 async def read_limited(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The body, refusing (413) past ``limit`` bytes without buffering the rest."""
+    """The body, refusing (BodyTooLarge) past ``limit`` bytes without buffering the rest."""
+    declared: int | None = None
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                size = int(value)
+                declared = int(value)
             except ValueError:
                 raise ReviewError(f"invalid Content-Length {value[:40]!r}") from None
-            if size > limit:
-                raise ReviewError(
-                    f"body of {size} bytes exceeds the limit of {limit} bytes", status=413
-                )
     chunks: list[bytes] = []
     received = 0
     while True:
@@ -91,8 +101,10 @@ async def read_limited(scope: Scope, receive: Receive, limit: int) -> bytes:
             raise _Disconnected
         chunk = message.get("body", b"")
         received += len(chunk)
-        if received > limit:
-            raise ReviewError(f"body exceeds the limit of {limit} bytes", status=413)
+        if received > limit or (declared is not None and declared > limit):
+            head = (b"".join(chunks) + chunk)[:HEAD_BYTES]
+            size = declared if declared is not None and declared > limit else received
+            raise BodyTooLarge(f"body of {size} bytes exceeds the limit of {limit} bytes", head)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

@@ -31,6 +31,20 @@ class ServerConfig:
     # Input limits: the API server never sends more than ~3 MiB.
     max_body_bytes: int = 3 * MIB
     max_depth: int = 100
+    # Work per request (server/limits.py): past any of these, a fast, explained denial.
+    max_model_refs: int = 32
+    max_containers: int = 64
+    max_annotations: int = 128
+    max_annotation_bytes: int = 256 * 1024
+    # The evaluation queue (server/scheduler.py): bounded, and fair between users.
+    max_queue: int = 256
+    max_queue_per_user: int = 64
+    # Connection hygiene (uvicorn and server/protocol.py): a slow or stalled client is cut off.
+    header_timeout_s: float = 5.0  # from connection (after TLS) to the end of the headers
+    body_timeout_s: float = 5.0  # from the end of the headers to the end of the body
+    keep_alive_s: float = 30.0  # the API server reuses its connections to webhooks
+    max_header_bytes: int = 16 * 1024
+    max_connections: int = 512
     # Reloading.
     reload_interval_s: float = 2.0
     tls_reload_interval_s: float = 5.0

@@ -44,6 +44,15 @@ class Metrics:
             "mlgate_evaluation_errors", "Evaluations that failed or timed out.",
             ["reason"], registry=r,
         )  # fmt: skip
+        self.refused = Counter(
+            "mlgate_admission_refused",
+            "Requests denied before evaluation: a work limit, a full queue, a CI-only kind.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "mlgate_evaluation_queue_depth", "Requests waiting for an evaluation thread.",
+            registry=r,
+        )  # fmt: skip
         self.fail_open = Counter(
             "mlgate_fail_open",
             "Requests admitted because of --fail-open after an error.",

@@ -8,7 +8,9 @@ The environment a model is deployed to comes from the namespace label
   inside the request deadline, with a short timeout, one retry and a circuit breaker, so a
   slow API server cannot stall admission. When the labels cannot be had, a recent cached
   copy is used (``max_stale_s``); otherwise the request sees no labels, which the policies
-  treat as *production*, the strictest environment: the lookup fails closed.
+  treat as *production*, the strictest environment: the lookup fails closed. ``lookup``
+  also says so (``available=False``): an unreachable API server is an infrastructure fault,
+  which ``--fail-open`` may turn into an admission.
 - ``StaticNamespaceLabels``: a YAML/JSON file ``{namespace: {label: value}}`` for development,
   tests and clusters without API access.
 - ``NoNamespaceLabels``: every namespace is production.
@@ -33,12 +35,19 @@ IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 class NamespaceLabels(Protocol):
     def get(self, namespace: str) -> dict[str, str]: ...
 
+    def lookup(self, namespace: str) -> tuple[dict[str, str], bool]:
+        """The labels, and False when they could not be had (then: no labels)."""
+        ...
+
     def close(self) -> None: ...
 
 
 class NoNamespaceLabels:
     def get(self, namespace: str) -> dict[str, str]:
         return {}
+
+    def lookup(self, namespace: str) -> tuple[dict[str, str], bool]:
+        return {}, True
 
     def close(self) -> None:
         pass
@@ -68,6 +77,9 @@ class StaticNamespaceLabels:
 
     def get(self, namespace: str) -> dict[str, str]:
         return self._labels.get(namespace, {})
+
+    def lookup(self, namespace: str) -> tuple[dict[str, str], bool]:
+        return self.get(namespace), True
 
     def close(self) -> None:
         pass
@@ -119,25 +131,28 @@ class KubeNamespaceLabels:
             self._on_result(result)
 
     def get(self, namespace: str) -> dict[str, str]:
+        return self.lookup(namespace)[0]
+
+    def lookup(self, namespace: str) -> tuple[dict[str, str], bool]:
         if not namespace:
-            return {}
+            return {}, True
         now = time.monotonic()
         cached = self._cache.get(namespace)
         if cached is not None and now - cached[1] < self.ttl_s:
             self._report("hit")
-            return cached[0]
+            return cached[0], True
         labels = self._fetch(namespace)
         if labels is not None:
             with self._lock:
                 self._cache[namespace] = (labels, time.monotonic())
             self._report("fetched")
-            return labels
+            return labels, True
         if cached is not None and now - cached[1] < self.max_stale_s:
             self._report("stale")
-            return cached[0]
+            return cached[0], True
         self._report("unavailable")
         log.warning("namespace %s: labels unavailable, treating it as production", namespace)
-        return {}
+        return {}, False
 
     def _fetch(self, namespace: str) -> dict[str, str] | None:
         import httpx

@@ -1,7 +1,9 @@
 """Policy hot reload: poll the policy directory, build a new Engine, swap it atomically.
 
 Polling the files' (name, size, mtime) every few seconds costs a few stat calls and needs no
-inotify (which does not see ConfigMap updates done by symlink swaps reliably anyway). A new
+inotify (which does not see ConfigMap updates done by symlink swaps reliably anyway). The
+files trust.yaml references (keys, CA certificates; possibly outside the directory) are
+polled too: the policy revision covers them, so replacing one reloads. A new
 Engine is built and warmed up off the request path; requests keep using the engine they
 started with. A broken edit keeps the last good engine and is reported: log, the
 ``mlgate_policy_reload_failures_total`` metric and ``/readyz``.
@@ -33,7 +35,22 @@ class ReloadStatus:
     failures: int
 
 
-def snapshot(root: Path) -> tuple[tuple[str, int, int], ...]:
+Snapshot = tuple[tuple[str, int, int], ...]
+
+
+def watch_snapshot(files: tuple[Path, ...]) -> Snapshot:
+    """Size and mtime of files wherever they are; a missing one is recorded as such."""
+    entries = []
+    for p in files:
+        try:
+            st = p.stat()
+            entries.append((str(p), st.st_size, st.st_mtime_ns))
+        except OSError:
+            entries.append((str(p), -1, -1))
+    return tuple(entries)
+
+
+def snapshot(root: Path) -> Snapshot:
     """What changed on disk: every file's path, size and mtime (follows ConfigMap symlinks)."""
     entries = []
     try:
@@ -73,7 +90,7 @@ class PolicyReloader:
         self._last_error: str | None = None
         self._last_error_at: float | None = None
         self._failures = 0
-        self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._seen: Snapshot | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -90,7 +107,8 @@ class PolicyReloader:
 
     def load(self) -> bool:
         """Loads the policy set now if it changed; True if a new engine is in force."""
-        seen = snapshot(self.policy_dir)
+        listing = snapshot(self.policy_dir)
+        seen = listing + watch_snapshot(self._watched())
         if seen == self._seen:
             # Unchanged files: nothing to do, except retrying a set that never loaded (the
             # failure may have been transient) now and then rather than every tick.
@@ -113,7 +131,8 @@ class PolicyReloader:
             if self._on_failure is not None:
                 self._on_failure(self._last_error)
             return False
-        self._seen = seen
+        # Taken before the build: an edit made meanwhile is seen at the next tick.
+        self._seen = listing + watch_snapshot(_watched_by(engine))
         old = self.engine
         if old is not None and old.revision == engine.revision:
             # Touched but identical content: keep the warm engine, clear a stale error.
@@ -134,6 +153,9 @@ class PolicyReloader:
         # with it when the last reference is dropped.
         return True
 
+    def _watched(self) -> tuple[Path, ...]:
+        return _watched_by(self.engine) if self.engine is not None else ()
+
     def start(self) -> None:
         if self._thread is not None or self.interval_s <= 0:
             return
@@ -151,3 +173,9 @@ class PolicyReloader:
                 self.load()
             except Exception:  # the watcher must survive anything
                 log.exception("policy watcher failed")
+
+
+def _watched_by(engine: Any) -> tuple[Path, ...]:
+    """The trusted files outside the directory listing that this engine's revision covers."""
+    policy_set = getattr(engine, "policy_set", None)
+    return tuple(getattr(policy_set, "watched", ()))

@@ -1,9 +1,15 @@
 """The admission decision path: AdmissionReview in, AdmissionReview out, decision logged.
 
 Per request: parse and validate the review (400/413 on garbage) -> fast allow for DELETE and
-objects that carry no model (no engine call) -> namespace labels and evaluation on a thread
-pool under a deadline -> the audit record committed -> the response. Any failure on the way
-denies (fail closed) unless ``fail_open`` is configured, and then it is logged and metered.
+objects that carry no model (no engine call) -> work limits -> namespace labels and
+evaluation on the fair scheduler under a deadline -> the audit record committed -> the
+response. Any failure on the way denies (fail closed).
+
+``fail_open`` admits (logged and metered) only after an *infrastructure* fault: the backend
+is unreachable, no policy set is loaded, the namespace API does not answer, the decision
+log cannot commit. A failure the request's own content can cause (its size, its strings,
+the work it triggers, a full queue, a deadline) always denies: otherwise any deployer could
+be admitted at will by making evaluation fail.
 """
 
 from __future__ import annotations
@@ -16,22 +22,29 @@ import logging
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlgate.audit import AuditWriter, Masker, decision_record, load_or_create_key
-from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL, system_violation
+from mlgate.decide import (
+    BACKEND_UNAVAILABLE_CONTROL,
+    EVAL_ERROR_CONTROL,
+    INPUT_ERROR_CONTROL,
+    system_violation,
+)
 from mlgate.decision import Decision, Violation
 from mlgate.engine import Engine
-from mlgate.errors import InputError
+from mlgate.errors import EvaluationCancelled, InputError
 from mlgate.server import admission
 from mlgate.server.admission import AdmissionRequest, ReviewError
 from mlgate.server.config import ServerConfig
+from mlgate.server.limits import RequestLimits
+from mlgate.server.memory import MemoryReleaser
 from mlgate.server.metrics import Metrics
 from mlgate.server.namespaces import NamespaceLabels, describe, load_namespace_source
 from mlgate.server.reload import PolicyReloader
+from mlgate.server.scheduler import FairScheduler, QueueFull
 from mlgate.subjects import RequestInfo, Subject, subject_from_object, supported_kinds
 from mlgate.subjects.changes import housekeeping_only
 from mlgate.timeutil import rfc3339
@@ -40,6 +53,11 @@ log = logging.getLogger("mlgate.webhook")
 decision_log = logging.getLogger("mlgate.decision")
 
 AUDIT_ERROR_CONTROL = "MLGATE-AUDIT-ERROR"
+LIMIT_CONTROL = "MLGATE-LIMIT-EXCEEDED"
+OVERLOAD_CONTROL = "MLGATE-OVERLOADED"
+# Formats for CI only: on /validate they would let the deployer declare its own environment,
+# groups and evidence, and make the server read files from its own disk.
+CI_ONLY_GROUPS = frozenset({"mlgate.io"})
 KNOWN_KINDS = frozenset(supported_kinds()) | {"Namespace", "Service", "ConfigMap", "Secret"}
 WARM_UP_OBJECT = {
     "apiVersion": "serving.kserve.io/v1beta1",
@@ -60,6 +78,8 @@ class Outcome:
     error: str | None = None  # set when no real decision could be made
     fail_open: bool = False
     audit_ms: float = 0.0
+    # An infrastructure fault (not caused by the request): the only kind --fail-open admits.
+    infrastructure: bool = False
 
 
 class _Job:
@@ -70,6 +90,9 @@ class _Job:
         self.lock = threading.Lock()
         self.stage = "evaluating"
         self.abandoned = False
+
+    def is_abandoned(self) -> bool:
+        return self.abandoned
 
     def abandon(self) -> str:
         with self.lock:
@@ -86,10 +109,20 @@ def _system_violation(control: str, message: str, title: str) -> Violation:
     )
 
 
+_ERROR_CONTROLS = frozenset({EVAL_ERROR_CONTROL, BACKEND_UNAVAILABLE_CONTROL})
+
+
 def _is_error(decision: Decision) -> bool:
     """A decision the engine made only because evaluation failed (fail-closed)."""
     return bool(decision.violations) and all(
-        v.control == EVAL_ERROR_CONTROL for v in decision.violations
+        v.control in _ERROR_CONTROLS for v in decision.violations
+    )
+
+
+def _backend_unavailable(decision: Decision) -> bool:
+    """Evaluation failed only because the backend could not be reached (infrastructure)."""
+    return bool(decision.violations) and all(
+        v.control == BACKEND_UNAVAILABLE_CONTROL for v in decision.violations
     )
 
 
@@ -100,8 +133,17 @@ class Webhook:
         self.config = config
         self.metrics = metrics or Metrics()
         self.policy_dir = Path(config.policy_dir) if config.policy_dir else default_policy_dir()
-        self.pool = ThreadPoolExecutor(
-            max_workers=config.eval_threads, thread_name_prefix="mlgate-eval"
+        self.limits = RequestLimits(
+            max_model_refs=config.max_model_refs,
+            max_containers=config.max_containers,
+            max_annotations=config.max_annotations,
+            max_annotation_bytes=config.max_annotation_bytes,
+        )
+        self.scheduler = FairScheduler(
+            config.eval_threads,
+            max_queue=config.max_queue,
+            max_per_client=config.max_queue_per_user,
+            on_idle=MemoryReleaser(),
         )
         self.reloader = PolicyReloader(
             self.policy_dir,
@@ -156,13 +198,16 @@ class Webhook:
             },
         )
         if self.config.fail_open:
-            log.warning("fail-open is ON: evaluation errors and timeouts admit requests")
+            log.warning(
+                "fail-open is ON: infrastructure faults (backend, namespace API, decision log "
+                "unavailable) admit requests; request-caused failures still deny"
+            )
         if not self.config.audit_db:
             log.warning("decision log disabled (no --audit-db): decisions are not recorded")
 
     def close(self) -> None:
         self.reloader.stop()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.scheduler.close()
         if self.audit is not None:
             self.audit.close()
         self.namespaces.close()
@@ -193,7 +238,12 @@ class Webhook:
             assert subject is not None
             engine.evaluate_subject(subject)
 
-        for future in [self.pool.submit(job) for _ in range(self.config.eval_threads)]:
+        # One client name per thread: the scheduler gives no single client every thread.
+        futures = [
+            self.scheduler.submit(f"mlgate-warm-up-{i}", job)
+            for i in range(self.config.eval_threads)
+        ]
+        for future in futures:
             future.result(timeout=30)
 
     # -- the request path ----------------------------------------------------------------
@@ -222,9 +272,31 @@ class Webhook:
         self._observe(review, outcome, time.perf_counter() - started)
         return 200, _json(response)
 
+    async def handle_oversized(self, head: bytes, message: str) -> tuple[int, bytes]:
+        """A body past the size limit: a recorded denial if its uid can be read, else 413."""
+        started = time.perf_counter()
+        self.metrics.bad_requests.labels(status="413").inc()
+        uid = admission.uid_at_head(head)
+        log.warning("oversized admission request", extra={"fields": {"uid": uid, "error": message}})
+        if uid is None:
+            return 413, _json({"error": message, "status": 413})
+        self.metrics.refused.labels(reason="body_size").inc()
+        review = AdmissionRequest(
+            uid=uid, group="", version="", kind="unknown", operation="unknown", namespace="",
+            name="", username="", groups=(), dry_run=False, object=None,
+        )  # fmt: skip
+        denial = self._denial(review, LIMIT_CONTROL, message, "Request too large to evaluate")
+        outcome = await self._record_async(review, Outcome(denial, code=413), started)
+        self._observe(review, outcome, time.perf_counter() - started)
+        return 200, _json(self._response(review, outcome))
+
     async def _decide(self, review: AdmissionRequest, started: float) -> Outcome:
         if review.operation in ("DELETE", "CONNECT"):
             return Outcome(None)
+        assert review.object is not None  # the parser requires it for CREATE and UPDATE
+        refused = self._refusal(review)
+        if refused is not None:
+            return await self._record_async(review, refused, started)
         info = RequestInfo(
             operation=review.operation,
             username=review.username,
@@ -248,23 +320,38 @@ class Webhook:
             )
         if subject is None:
             return Outcome(None)
+        refused = self._refuse_subject(review, subject)
+        if refused is not None:
+            return await self._record_async(review, refused, started)
         if review.operation == "UPDATE" and housekeeping_only(review.old_object, review.object):
             return await self._record_async(review, self._housekeeping(review), started)
         engine = self.reloader.engine
         if engine is None:
             message = f"no policy set loaded: {self.reloader.status.last_error or 'loading'}"
             return await self._record_async(
-                review, self._error(review, "no_policy", message), started
+                review, self._error(review, "no_policy", message, infrastructure=True), started
             )
         # One hop to a pool thread for evaluation *and* the audit commit: every hop back to
         # the event loop costs a wake-up and a GIL hand-over, on every request.
         job = _Job(review, subject, engine, started)
-        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self.pool, self._decide_and_record, job),
+            future = self.scheduler.submit(review.username, self._decide_and_record, job)
+        except QueueFull as err:
+            self.metrics.refused.labels(reason="queue_full").inc()
+            message = f"mlgate is overloaded: {err}; retry later"
+            denial = self._denial(review, OVERLOAD_CONTROL, message, "Webhook overloaded")
+            return await self._record_async(review, Outcome(denial, code=429), started)
+        self.metrics.queue_depth.set(self.scheduler.queued)
+        try:
+            # On timeout wait_for cancels the wrapped future: a queued job is then dropped
+            # unrun, and a running one stops at its next model reference (job.abandoned).
+            outcome = await asyncio.wait_for(
+                asyncio.wrap_future(future),
                 timeout=self.config.timeout_s + self.config.audit_timeout_s,
             )
+            if outcome is not None:
+                return outcome
+            stage = job.abandon()  # cannot happen unless abandoned: deny as a timeout
         except TimeoutError:
             stage = job.abandon()
         except Exception as err:  # a bug anywhere below must deny, not admit
@@ -287,24 +374,73 @@ class Webhook:
         return (
             self._fail_open(denial, message)
             if self.config.fail_open
-            else Outcome(denial, error=message)
+            else Outcome(denial, error=message, infrastructure=True)
         )
 
-    def _decide_and_record(self, job: _Job) -> Outcome:
+    def _refusal(self, review: AdmissionRequest) -> Outcome | None:
+        """A denial before any adapter runs: a CI-only format, or an object past a limit."""
+        assert review.object is not None
+        if review.group in CI_ONLY_GROUPS:
+            self.metrics.refused.labels(reason="ci_only_kind").inc()
+            message = (
+                f"{review.group}/{review.version} {review.kind} is a CI format (mlgate check), "
+                "not accepted on /validate: deploy the Kubernetes object that serves the model"
+            )
+            return Outcome(
+                self._denial(review, INPUT_ERROR_CONTROL, message, "Not a Kubernetes object"),
+                code=400,
+            )
+        problem = self.limits.check_object(review.object)
+        if problem is None:
+            return None
+        self.metrics.refused.labels(reason="limit").inc()
+        denial = self._denial(review, LIMIT_CONTROL, problem, "Request too large to evaluate")
+        return Outcome(denial, code=413)
+
+    def _refuse_subject(self, review: AdmissionRequest, subject: Subject) -> Outcome | None:
+        if subject.info.source != "admission" or subject.info.environment is not None:
+            # An adapter took "who asks" or "where" from the object itself.
+            self.metrics.refused.labels(reason="ci_only_kind").inc()
+            message = f"{review.kind} declares its own deployer or environment: a CI format"
+            denial = self._denial(review, INPUT_ERROR_CONTROL, message, "Not a Kubernetes object")
+            return Outcome(denial, code=400)
+        problem = self.limits.check_models(len(subject.models))
+        if problem is None:
+            return None
+        self.metrics.refused.labels(reason="limit").inc()
+        denial = self._denial(review, LIMIT_CONTROL, problem, "Request too large to evaluate")
+        return Outcome(denial, code=413)
+
+    def _decide_and_record(self, job: _Job) -> Outcome | None:
         """Runs on a pool thread: evaluate, apply the failure policy, commit the record."""
-        decision = self._evaluate(job.engine, job.subject, job.review)
+        if job.abandoned:  # answered already (deadline) while it waited
+            return None
+        try:
+            decision, labels_ok = self._evaluate(job)
+        except EvaluationCancelled:
+            return None
         if job.review.dry_run:
             decision.dry_run = True
         if time.perf_counter() - job.started > self.config.timeout_s:
             message = f"evaluation exceeded the {self.config.timeout_s:g}s deadline"
             outcome = self._error(job.review, "timeout", message)
-        elif _is_error(decision):
-            self.metrics.evaluation_errors.labels(reason="evaluation").inc()
+        elif _backend_unavailable(decision):
+            self.metrics.evaluation_errors.labels(reason="backend_unavailable").inc()
             message = decision.violations[0].message
-            if self.config.fail_open:
-                outcome = self._fail_open(decision, message)
-            else:
-                outcome = Outcome(decision, error=message)
+            outcome = (
+                self._fail_open(decision, message)
+                if self.config.fail_open
+                else Outcome(decision, error=message, infrastructure=True)
+            )
+        elif _is_error(decision):
+            # The backend answered and failed on this input: request-caused, always a denial.
+            self.metrics.evaluation_errors.labels(reason="evaluation").inc()
+            outcome = Outcome(decision, error=decision.violations[0].message)
+        elif not labels_ok and not decision.allowed and self.config.fail_open:
+            # Judged as production only because the namespace API did not answer.
+            message = "namespace labels unavailable (Kubernetes API): judged as production"
+            self.metrics.evaluation_errors.labels(reason="namespace_unavailable").inc()
+            outcome = self._fail_open(decision, message)
         else:
             outcome = Outcome(decision)
         if self.audit is None:
@@ -327,12 +463,14 @@ class Webhook:
             return self._audit_failure(outcome.decision, error)
         return outcome
 
-    def _evaluate(self, engine: Engine, subject: Subject, review: AdmissionRequest) -> Decision:
+    def _evaluate(self, job: _Job) -> tuple[Decision, bool]:
+        """The decision, and whether the namespace labels were available."""
+        subject, review = job.subject, job.review
         namespace = review.namespace or subject.namespace
-        labels = self.namespaces.get(namespace)
+        labels, available = self.namespaces.lookup(namespace)
         info = dataclasses.replace(subject.info, namespace_labels=labels)
         subject = dataclasses.replace(subject, info=info, namespace=subject.namespace or namespace)
-        return engine.evaluate_subject(subject)
+        return job.engine.evaluate_subject(subject, cancelled=job.is_abandoned), available
 
     def _denial(self, review: AdmissionRequest, control: str, message: str, title: str) -> Decision:
         engine = self.reloader.engine
@@ -364,16 +502,20 @@ class Webhook:
         )
         return Outcome(decision)
 
-    def _error(self, review: AdmissionRequest, reason: str, message: str) -> Outcome:
+    def _error(
+        self, review: AdmissionRequest, reason: str, message: str, *, infrastructure: bool = False
+    ) -> Outcome:
         self.metrics.evaluation_errors.labels(reason=reason).inc()
-        log.error("no decision, %s", "admitting (fail-open)" if self.config.fail_open else "denying",
-                  extra={"fields": {"uid": review.uid, "reason": reason, "error": message}})  # fmt: skip
+        opening = self.config.fail_open and infrastructure
+        log.error("no decision, %s", "admitting (fail-open)" if opening else "denying",
+                  extra={"fields": {"uid": review.uid, "reason": reason, "error": message,
+                                    "infrastructure": infrastructure}})  # fmt: skip
         decision = self._denial(
             review, EVAL_ERROR_CONTROL, message, "Decision could not be made; failing closed"
         )
-        if self.config.fail_open:
+        if opening:
             return self._fail_open(decision, message)
-        return Outcome(decision, error=message)
+        return Outcome(decision, error=message, infrastructure=infrastructure)
 
     def _fail_open(self, decision: Decision, message: str) -> Outcome:
         self.metrics.fail_open.inc()
@@ -389,7 +531,7 @@ class Webhook:
             ]
             + list(decision.warnings),
         )
-        return Outcome(opened, error=message, fail_open=True)
+        return Outcome(opened, error=message, fail_open=True, infrastructure=True)
 
     def _audit_failure(self, decision: Decision | None, error: str) -> Outcome:
         assert decision is not None
@@ -437,7 +579,10 @@ class Webhook:
             return outcome
         future = self.audit.submit(self._payload(review, outcome, started))
         try:
-            await asyncio.wait_for(asyncio.wrap_future(future), self.config.audit_timeout_s)
+            # shield: a timeout must not cancel the writer's future (the commit may still land).
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)), self.config.audit_timeout_s
+            )
         except TimeoutError:
             return self._audit_failure(
                 outcome.decision, f"commit did not finish within {self.config.audit_timeout_s:g}s"
