@@ -5,6 +5,7 @@
 # facts (identity, subject digest) and decides what is acceptable.
 package mlgate.controls.supplychain
 
+import data.mlgate.controls.access
 import data.mlgate.lib
 
 sig := lib.obj(input.signature)
@@ -208,9 +209,30 @@ needs_pod_start if {
 pod_start_verified if {
 	some step in pod_start_steps
 	object.get(step, "image_repository", "") in verifier_images
+	checks_admitted_digest(step)
+	count(ungated(step)) == 0
+}
+
+checks_admitted_digest(step) if {
 	lib.declared_digest
 	object.get(step, "expect_digest", null) == lib.declared_digest
 }
+
+# Why a verifier step does not gate the server: it is a sidecar (the server starts beside
+# it, pass or fail), or an init container other than a trusted verifier runs after it and
+# can rewrite the bytes it checked.
+verifier_containers := [st.container |
+	some st in pod_start_steps
+	object.get(st, "image_repository", "") in verifier_images
+]
+
+ungated(step) := array.concat(
+	["it is a sidecar (restartPolicy is set)" | object.get(step, "blocks_start", true) == false],
+	[sprintf("init container %s runs after it", [lib.show(name)]) |
+		some name in lib.arr(object.get(step, "followed_by", []))
+		not name in verifier_containers
+	],
+)
 
 # KServe: the storage initializer replaced by the verifying ClusterStorageContainer
 # (webhook/verifier/) for these URI prefixes, configured by the platform team; on the
@@ -223,9 +245,12 @@ pod_start_verified if {
 
 kserve_storage_initializer if input.request.kind == "InferenceService"
 
+# The source-URI annotation is KServe's to write: on a template a person submits, nothing
+# injects (or verifies) the download into /mnt/models.
 kserve_storage_initializer if {
 	some step in pod_start_steps
 	step.kserve_storage_initializer == true
+	access.controller_child
 }
 
 digest_hint := lib.declared_digest if lib.declared_digest
@@ -260,6 +285,21 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 	not pod_start_verified
 	some step in template_steps
 	object.get(step, "image_repository", "") in verifier_images
+	checks_admitted_digest(step)
+	reasons := ungated(step)
+	count(reasons) > 0
+	msg := sprintf("the pod-start verifier %s does not gate the model server: %s; make it a regular init container and the last one", [
+		lib.show(object.get(step, "container", "")),
+		lib.join("; ", reasons),
+	])
+}
+
+findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
+	needs_pod_start
+	not pod_start_verified
+	some step in template_steps
+	object.get(step, "image_repository", "") in verifier_images
+	not checks_admitted_digest(step)
 	msg := sprintf("the pod-start verifier %s checks %v, not the admitted digest %v (expected %v)", [
 		lib.show(object.get(step, "container", "")),
 		object.get(step, "expect_digest", null),

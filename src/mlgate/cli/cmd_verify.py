@@ -14,11 +14,16 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 from mlgate.cli.common import add_cert_chain_option
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.errors import InputError
+
+EXPECT_ENV = "MLGATE_EXPECT_DIGEST"
+MODELS_ENV = "MLGATE_MODELS"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--expect-digest",
-        default=os.environ.get("MLGATE_EXPECT_DIGEST") or None,
         metavar="sha256:HEX",
         help="required root digest (default: $MLGATE_EXPECT_DIGEST)",
     )
@@ -115,6 +119,54 @@ def _trust(args: argparse.Namespace):  # -> TrustPolicy
     )
 
 
+def _models_entry(storage_uri: str, env: Mapping[str, str]) -> dict[str, str] | None:
+    from mlgate.subjects.base import normalize_uri
+    from mlgate.subjects.binding import parse_models_annotation
+
+    raw = env.get(MODELS_ENV)
+    entries = parse_models_annotation(raw, "$" + MODELS_ENV) if raw else {}
+    wanted = normalize_uri(storage_uri)
+    return next((e for k, e in entries.items() if normalize_uri(k) == wanted), None)
+
+
+def admitted_digest(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """The digest ``mlgate verify`` requires with these arguments in this environment:
+    --expect-digest, else $MLGATE_EXPECT_DIGEST; with --storage-uri, the $MLGATE_MODELS entry
+    for that URI wins. The webhook reads verifier init containers with this same function
+    (subjects/verifiers.py), so what it admits is what the pod checks."""
+    from mlgate.subjects.base import DIGEST
+
+    expect = args.expect_digest or env.get(EXPECT_ENV) or None
+    if args.storage_uri:
+        entry = _models_entry(args.storage_uri, env)
+        if entry is not None:
+            expect = entry.get(DIGEST, expect)
+    return expect
+
+
+class _Refused(Exception):
+    """``mlgate verify`` would exit on these arguments (usage error or --help)."""
+
+
+class _QuietParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Refused(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _Refused(message or "")
+
+
+def read_arguments(argv: list[str]) -> argparse.Namespace | None:
+    """How ``mlgate verify`` parses ``argv`` (argparse: the last of a repeated flag wins, and
+    unambiguous prefixes count), or None when it would refuse them."""
+    root = _QuietParser(prog="mlgate", add_help=False)
+    register(root.add_subparsers(dest="command", parser_class=_QuietParser))
+    try:
+        return root.parse_args(["verify", *argv])
+    except _Refused:
+        return None
+
+
 def _pod_start_evidence(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
     """(expected digest, inline signature bundle) for the pod-start check.
 
@@ -126,17 +178,12 @@ def _pod_start_evidence(args: argparse.Namespace) -> tuple[str | None, bytes | N
     import binascii
 
     from mlgate.evidence.signature import normalize_digest
-    from mlgate.subjects.base import DIGEST, SIGNATURE, normalize_uri
-    from mlgate.subjects.binding import parse_models_annotation
+    from mlgate.subjects.base import SIGNATURE
 
-    expect, inline = args.expect_digest, os.environ.get("MLGATE_SIGNATURE") or None
+    expect, inline = admitted_digest(args, os.environ), os.environ.get("MLGATE_SIGNATURE") or None
     if args.storage_uri:
-        raw = os.environ.get("MLGATE_MODELS")
-        entries = parse_models_annotation(raw, "$MLGATE_MODELS") if raw else {}
-        wanted = normalize_uri(args.storage_uri)
-        entry = next((e for k, e in entries.items() if normalize_uri(k) == wanted), None)
+        entry = _models_entry(args.storage_uri, os.environ)
         if entry is not None:
-            expect = entry.get(DIGEST, expect)
             inline = entry.get(SIGNATURE, inline)
         if expect is None:
             raise InputError(

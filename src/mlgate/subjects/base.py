@@ -156,9 +156,19 @@ def normalize_uri(uri: str) -> str:
     return f"{scheme}://{host}{sep}{path}".rstrip("/")
 
 
+# Where a digest in the reference is the address the bytes are fetched by. Elsewhere
+# (s3://, https://, pvc://, ...) "@sha256:..." is only part of a key or path, whose bytes
+# can be replaced after approval.
+_CONTENT_ADDRESSING = {"oci": "sha256:", "image": "sha256:", "hf": "git-sha1:"}
+
+
 def content_addressed(uri: str) -> bool:
-    """A reference whose bytes cannot change under it: ``@sha256:`` or an hf 40-hex commit."""
-    return uri_digest(normalize_uri(uri)) is not None
+    """A reference whose bytes cannot change under it: an OCI/image ``@sha256:`` digest or
+    an hf 40-hex commit."""
+    normalized = normalize_uri(uri)
+    digest = uri_digest(normalized)
+    prefix = _CONTENT_ADDRESSING.get(uri_scheme(normalized))
+    return digest is not None and prefix is not None and digest.startswith(prefix)
 
 
 def expect_mapping(value: Any, where: str) -> dict[str, Any]:

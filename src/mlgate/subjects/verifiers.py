@@ -5,7 +5,8 @@ This module only *reports* what the pod template says it will run; the policy de
 whether that is enough (its image is a configured verifier image, and the digest it will
 check is the digest admitted for the reference: ``SC-POD-START-VERIFY``).
 
-Understood forms (init containers only: a check must finish before the server starts):
+Understood forms (init containers only: a check must finish before the server starts),
+read with ``mlgate verify``'s own argument parser and digest rule (cli/cmd_verify.py):
 - ``mlgate verify --model-dir DIR --expect-digest sha256:...`` as command/args, or the
   verifier image's entry point with only the flags as args;
 - the digest through ``$(VAR)`` or ``MLGATE_EXPECT_DIGEST``, where VAR is a literal or the
@@ -13,31 +14,36 @@ Understood forms (init containers only: a check must finish before the server st
 - the storage-initializer form (``SRC DEST`` positional, as KServe runs a
   ``ClusterStorageContainer``) with ``MLGATE_MODELS`` from ``metadata.annotations['mlgate.io/models']``:
   the expected digest is that annotation's entry for SRC.
+A value mlgate cannot see (a Secret, a ConfigMap, ``envFrom``) names no digest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import re
 from typing import Any
 
-from mlgate.subjects.base import ModelRef, normalize_uri
+from mlgate.cli.cmd_verify import EXPECT_ENV, MODELS_ENV, admitted_digest, read_arguments
+from mlgate.errors import InputError
+from mlgate.subjects.base import ModelRef
 
 # KServe puts the storage URI on the predictor's pod template and injects its storage
 # initializer (or the ClusterStorageContainer for that URI) into each pod; it downloads into
 # /mnt/models, which the model server reads.
 KSERVE_SOURCE_ANNOTATION = "internal.serving.kserve.io/storage-initializer-sourceuri"
 KSERVE_MOUNT = "/mnt/models"
-EXPECT_ENV = "MLGATE_EXPECT_DIGEST"
-MODELS_ENV = "MLGATE_MODELS"
-_VAR = re.compile(r"^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$")
+KSERVE_INITIALIZER = "storage-initializer"
+_VAR_ANYWHERE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+POD_VERIFY_ENTRYPOINT = "mlgate-pod-verify"
 _ANNOTATION_PATH = re.compile(r"""^metadata\.annotations\[['"]([^'"]+)['"]\]$""")
 
 
-def _env(container: dict[str, Any], annotations: dict[str, str]) -> dict[str, str]:
-    """The container's environment, with downward-API annotation references resolved."""
-    out: dict[str, str] = {}
+def _env(container: dict[str, Any], annotations: dict[str, str]) -> dict[str, str | None]:
+    """The container's environment as the kubelet builds it: a later entry replaces an
+    earlier one of the same name; a value mlgate cannot see (a secret, a ConfigMap, another
+    field) is None, never dropped (it may replace a value that is visible)."""
+    out: dict[str, str | None] = {}
     for item in container.get("env") or []:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
@@ -46,8 +52,8 @@ def _env(container: dict[str, Any], annotations: dict[str, str]) -> dict[str, st
             continue
         field = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
         match = _ANNOTATION_PATH.match(field) if isinstance(field, str) else None
-        if match and match.group(1) in annotations:
-            out[item["name"]] = annotations[match.group(1)]
+        # The kubelet sets an absent annotation as an empty string.
+        out[item["name"]] = annotations.get(match.group(1), "") if match else None
     return out
 
 
@@ -60,35 +66,39 @@ def _words(container: dict[str, Any]) -> list[str]:
     return words
 
 
-def _flag(words: list[str], name: str) -> str | None:
-    for i, word in enumerate(words):
-        if word == name and i + 1 < len(words):
-            return words[i + 1]
-        if word.startswith(name + "="):
-            return word.split("=", 1)[1]
-    return None
+def _expand_all(words: list[str], env: dict[str, str | None]) -> list[str] | None:
+    """``$(VAR)`` expanded as the kubelet does; None when a word depends on a value mlgate
+    cannot see (or on ``$$`` escaping, which it does not model)."""
+    out = []
+    for word in words:
+        if "$$" in word:
+            return None
+        names = _VAR_ANYWHERE.findall(word)
+        if any(env.get(n) is None for n in names):
+            return None
+        out.append(_VAR_ANYWHERE.sub(lambda m: env[m.group(1)] or "", word))
+    return out
 
 
-def _expand(value: str | None, env: dict[str, str]) -> str | None:
-    if value is None:
-        return None
-    match = _VAR.match(value)
-    if match:
-        return env.get(match.group(1))  # an unresolvable variable names nothing
-    return value
+def _verify_argv(container: dict[str, Any], words: list[str]) -> list[str] | None:
+    """The arguments ``mlgate verify`` receives, or None when the container runs something else.
 
-
-def _digest_for(uri: str, models_json: str | None) -> str | None:
-    try:
-        entries = json.loads(models_json or "")
-    except ValueError:
-        return None
-    if not isinstance(entries, dict):
-        return None
-    for key, entry in entries.items():
-        if isinstance(entry, dict) and normalize_uri(key) == normalize_uri(uri):
-            digest = entry.get("digest")
-            return digest if isinstance(digest, str) else None
+    ``mlgate verify ...`` as the command; or the verifier image's entry point
+    (``mlgate-pod-verify``, webhook/verifier/): flags are passed on, and ``SRC DEST`` (the
+    storage-initializer form) becomes ``--model-dir DEST --storage-uri SRC``.
+    """
+    for i, word in enumerate(words[:-1]):
+        if (word == "mlgate" or word.endswith("/mlgate")) and words[i + 1] == "verify":
+            return words[i + 2 :]
+    command = container.get("command")
+    if command:
+        if not (isinstance(command, list) and str(command[0]).endswith(POD_VERIFY_ENTRYPOINT)):
+            return None
+        words = words[1:]
+    if not words or words[0].startswith("-"):
+        return words
+    if len(words) == 2:
+        return ["--model-dir", words[1], "--storage-uri", words[0]]
     return None
 
 
@@ -124,12 +134,59 @@ def kserve_source(models: list[ModelRef], annotations: dict[str, str]) -> list[M
     return list(unique.values())
 
 
+def _step(container: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any] | None:
+    """What one init container verifies, or None when it does not claim to verify anything.
+
+    The digest is read the way ``mlgate verify`` reads it (its own argument parser and
+    ``admitted_digest``): a repeated or abbreviated flag, ``--storage-uri`` with
+    ``$MLGATE_MODELS`` or an environment entry that replaces another cannot make the webhook
+    see one digest while the pod checks another. Anything mlgate cannot read names no digest.
+    """
+    words = _words(container)
+    env = _env(container, annotations)
+    argv = _verify_argv(container, words)
+    claims = (
+        argv is not None
+        or EXPECT_ENV in env
+        or MODELS_ENV in env
+        or any(w.startswith("--expect") for w in words)
+    )
+    if not claims:
+        return None
+    expanded = _expand_all(argv, env) if argv is not None else None
+    args = read_arguments(expanded) if expanded is not None else None
+    readable = not container.get("envFrom") and all(
+        env.get(name, "") is not None for name in (EXPECT_ENV, MODELS_ENV)
+    )
+    expect = None
+    if args is not None and readable:
+        visible = {k: v for k, v in env.items() if v is not None}
+        with contextlib.suppress(InputError):
+            expect = admitted_digest(args, visible)
+    image = container.get("image") if isinstance(container.get("image"), str) else ""
+    model_dir = (args.model_dir or args.model_dir_opt) if args is not None else None
+    return {
+        "container": str(container.get("name", "")),
+        "image": image,
+        "image_repository": image_repository(image),
+        "image_pinned": "@sha256:" in image,
+        "expect_digest": expect,
+        "model_dir": str(model_dir) if model_dir is not None else None,
+        "source_uri": args.storage_uri if args is not None else None,
+    }
+
+
 def verification_steps(
     pod_spec: dict[str, Any], annotations: dict[str, str]
 ) -> list[dict[str, Any]]:
     """One fact per init container that says it verifies a model at pod start."""
     steps: list[dict[str, Any]] = []
-    if annotations.get(KSERVE_SOURCE_ANNOTATION):
+    inits = pod_spec.get("initContainers")
+    inits = [c for c in inits if isinstance(c, dict)] if isinstance(inits, list) else []
+    # KServe injects nothing when the template already has an init container by that name:
+    # what fills /mnt/models is then whatever that container runs.
+    own_initializer = any(c.get("name") == KSERVE_INITIALIZER for c in inits)
+    if annotations.get(KSERVE_SOURCE_ANNOTATION) and not own_initializer:
         steps.append(
             {
                 "container": "storage-initializer (injected by KServe)",
@@ -137,33 +194,15 @@ def verification_steps(
                 "source_uri": annotations[KSERVE_SOURCE_ANNOTATION],
             }
         )
-    inits = pod_spec.get("initContainers")
-    for container in inits if isinstance(inits, list) else []:
-        if not isinstance(container, dict):
+    for i, container in enumerate(inits):
+        step = _step(container, annotations)
+        if step is None:
             continue
-        words = _words(container)
-        env = _env(container, annotations)
-        says_verify = any(
-            w.endswith("mlgate") and i + 1 < len(words) and words[i + 1] == "verify"
-            for i, w in enumerate(words)
-        )
-        expect = _expand(_flag(words, "--expect-digest"), env) or env.get(EXPECT_ENV)
-        positional = [w for w in words if not w.startswith("-") and "://" in w]
-        source = positional[0] if positional else None
-        if expect is None and source is not None and MODELS_ENV in env:
-            expect = _digest_for(source, env[MODELS_ENV])
-        if not (says_verify or expect is not None or MODELS_ENV in env):
-            continue
-        image = container.get("image") if isinstance(container.get("image"), str) else ""
-        steps.append(
-            {
-                "container": str(container.get("name", "")),
-                "image": image,
-                "image_repository": image_repository(image),
-                "image_pinned": "@sha256:" in image,
-                "expect_digest": expect,
-                "model_dir": _expand(_flag(words, "--model-dir"), env),
-                "source_uri": source,
-            }
-        )
+        # Init containers run one after another and the server starts after the last one. A
+        # step gates nothing as a sidecar (restartPolicy set: the next container starts as
+        # soon as it runs, pass or fail), and any init container after it can rewrite the
+        # bytes it checked; the policy decides which of those it trusts.
+        step["blocks_start"] = container.get("restartPolicy") is None
+        step["followed_by"] = [str(c.get("name", "")) for c in inits[i + 1 :]]
+        steps.append(step)
     return steps

