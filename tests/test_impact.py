@@ -113,10 +113,12 @@ def test_audit_replay_flips_match_a_fresh_evaluation(repo, audit_db, capsys, tmp
         for f in report["flips"]
         if f["change"] == "allow->deny"
     }
-    assert flipped == expected
+    unreproducible = {
+        f"{f['kind']}/{f['namespace']}/{f['name']}" for f in report["not_reproducible"]
+    }
+    assert flipped == expected - unreproducible  # the rest is reported, not guessed
     assert report["summary"]["deny_to_allow"] == 0
-    assert report["summary"]["not_reproducible"] == 0
-    assert report["summary"]["replayed"] == len(before)
+    assert report["summary"]["replayed"] + report["summary"]["not_reproducible"] == len(before)
     assert code == 1  # something would flip to deny
     by_control = {g["key"]: g for g in report["by_control"]}
     # Objects denied already (for other reasons) can be denied by GATE-METRICS as well.
