@@ -15,7 +15,7 @@ VEGETA := $(CACHE)/bin/vegeta
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
 .PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check vegeta \
-	bench-backends bench-engine bench-webhook peers bench-cli mutation fuzz drills
+	bench-backends bench-engine bench-webhook peers bench-cli mutation fuzz drills ui-test
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -60,6 +60,9 @@ conformance: venv opa
 # kubectl validates the webhook manifests (client-side dry run).
 system-deps:
 	@command -v kubectl >/dev/null || { apt-get update -qq && apt-get install -y -qq kubernetes-client; }
+	@# The console and report UI tests drive Debian's chromium (no browser download).
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-dejavu-core; }
 
 demo: venv
 	$(BIN)/python examples/demo.py
@@ -74,6 +77,11 @@ test: venv opa system-deps
 	$(BIN)/mlgate policy check policies/
 	$(BIN)/mlgate test policy-tests/
 	MLGATE_OPA=$(OPA) $(BIN)/pytest -n 2 tests
+
+# The console and compliance-report tests in headless Chromium (also part of `make test`);
+# screenshots and the printed report go to build/test-output/ui.
+ui-test: venv system-deps
+	$(BIN)/pytest -q -p no:xdist tests/test_console_ui.py tests/test_report.py
 
 lint: venv
 	$(BIN)/ruff check src tests bench

@@ -82,6 +82,57 @@ def main() -> None:
     )  # fmt: skip
     print(f"  {(proc.stdout or proc.stderr).strip()[:300]}  (exit code {proc.returncode})")
 
+    compliance()
+
+
+def compliance() -> None:
+    """What a compliance officer sees: the demo's decisions in a decision log, the impact of a
+    proposed rule change on them, and the compliance report for an auditor."""
+    import shutil
+
+    from mlgate.audit.local import record_subjects
+    from mlgate.engine import Engine
+    from mlgate.impact.objects import find_objects
+    from mlgate.subjects import RequestInfo
+
+    print("\n== 5. Compliance: decision log, impact of a proposed change, report ==")
+    out = REPO / ".demo"
+    out.mkdir(exist_ok=True)
+    db = out / "audit.db"
+    for stale in out.glob("audit.db*"):
+        stale.unlink()
+    engine = Engine.default()
+    try:  # the same objects and deployers as steps 1 and 2, recorded as the webhook records
+        ci = RequestInfo(source="manifest")
+        release = RequestInfo(
+            username="release-bot", groups=("mlops-release-managers",), source="manifest"
+        )
+        subjects = [o.subject for o in find_objects([str(REPO / "examples/manifests")], ci)]
+        subjects += [o.subject for o in find_objects([str(REPO / "examples/k8s")], release)]
+        decisions = record_subjects(db, engine, subjects)
+    finally:
+        engine.close()
+    print(
+        f"  recorded {len(decisions)} decisions (masked, with replay inputs) in {db.relative_to(REPO)}"
+    )
+    proposed = out / "proposed-policies"
+    shutil.rmtree(proposed, ignore_errors=True)
+    shutil.copytree(REPO / "policies", proposed)
+    params = proposed / "params.yaml"
+    params.write_text(params.read_text().replace("auc: 0.85}", "auc: 0.90}"))
+    print(
+        "  proposed change: high-risk AUC minimum 0.85 -> 0.90 (a copy in .demo/proposed-policies)"
+    )
+    proc = run("impact", "--audit-db", str(db), "--proposed", str(proposed))
+    print("  " + proc.stdout.strip().replace("\n", "\n  ")[:1800])
+    print(f"  exit code {proc.returncode} (1: the change would deny something admitted today)")
+    report = out / "compliance-report.html"
+    proc = run("report", "--audit-db", str(db), "--out", str(report))
+    if proc.returncode != 0:
+        sys.exit(f"demo failed: {proc.stderr.strip()}")
+    print(f"  {proc.stderr.strip()}")
+    print(f"\nCompliance report for the demo's decisions: {report}")
+
 
 if __name__ == "__main__":
     main()

@@ -177,6 +177,14 @@ def test_missing_directory_and_bad_regex_exit_2(capsys, tmp_path: Path) -> None:
     assert code == 2 and "--run" in err
 
 
+def test_without_dir_and_no_local_suite_the_error_says_pass_one(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "test")
+    assert code == 2 and "mlgate test DIR" in err
+
+
 def test_json_pointer_paths_reach_keys_with_dots(capsys, suite_copy: Path) -> None:
     write_cases(
         suite_copy,

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from mlgate.audit.masking import Masker
+from mlgate.audit.replay_inputs import PAYLOAD_KEY, mask_inputs
 from mlgate.decision import Decision
 from mlgate.timeutil import rfc3339
 
@@ -22,10 +23,12 @@ def decision_record(
     duration_ms: float | None = None,
     fail_open: bool = False,
     ts_ns: int | None = None,
+    inputs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``inputs``: the canonical inputs the decision was made on, kept masked for replay."""
     ts_ns = time.time_ns() if ts_ns is None else ts_ns
     subject = decision.subject
-    return {
+    record = {
         "type": "decision",
         "ts_ns": ts_ns,
         "ts": rfc3339(ts_ns),
@@ -49,3 +52,6 @@ def decision_record(
         "duration_ms": round(duration_ms, 3) if duration_ms is not None else None,
         "decision": masker.scrub(decision.to_dict()),
     }
+    if inputs is not None:
+        record[PAYLOAD_KEY] = mask_inputs(inputs, masker)
+    return record

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlgate.audit import replay_inputs as replay
 from mlgate.errors import MlgateError
 
 GENESIS = "0" * 64
@@ -108,6 +109,7 @@ class AuditStore:
             self._db.execute("PRAGMA synchronous=FULL")
             if create:
                 self._db.executescript(_SCHEMA)
+                self._db.executescript(replay.SCHEMA)  # added in schema 1: additive
                 self._db.execute(
                     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                     (SCHEMA_VERSION,),
@@ -140,6 +142,9 @@ class AuditStore:
         return int(seq), digest
 
     def _insert(self, seq: int, prev: str, payload: dict[str, Any]) -> str:
+        payload, inputs_body = replay.split(payload)
+        if inputs_body is not None:
+            replay.insert(self._db, seq, int(payload["ts_ns"]), inputs_body)
         body_obj = {**payload, "seq": seq}
         body = canonical(body_obj)
         digest = chain_hash(prev, body)
@@ -225,6 +230,7 @@ class AuditStore:
                 raise MlgateError(f"audit log: record {cut} to anchor retention at is missing")
             cut_hash = row[0]
             deleted = self._db.execute("DELETE FROM records WHERE seq <= ?", (cut,)).rowcount
+            replay.prune(self._db, up_to_seq=cut, retention_days=None, max_rows=None, now_ns=now_ns)
             self._set_meta("anchor_seq", str(cut))
             self._set_meta("anchor_hash", cut_hash)
             checkpoint = {
@@ -244,7 +250,40 @@ class AuditStore:
             raise
         return deleted
 
+    def prune_inputs(
+        self,
+        *,
+        retention_days: float | None = replay.DEFAULT_RETENTION_DAYS,
+        max_rows: int | None = replay.DEFAULT_MAX_ROWS,
+        now_ns: int | None = None,
+    ) -> int:
+        """Deletes stored replay inputs past their own bound (the records stay)."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = replay.prune(
+                self._db, retention_days=retention_days, max_rows=max_rows, now_ns=now_ns
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return deleted
+
     # -- reading -------------------------------------------------------------------------
+
+    def get(self, seq: int) -> StoredRecord | None:
+        row = self._db.execute(
+            "SELECT seq, ts_ns, type, body, prev_hash, hash FROM records WHERE seq = ?", (seq,)
+        ).fetchone()
+        if row is None:
+            return None
+        seq_, ts_ns, type_, body, prev, digest = row
+        return StoredRecord(seq_, ts_ns, type_, json.loads(body), prev, digest)
+
+    def stored_inputs(self, seq: int) -> replay.ReplayInputs | None:
+        """The masked canonical inputs stored with record ``seq`` (None: never or no longer)."""
+        return replay.load(self._db, seq)
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0])

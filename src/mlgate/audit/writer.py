@@ -20,6 +20,7 @@ from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import Any
 
+from mlgate.audit import replay_inputs
 from mlgate.audit.store import AuditStore
 
 log = logging.getLogger("mlgate.audit")
@@ -37,12 +38,16 @@ class AuditWriter:
         prune_interval_s: float = 60.0,
         max_batch: int = 256,
         on_batch: Callable[[int, float], None] | None = None,
+        input_retention_days: float | None = replay_inputs.DEFAULT_RETENTION_DAYS,
+        input_max_rows: int | None = replay_inputs.DEFAULT_MAX_ROWS,
     ) -> None:
         self.path = Path(path)
         self.retention_days = retention_days
         self.max_rows = max_rows
         self.prune_interval_s = prune_interval_s
         self.max_batch = max_batch
+        self.input_retention_days = input_retention_days
+        self.input_max_rows = input_max_rows
         self._on_batch = on_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         # Open (and create) in the caller's thread so a bad path fails at start-up, loudly.
@@ -68,6 +73,12 @@ class AuditWriter:
         self._thread.join(timeout)
 
     def _prune(self) -> None:
+        try:  # replay inputs always have a bound, whatever the records' retention
+            self._store.prune_inputs(
+                retention_days=self.input_retention_days, max_rows=self.input_max_rows
+            )
+        except Exception:
+            log.exception("audit input retention failed")
         if self.retention_days is None and self.max_rows is None:
             return
         try:

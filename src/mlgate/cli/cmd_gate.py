@@ -99,7 +99,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     decide.add_argument("--model-name", default="model", help="model name in the decision")
     out = p.add_argument_group("output")
-    out.add_argument("--output", "-o", choices=("table", "json"), default="table")
+    out.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "json", "html"),
+        default="table",
+        help="html: a self-contained page with the compliance report's evidence charts",
+    )
     out.add_argument("--out", type=Path, metavar="FILE", help="also write the JSON evidence here")
     p.set_defaults(handler=run)
 
@@ -144,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     breaches = gate_breaches(evidence)
     decision = None if args.risk_tier is None else promotion_decision(args, evidence)
-    if args.output == "json":
+    if args.output == "html":
+        sys.stdout.write(_html(args, evidence, breaches, decision))
+    elif args.output == "json":
         if decision is None:
             print(text)
         else:
@@ -156,6 +164,23 @@ def run(args: argparse.Namespace) -> int:
     if decision is not None:
         return EXIT_OK if decision.allowed else EXIT_DENIED
     return EXIT_DENIED if breaches else EXIT_OK
+
+
+def _html(
+    args: argparse.Namespace, evidence: dict[str, Any], breaches: list[str], decision: Any
+) -> str:
+    from mlgate.policyset import default_policy_dir, load_policy_set
+    from mlgate.report.gate_html import render_gate_html
+
+    return render_gate_html(
+        evidence,
+        breaches,
+        decision=decision,
+        policy_set=load_policy_set(args.policies or default_policy_dir()),
+        tier=args.risk_tier or "high",
+        environment=args.environment,
+        title=f"mlgate promotion gate: {args.model_name}",
+    )
 
 
 # Controls decided by data evidence alone; approvals, canary and freezes are process gates

@@ -18,13 +18,14 @@ OUTPUTS = ("table", "json", "junit")
 
 
 def default_test_dir() -> Path:
-    """``./policy-tests`` when it exists, else the suite shipped next to the policies."""
+    """``./policy-tests``: the suite lives with the policies it tests, in the user's repository
+    (it is not package data, so there is nothing to fall back to)."""
     local = Path("policy-tests")
-    if local.is_dir():
-        return local
-    from mlgate.policyset.policyset import REPO_ROOT
-
-    return REPO_ROOT / "policy-tests"
+    if not local.is_dir():
+        raise InputError(
+            "no policy-tests/ directory here: pass the test directory (mlgate test DIR)"
+        )
+    return local
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

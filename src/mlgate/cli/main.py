@@ -32,6 +32,9 @@ COMMAND_MODULES = (
     "certs",
     "audit",
     "bundle",
+    "impact",
+    "report",
+    "console",
 )
 
 EXIT_OK = 0

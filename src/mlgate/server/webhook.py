@@ -98,6 +98,7 @@ class _Job:
         self.lock = threading.Lock()
         self.stage = "evaluating"
         self.abandoned = False
+        self.inputs: list[dict[str, Any]] | None = None  # kept (masked) for `mlgate impact`
 
     def is_abandoned(self) -> bool:
         return self.abandoned
@@ -475,7 +476,9 @@ class Webhook:
             if job.abandoned:  # the request was already answered (deadline); do not log twice
                 return outcome
             job.stage = "recording"
-            future = self.audit.submit(self._payload(job.review, outcome, job.started))
+            future = self.audit.submit(
+                self._payload(job.review, outcome, job.started, inputs=job.inputs)
+            )
         recorded = time.perf_counter()
         try:
             future.result(timeout=self.config.audit_timeout_s)
@@ -491,12 +494,19 @@ class Webhook:
 
     def _evaluate(self, job: _Job) -> tuple[Decision, bool]:
         """The decision, and whether the namespace labels were available."""
-        subject, review = job.subject, job.review
+        subject, review, engine = job.subject, job.review, job.engine
         namespace = review.namespace or subject.namespace
         labels, available = self.namespaces.lookup(namespace)
         info = dataclasses.replace(subject.info, namespace_labels=labels)
         subject = dataclasses.replace(subject, info=info, namespace=subject.namespace or namespace)
-        return job.engine.evaluate_subject(subject, cancelled=job.is_abandoned), available
+        try:
+            # Card validation is part of the stored input: the log masks the card's emails.
+            inputs = [engine.with_card_evidence(doc) for doc in engine.build_inputs(subject)]
+        except Exception:  # evaluate_subject fails closed and names the cause
+            return engine.evaluate_subject(subject, cancelled=job.is_abandoned), available
+        job.inputs = inputs  # kept (masked) in the decision log for `mlgate impact`
+        decision = engine.evaluate_all(inputs, subject.describe(), cancelled=job.is_abandoned)
+        return decision, available
 
     def _denial(self, review: AdmissionRequest, control: str, message: str, title: str) -> Decision:
         engine = self.reloader.engine
@@ -580,7 +590,12 @@ class Webhook:
         return Outcome(denied, error=message)
 
     def _payload(
-        self, review: AdmissionRequest, outcome: Outcome, started: float
+        self,
+        review: AdmissionRequest,
+        outcome: Outcome,
+        started: float,
+        *,
+        inputs: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         assert outcome.decision is not None
         payload = decision_record(
@@ -592,6 +607,7 @@ class Webhook:
             groups=review.groups,
             duration_ms=(time.perf_counter() - started) * 1000,
             fail_open=outcome.fail_open,
+            inputs=inputs,
         )
         if outcome.error:
             payload["error"] = self.masker.text(outcome.error)
