@@ -58,7 +58,11 @@ def start_browser(*, pinned_cert: Path | None = None) -> Any:
         options.add_argument(arg)
     if pinned_cert is not None:
         options.add_argument(f"--ignore-certificate-errors-spki-list={spki_pin(pinned_cert)}")
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # A page after a form post can take seconds while the other xdist worker loads the CPU:
+    # lookups wait for the element instead of failing on the first try.
+    driver.implicitly_wait(15)
+    return driver
 
 
 def screenshot(driver: Any, name: str) -> Path:
