@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.errors import MlgateError
+from mlgate.policyset.builtins import KEYWORDS
 from mlgate.rego.conformance import (
     STATUSES,
     Case,
@@ -51,29 +52,8 @@ _DATA_REF = re.compile(r"(?<![\w.])data\b(?!\s*:)")
 _PACKAGE = re.compile(r"^(\s*package\s+)([\w.]+)", re.MULTILINE)
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`')
 _IDENT = re.compile(r"(?<![\w.\"])([a-z_][A-Za-z0-9_]*)\b(?!\s*\()")
-_KEYWORDS = frozenset(
-    [
-        "if",
-        "else",
-        "not",
-        "some",
-        "every",
-        "in",
-        "with",
-        "as",
-        "contains",
-        "default",
-        "import",
-        "package",
-        "true",
-        "false",
-        "null",
-        "data",
-        "input",
-        "set",
-        "_",
-    ]
-)
+# Rego keywords (one list, shared with the policy loader) plus names no case may rebind.
+_KEYWORDS = KEYWORDS | {"_", "data", "input"}
 
 
 def query_variables(query: str) -> list[str]:
