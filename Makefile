@@ -14,7 +14,7 @@ VEGETA_VERSION := v12.13.0
 VEGETA := $(CACHE)/bin/vegeta
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
-.PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check vegeta \
+.PHONY: demo test venv opa system-deps lint fmt bench conformance sigstore-roots clean wasm wasm-check vegeta \
 	bench-backends bench-engine bench-webhook peers bench-cli mutation fuzz drills ui-test
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
@@ -56,6 +56,13 @@ wasm-check: venv
 conformance: venv opa
 	$(GOENV) go mod download github.com/open-policy-agent/opa@$(OPA_VERSION)
 	$(BIN)/python -m tools.conformance.runner --opa $(OPA) --out docs/conformance.md
+
+# The Sigstore trusted roots keyless verification uses offline (src/mlgate/supplychain/roots/):
+# refreshed from the installed sigstore package (pip install -U sigstore first), provenance and
+# sha256 in roots/PROVENANCE.json. `python -m tools.sigstore_roots --source tuf` fetches the
+# current roots through Sigstore's TUF repositories instead (network).
+sigstore-roots: venv
+	$(BIN)/python -m tools.sigstore_roots
 
 # kubectl validates the webhook manifests (client-side dry run).
 system-deps:

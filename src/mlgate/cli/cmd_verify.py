@@ -83,7 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _trust(args: argparse.Namespace):  # -> TrustPolicy
-    from mlgate.supplychain.trust import TrustPolicy, single_authority_policy
+    from mlgate.supplychain.trust import TrustPolicy
+    from mlgate.supplychain.trustload import single_authority_policy
 
     keyless = args.identity or args.identity_regex or args.issuer
     chosen = [

@@ -44,6 +44,7 @@ from opa_client.errors import DeletePolicyError, RegoParseError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from mlgate._internal.opa_client import session_of
 from mlgate.errors import BackendUnavailable, EvaluationError, PolicyError
 from mlgate.policyset import PolicySet
 from mlgate.rego.breaker import CircuitBreaker
@@ -137,8 +138,8 @@ class OpaBackend:
                 total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False
             ),
         )
-        client._session.mount("http://", adapter)
-        client._session.mount("https://", adapter)
+        session_of(client).mount("http://", adapter)
+        session_of(client).mount("https://", adapter)
         client.timeout = (self.timeout, self.timeout)
         return client
 
@@ -167,7 +168,7 @@ class OpaBackend:
             self._synced = True
 
     def _served_revision(self, client: OpaClient) -> str | None:
-        response = client._session.get(
+        response = session_of(client).get(
             f"{client.root_url}/data/{MARKER_PATH}/revision", timeout=client.timeout
         )
         if response.status_code != 200:
@@ -228,7 +229,7 @@ class OpaBackend:
 
     @staticmethod
     def _put_data(client: OpaClient, key: str, value: Any) -> None:
-        response = client._session.put(
+        response = session_of(client).put(
             f"{client.root_url}/data/{key}",
             data=json.dumps(value),
             headers={"Content-Type": "application/json"},
@@ -376,7 +377,7 @@ def _unwrap(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 def _get_provenance(client: OpaClient) -> dict[str, Any]:
     """The provenance of a (cheap) query: which bundles, at which revisions, OPA serves."""
-    response = client._session.post(
+    response = session_of(client).post(
         f"{client.root_url}/data/{MARKER_PATH}?provenance=true",
         json={"input": {}},
         timeout=client.timeout,
