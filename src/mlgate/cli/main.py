@@ -59,13 +59,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in (only,) if only in COMMAND_MODULES else COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mlgate.cli.cmd_{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"mlgate.cli.cmd_{name}":
-                continue  # command not shipped in this build
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"mlgate.cli.cmd_{name}").register(subparsers)
     return parser
 
 

@@ -80,10 +80,6 @@ def suggest(word: object, candidates: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-def schema_dir() -> Path:
-    return SCHEMA_DIR
-
-
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     path = SCHEMA_DIR / name

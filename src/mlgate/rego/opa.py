@@ -45,9 +45,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from mlgate._internal.opa_client import session_of
+from mlgate.breaker import CircuitBreaker
 from mlgate.errors import BackendUnavailable, EvaluationError, PolicyError
 from mlgate.policyset import PolicySet
-from mlgate.rego.breaker import CircuitBreaker
 from mlgate.rego.opaprocess import OpaProcess
 
 log = logging.getLogger("mlgate.rego.opa")
