@@ -77,6 +77,7 @@ demo: venv
 test: venv opa system-deps
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
 	$(OPA) check --strict policies/
 	test -z "$$($(OPA) fmt --list policies/)" || { echo "opa fmt: files need formatting:"; $(OPA) fmt --list policies/; exit 1; }
 	$(OPA) test --ignore '*.yaml' policies/
@@ -93,6 +94,7 @@ ui-test: venv system-deps
 lint: venv
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
 
 fmt: venv
 	$(BIN)/ruff format src tests bench tools

@@ -15,6 +15,7 @@ from mlgate.decision import AppliedExemption, Decision, Violation
 from mlgate.errors import EvaluationError
 from mlgate.policyset import PolicySet
 from mlgate.policyset.exemptions import Exemption
+from mlgate.shapes import mapping
 from mlgate.timeutil import rfc3339
 
 EVAL_ERROR_CONTROL = "MLGATE-EVAL-ERROR"
@@ -148,7 +149,7 @@ def _summary(
 
 
 def _card_trusted(doc: dict[str, Any]) -> bool:
-    attestation = doc.get("attestation") if isinstance(doc.get("attestation"), dict) else {}
+    attestation = mapping(doc.get("attestation"))
     return doc.get("card_source") == "attestation" and attestation.get("trusted") is True
 
 

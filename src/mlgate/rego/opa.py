@@ -173,7 +173,8 @@ class OpaBackend:
         )
         if response.status_code != 200:
             _raise_for_answer(response, "reading the loaded revision")
-        return response.json().get("result")
+        revision = response.json().get("result")
+        return revision if isinstance(revision, str) else None
 
     def _push(self, client: OpaClient) -> None:
         # Another revision may be loaded (an OPA kept across a policy update): clear it first,
@@ -296,7 +297,10 @@ class OpaBackend:
         attempts = 1 + self.retries
         for attempt in range(attempts):
             try:
-                return client.query_rule(input_document, package, rule, query_params=params)
+                result: dict[str, Any] = client.query_rule(
+                    input_document, package, rule, query_params=params
+                )
+                return result
             except requests.HTTPError as err:
                 _raise_for_answer(err.response, f"evaluating {self._entry}")
             except requests.Timeout as err:
@@ -384,7 +388,8 @@ def _get_provenance(client: OpaClient) -> dict[str, Any]:
     )
     if response.status_code != 200:
         _raise_for_answer(response, "reading provenance")
-    return response.json()
+    provenance: dict[str, Any] = response.json()
+    return provenance
 
 
 def _raise_for_answer(response: requests.Response | None, doing: str) -> None:

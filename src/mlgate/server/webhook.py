@@ -354,7 +354,7 @@ class Webhook:
         try:
             # On timeout wait_for cancels the wrapped future: a queued job is then dropped
             # unrun, and a running one stops at its next model reference (job.abandoned).
-            outcome = await asyncio.wait_for(
+            outcome: Outcome | None = await asyncio.wait_for(
                 asyncio.wrap_future(future),
                 timeout=self.config.timeout_s + self.config.audit_timeout_s,
             )

@@ -99,7 +99,7 @@ def _statement_for_dir(model_dir: Path, ignore: Sequence[str | Path]) -> dict[st
 def model_digest(model_dir: str | Path, ignore: Sequence[str | Path] = ()) -> str:
     """``sha256:<hex>``: the root digest a model-signing signature of this directory names."""
     statement = _statement_for_dir(Path(model_dir), ignore)
-    return "sha256:" + statement["subject"][0]["digest"]["sha256"]
+    return "sha256:" + str(statement["subject"][0]["digest"]["sha256"])
 
 
 def sign_model(
@@ -152,7 +152,7 @@ def unverified_subject_digest(bundle: bytes) -> str | None:
     try:
         envelope = json.loads(bundle)["dsseEnvelope"]
         statement = json.loads(base64.b64decode(envelope["payload"]))
-        return "sha256:" + statement["subject"][0]["digest"]["sha256"]
+        return "sha256:" + str(statement["subject"][0]["digest"]["sha256"])
     except (ValueError, KeyError, IndexError, TypeError):
         return None
 
