@@ -46,6 +46,7 @@ from typing import Any
 
 import jsonschema
 
+from mlgate.decide import could_not_decide
 from mlgate.errors import InputError
 from mlgate.policyset.yamlfile import LineMap, load_data_file, load_yaml_file, pointer_of
 from mlgate.timeutil import to_ns
@@ -385,7 +386,7 @@ def run_cases(engine: Any, cases: list[Case]) -> list[CaseResult]:
         decision = engine.evaluate(case.document, validate=True)
         problems = check_expectation(case.expect, decision)
         actual = summarize(decision)
-        if not decision.allowed and decision.violations[0].control.startswith("MLGATE-"):
+        if not decision.allowed and could_not_decide(decision.violations[0].control):
             actual["error"] = decision.violations[0].message
         results.append(
             CaseResult(

@@ -28,9 +28,12 @@ from typing import Any
 
 from mlgate.audit import AuditWriter, Masker, decision_record, load_or_create_key
 from mlgate.decide import (
+    AUDIT_ERROR_CONTROL,
     BACKEND_UNAVAILABLE_CONTROL,
     EVAL_ERROR_CONTROL,
     INPUT_ERROR_CONTROL,
+    LIMIT_CONTROL,
+    OVERLOAD_CONTROL,
     system_violation,
 )
 from mlgate.decision import Decision, Violation
@@ -60,9 +63,6 @@ from mlgate.timeutil import rfc3339
 log = logging.getLogger("mlgate.webhook")
 decision_log = logging.getLogger("mlgate.decision")
 
-AUDIT_ERROR_CONTROL = "MLGATE-AUDIT-ERROR"
-LIMIT_CONTROL = "MLGATE-LIMIT-EXCEEDED"
-OVERLOAD_CONTROL = "MLGATE-OVERLOADED"
 # Formats for CI only: on /validate they would let the deployer declare its own environment,
 # groups and evidence, and make the server read files from its own disk.
 CI_ONLY_GROUPS = frozenset({"mlgate.io"})
@@ -88,6 +88,9 @@ class Outcome:
     audit_ms: float = 0.0
     # An infrastructure fault (not caused by the request): the only kind --fail-open admits.
     infrastructure: bool = False
+    # False: decided without running the policy (a housekeeping UPDATE); `mlgate impact`
+    # then reports it as not replayable instead of looking for its input.
+    evaluated: bool = True
 
 
 class _Job:
@@ -536,7 +539,7 @@ class Webhook:
             evaluated_at=rfc3339(),
             dry_run=review.dry_run,
         )
-        return Outcome(decision)
+        return Outcome(decision, evaluated=False)
 
     def _error(
         self, review: AdmissionRequest, reason: str, message: str, *, infrastructure: bool = False
@@ -611,6 +614,8 @@ class Webhook:
         )
         if outcome.error:
             payload["error"] = self.masker.text(outcome.error)
+        if not outcome.evaluated:
+            payload["evaluated"] = False
         return payload
 
     async def _record_async(
