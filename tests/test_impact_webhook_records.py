@@ -4,10 +4,15 @@ reported as not reproducible, each with its reason code, never guessed."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import POLICIES
 from mlgate.cli.main import main
@@ -82,3 +87,43 @@ def test_webhook_records_replay_or_say_why_not(tmp_path, capsys) -> None:
     # The evaluated decisions replay, and the replay under the recording set gives the record.
     assert report["summary"]["replayed"] == len(evaluated) == report["summary"]["unchanged"]
     assert report["flips"] == []
+
+
+def test_input_retention_is_a_serve_flag(tmp_path) -> None:
+    """`mlgate serve --audit-input-max-rows` bounds the replay inputs the webhook keeps; the
+    decisions themselves stay."""
+    from mlgate.cli.cmd_serve import _check, server_config
+    from mlgate.cli.main import build_parser
+    from mlgate.errors import MlgateError
+
+    argv = ["serve", "--insecure", "--audit-db", str(tmp_path / "audit.db"),
+            "--audit-input-max-rows", "1", "--audit-input-retention-days", "7",
+            "--audit-prune-interval", "0.2"]  # fmt: skip
+    config = server_config(build_parser("serve").parse_args(argv))
+    assert (config.audit_input_max_rows, config.audit_input_retention_days) == (1, 7.0)
+    assert config.audit_prune_interval_s == 0.2
+    with pytest.raises(MlgateError, match="--audit-input-max-rows must be positive"):
+        _check(build_parser("serve").parse_args([*argv[:-5], "0"]))
+
+    settings = {
+        k: getattr(config, k)
+        for k in ("audit_input_max_rows", "audit_input_retention_days", "audit_prune_interval_s")
+    }
+    client, _ = app_with(tmp_path, None, **settings)  # fmt: skip
+    try:
+        for name in ("a", "b", "c"):
+            obj = copy.deepcopy(objects("ml-prod")["InferenceService"])
+            obj["metadata"]["name"] = name
+            _answer(client, review(obj, user=RELEASE))
+        deadline = time.monotonic() + 10
+        while _inputs_kept(tmp_path / "audit.db") > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        client.__exit__(None, None, None)
+    assert _inputs_kept(tmp_path / "audit.db") == 1
+    assert len([r for r in records(tmp_path / "audit.db") if r["type"] == "decision"]) == 3
+
+
+def _inputs_kept(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT count(*) FROM replay_inputs").fetchone()[0]

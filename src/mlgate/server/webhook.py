@@ -189,6 +189,8 @@ class Webhook:
                 retention_days=config.audit_retention_days,
                 max_rows=config.audit_max_rows,
                 prune_interval_s=config.audit_prune_interval_s,
+                input_retention_days=config.audit_input_retention_days,
+                input_max_rows=config.audit_input_max_rows,
                 on_batch=self.metrics.observe_audit_batch,
             )
 
