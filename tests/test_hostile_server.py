@@ -30,8 +30,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, certs: Path):
     srv = Server(
         tmp_path_factory.mktemp("hostile"),
         certs,
-        args=["--header-timeout", "1", "--body-timeout", "1", "--max-header-bytes", "8192",
-              "--tls-handshake-timeout", "1"],  # fmt: skip
+        args=[
+            *("--header-timeout", "1", "--body-timeout", "1", "--max-header-bytes", "8192"),
+            *("--tls-handshake-timeout", "1"),
+        ],
     ).start()
     yield srv
     srv.stop()
