@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mlgate.audit.replay_inputs import DIGEST_KEY, EMAILS, MASKED_EMAIL
+from mlgate.audit.replay_inputs import EMAILS, MASKED_EMAIL
 from mlgate.audit.store import AuditStore, StoredRecord
 from mlgate.decide import FAILED_CONTROLS, REFUSED_CONTROLS
 from mlgate.engine import Engine
@@ -155,7 +155,7 @@ class AuditReplayer:
                 "no stored input: recorded before inputs were kept, or deleted by the inputs' "
                 "retention bound",
             )
-        if stored.digest != record.body.get(DIGEST_KEY):
+        if stored.digest != store.chained_input_digest(record, stored):
             return _not_reproducible(
                 item,
                 INPUT_TAMPERED,

@@ -191,6 +191,7 @@ class Webhook:
                 prune_interval_s=config.audit_prune_interval_s,
                 input_retention_days=config.audit_input_retention_days,
                 input_max_rows=config.audit_input_max_rows,
+                input_masker=self.masker,
                 on_batch=self.metrics.observe_audit_batch,
             )
 
@@ -481,8 +482,9 @@ class Webhook:
             if job.abandoned:  # the request was already answered (deadline); do not log twice
                 return outcome
             job.stage = "recording"
+            # The input is masked and stored after the commit, off this request's path.
             future = self.audit.submit(
-                self._payload(job.review, outcome, job.started, inputs=job.inputs)
+                self._payload(job.review, outcome, job.started), inputs=job.inputs
             )
         recorded = time.perf_counter()
         try:
@@ -599,8 +601,6 @@ class Webhook:
         review: AdmissionRequest,
         outcome: Outcome,
         started: float,
-        *,
-        inputs: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         assert outcome.decision is not None
         payload = decision_record(
@@ -612,7 +612,6 @@ class Webhook:
             groups=review.groups,
             duration_ms=(time.perf_counter() - started) * 1000,
             fail_open=outcome.fail_open,
-            inputs=inputs,
         )
         if outcome.error:
             payload["error"] = self.masker.text(outcome.error)
