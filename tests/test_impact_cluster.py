@@ -42,7 +42,9 @@ def _exported() -> list[dict]:
         "metadata": {
             "name": "chatbot-7d9f-abcde",
             "namespace": "support-prod",
-            "ownerReferences": [{"kind": "Deployment", "name": "x", "controller": True}],
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x", "controller": True}
+            ],
         },
         "spec": {"containers": [{"name": "c", "image": "vllm/vllm-openai:v0.6.3",
                                  "args": ["--model", "s3://m/x"]}]},
@@ -100,8 +102,8 @@ def test_cluster_replay_flips_match_a_fresh_evaluation(repo, cluster, capsys, tm
     (broken,) = report["not_reproducible"]
     assert broken["name"] == "broken" and broken["reason_code"] == "refused-before-evaluation"
     assert "/spec/predictor" in broken["reason"]
-    # The controller's Pod (and the core Service, which carries no model) are not replayed.
-    assert any("2 object(s) skipped (controller-made" in n for n in report["notes"])
+    # The controller's Pod is judged through its owner, not replayed.
+    assert any("1 object(s) skipped (controller-made" in n for n in report["notes"])
     assert any(s.startswith(f"{len(before) + 1} object(s) from cluster https://127.0.0.1:")
                for s in report["sources"])  # fmt: skip
 

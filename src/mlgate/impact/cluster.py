@@ -39,7 +39,7 @@ class ClusterObjects:
                 "their owner, or without a model reference), as `mlgate scan` does"
             )
         if self.unserved:
-            notes.append(f"cluster: kinds this cluster does not serve: {', '.join(self.unserved)}")
+            notes.append(f"cluster: kinds not read (not served): {', '.join(self.unserved)}")
         return notes
 
 
@@ -49,7 +49,8 @@ def cluster_objects(
     identity = identity or Identity()
     report, subjects = read_cluster(reader, namespace=namespace, identity=identity)
     skipped = sum(1 for o in report.objects if o.skipped)
-    found = ClusterObjects(report.server, skipped=skipped, unserved=report.unserved)
+    unserved = [u.name for u in report.unserved]
+    found = ClusterObjects(report.server, skipped=skipped, unserved=unserved)
     for entry in subjects:
         item = entry.item
         if entry.subject is None:
