@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlgate.decide import INPUT_ERROR_CONTROL, failed_closed
+from mlgate.decide import INPUT_ERROR_CONTROL
 from mlgate.decision import Decision
 from mlgate.errors import InputError
 from mlgate.scan.cluster import ClusterReader, ServedKind, UnservedKind
@@ -176,11 +176,11 @@ def access_controls(engine: Any) -> set[str]:
 
 def invalid_object(engine: Any, item: ScannedObject, err: InputError) -> Decision:
     """Malformed is not "nothing to check": it is a fail-closed finding."""
-    return failed_closed(
+    return engine.failed_closed(  # type: ignore[no-any-return]
         {"request": {"kind": item.kind, "name": item.name, "namespace": item.namespace}},
-        engine.policy_set, engine.backend.name, INPUT_ERROR_CONTROL,
+        INPUT_ERROR_CONTROL,
         f"invalid {item.kind}: {err}",
-    )  # fmt: skip
+    )
 
 
 def scan_cluster(

@@ -19,7 +19,7 @@ import uvloop
 from mlgate.server.config import ServerConfig
 
 
-class HandshakeBoundedLoop(uvloop.Loop):  # type: ignore[misc]
+class HandshakeBoundedLoop(uvloop.Loop):
     """uvicorn ``loop`` factory (``mlgate.server.loop:HandshakeBoundedLoop``)."""
 
     async def create_server(self, *args: Any, **kwargs: Any) -> Any:
