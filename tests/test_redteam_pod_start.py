@@ -374,3 +374,35 @@ def test_a_bucket_differing_only_in_case_is_not_the_attested_one(
     }
     resp = decide(server, copy.deepcopy(obj))
     assert_denied(server, resp, "SC-URI-BOUND", f"expected {uri}")
+
+
+def test_only_trusted_verifier_builds_count_when_listed(
+    tmp_path: Path, evidence: dict, digest: str
+) -> None:
+    """supply_chain.verifier_image_digests: a pinned build that is not listed is refused."""
+    import shutil
+
+    from mlgate.engine import Engine
+    from mlgate.subjects import RequestInfo, subject_from_object
+    from webhook_support import REPO
+
+    policies = tmp_path / "policies"
+    shutil.copytree(REPO / "policies", policies)
+    params = policies / "params.yaml"
+    text = params.read_text()
+    assert "verifier_image_digests: []" in text
+    params.write_text(text.replace("verifier_image_digests: []",
+                                   f'verifier_image_digests: ["{VERIFIER_DIGEST}"]'))  # fmt: skip
+    info = RequestInfo(username="release-bot", groups=("mlops-release-managers",),
+                       namespace_labels={"mlgate.io/environment": "production"})  # fmt: skip
+    engine = Engine.from_path(policies)
+    try:
+        trusted = engine.evaluate_subject(subject_from_object(pod(evidence, digest), info))
+        assert trusted.allowed is True, trusted.violations
+        other = "ghcr.io/mlgate/mlgate-verifier@sha256:" + "0" * 64
+        obj = pod(evidence, digest, init=[fetch(), verify(digest, image=other)])
+        decision = engine.evaluate_subject(subject_from_object(obj, info))
+        assert decision.denied_controls == ["SC-POD-START-VERIFY"]
+        assert "is not a trusted verifier build" in decision.violations[0].message
+    finally:
+        engine.close()
