@@ -28,7 +28,10 @@ ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
 RELEASE = {"username": "release-bot", "groups": ["mlops-release-managers", "system:authenticated"]}
 VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0@sha256:" + "5e" * 32
 MODELS_RO = {"name": "models", "mountPath": "/models", "readOnly": True}
-POD_NAMESPACE = {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+POD_NAMESPACE = {
+    "name": "POD_NAMESPACE",
+    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+}
 KSERVE_SA = "system:serviceaccount:kserve:kserve-controller-manager"
 
 

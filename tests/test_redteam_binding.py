@@ -29,7 +29,10 @@ MODEL = EXAMPLES / "models" / "credit-scorer"
 ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
 VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0@sha256:" + "5e" * 32
 MODELS_RO = {"name": "models", "mountPath": "/models", "readOnly": True}
-POD_NAMESPACE = {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+POD_NAMESPACE = {
+    "name": "POD_NAMESPACE",
+    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+}
 KSERVE_SOURCE = "internal.serving.kserve.io/storage-initializer-sourceuri"
 # As KServe's pod mutator injects them: the download volume, read-only in the server.
 KSERVE_VOLUME = "kserve-provision-location"
@@ -104,7 +107,10 @@ def deployment(
     init: list[dict[str, Any]] | None = None,
     owner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"containers": containers, "volumes": [{"name": "models", "emptyDir": {}}]}
+    spec: dict[str, Any] = {
+        "containers": containers,
+        "volumes": [{"name": "models", "emptyDir": {}}],
+    }
     if init:
         spec["initContainers"] = init
     meta: dict[str, Any] = {"name": "credit-llm", "namespace": "ml-prod"}
@@ -144,7 +150,14 @@ def verifier(expect: str, **extra: Any) -> dict[str, Any]:
     container = {
         "name": "verify-model",
         "image": VERIFIER,
-        "args": ["--model-dir", "/models", "--storage-uri", ATTESTED_URI, "--expect-digest", expect],
+        "args": [
+            "--model-dir",
+            "/models",
+            "--storage-uri",
+            ATTESTED_URI,
+            "--expect-digest",
+            expect,
+        ],
         "volumeMounts": [dict(MODELS_RO)],
         "env": [POD_NAMESPACE],
     }
@@ -319,8 +332,10 @@ def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]
         lambda d: _verifier_args(
             d,
             ["--model-dir", "/models", "--expect-digest", d, "--storage-uri", "s3://x/m"],
-            env=[{"name": "MLGATE_MODELS", "value": json.dumps({"s3://x/m": {"digest": OTHER}})},
-                 POD_NAMESPACE],  # fmt: skip
+            env=[
+                {"name": "MLGATE_MODELS", "value": json.dumps({"s3://x/m": {"digest": OTHER}})},
+                POD_NAMESPACE,
+            ],
         ),
         # the kubelet keeps the last of two env entries with one name; a ConfigMap's is unseen
         lambda d: _verifier_args(
@@ -343,7 +358,9 @@ def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]
         ),
         # the verifier image running something else, with the digest in its environment
         lambda d: _verifier_args(
-            d, ["-c", "true"], command=["sh"],
+            d,
+            ["-c", "true"],
+            command=["sh"],
             env=[{"name": "MLGATE_EXPECT_DIGEST", "value": d}, POD_NAMESPACE],
         ),
     ],

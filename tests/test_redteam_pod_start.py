@@ -176,7 +176,9 @@ def test_a_server_that_downloads_the_model_itself_is_not_verified(
 def test_a_server_reading_another_volume_is_not_verified(
     server: Server, evidence: dict, digest: str
 ) -> None:
-    other = serve("--model", "/data", mounts=[{"name": "data", "mountPath": "/data", "readOnly": True}])
+    other = serve(
+        "--model", "/data", mounts=[{"name": "data", "mountPath": "/data", "readOnly": True}]
+    )
     volumes = [{"name": "models", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
     resp = decide(server, pod(evidence, digest, containers=[other], volumes=volumes))
     assert_denied(server, resp, "SC-POD-START-VERIFY", "/data", "volume 'data'")

@@ -193,9 +193,7 @@ def kserve_source(
         if server is not None:
             site = {"pod": pod, "container": KSERVE_CONTAINER, "uri": KSERVE_MOUNT,
                     **locate(KSERVE_MOUNT, server, pod_spec)}  # fmt: skip
-        out.append(
-            ModelRef(component="storage-initializer", uri=source, annotations={}, site=site)
-        )
+        out.append(ModelRef(component="storage-initializer", uri=source, annotations={}, site=site))
     unique: dict[tuple[str, str], ModelRef] = {}
     for m in out:
         unique.setdefault((m.component, m.uri), m)
@@ -204,10 +202,14 @@ def kserve_source(
 
 def _kserve_container(pod_spec: dict[str, Any]) -> dict[str, Any] | None:
     containers = pod_spec.get("containers")
-    return next(
-        (c for c in containers if isinstance(c, dict) and c.get("name") == KSERVE_CONTAINER),
-        None,
-    ) if isinstance(containers, list) else None
+    return (
+        next(
+            (c for c in containers if isinstance(c, dict) and c.get("name") == KSERVE_CONTAINER),
+            None,
+        )
+        if isinstance(containers, list)
+        else None
+    )
 
 
 def _step(
@@ -308,7 +310,9 @@ def verification_steps(
         where = locate(path, container, pod_spec) if path else None
         step["location"] = where
         volume = where["volume"] if where else None
-        step["writers"] = writers_after(pod_spec, _index(pod_spec, container), volume) if volume else []
+        step["writers"] = (
+            writers_after(pod_spec, _index(pod_spec, container), volume) if volume else []
+        )
         steps.append(step)
     return steps
 
