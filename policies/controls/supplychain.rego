@@ -274,6 +274,8 @@ loads := lib.obj(object.get(bind, "loads", {}))
 
 location(step) := lib.obj(object.get(step, "location", {}))
 
+scope(step) := lib.obj(object.get(step, "scope", {}))
+
 # The server reads another place than the one checked.
 step_problem contains [step.container, msg] if {
 	some step in template_steps
@@ -355,16 +357,16 @@ step_problem contains [step.container, msg] if {
 # production or the pod's own may trust signers this one does not.
 step_problem contains [step.container, msg] if {
 	some step in template_steps
-	scope_env := object.get(step, ["scope", "environment"], null)
+	scope_env := object.get(scope(step), "environment", null)
 	not scope_env in {input.context.environment, "production"}
-	msg := sprintf("it evaluates trust.yaml for environment %v, not %v (--environment / MLGATE_ENVIRONMENT)", [scope_env, input.context.environment])
+	msg := sprintf("it evaluates trust.yaml for environment %s, not %s (--environment / MLGATE_ENVIRONMENT)", [lib.show(scope_env), lib.show(input.context.environment)])
 }
 
 step_problem contains [step.container, msg] if {
 	some step in template_steps
-	scope_ns := object.get(step, ["scope", "namespace"], null)
+	scope_ns := object.get(scope(step), "namespace", null)
 	scope_ns != input.request.namespace
-	msg := sprintf("it evaluates trust.yaml for namespace %v, not %v: set POD_NAMESPACE from the downward API (fieldRef metadata.namespace)", [scope_ns, input.request.namespace])
+	msg := sprintf("it evaluates trust.yaml for namespace %s, not %s: set POD_NAMESPACE from the downward API (fieldRef metadata.namespace)", [lib.show(scope_ns), lib.show(input.request.namespace)])
 }
 
 # KServe: the storage initializer replaced by the verifying ClusterStorageContainer
