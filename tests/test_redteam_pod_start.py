@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from mlgate.evidence.signature import model_digest
 from mlgate.subjects.base import normalize_uri
+from mlgate.supplychain.modeldir import model_digest
 from webhook_support import EXAMPLES, Server, issue_certs, review
 
 MODEL = EXAMPLES / "models" / "credit-scorer"
