@@ -16,11 +16,14 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from mlgate.cli.common import add_cert_chain_option
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.errors import InputError
+
+if TYPE_CHECKING:
+    from mlgate.supplychain.trust import TrustPolicy
 
 EXPECT_ENV = "MLGATE_EXPECT_DIGEST"
 MODELS_ENV = "MLGATE_MODELS"
@@ -29,7 +32,8 @@ NAMESPACE_ENV = "POD_NAMESPACE"
 
 
 def register(
-    subparsers: argparse._SubParsersAction, environ: Mapping[str, str] | None = None
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    environ: Mapping[str, str] | None = None,
 ) -> None:
     env = os.environ if environ is None else environ
     p = subparsers.add_parser(
@@ -87,8 +91,9 @@ def register(
     p.set_defaults(handler=run)
 
 
-def _trust(args: argparse.Namespace):  # -> TrustPolicy
-    from mlgate.supplychain.trust import TrustPolicy, single_authority_policy
+def _trust(args: argparse.Namespace) -> TrustPolicy:
+    from mlgate.supplychain.trust import TrustPolicy
+    from mlgate.supplychain.trustload import single_authority_policy
 
     keyless = args.identity or args.identity_regex or args.issuer
     chosen = [

@@ -157,7 +157,7 @@ def normalize_uri(uri: str) -> str:
     if scheme in _DNS_HOST_SCHEMES:
         host = _fold_host(host)
     if scheme in ("https", "http") and host in _HF_HOSTS:
-        scheme, host, sep, path = "hf", *path.partition("/")  # type: ignore[assignment]
+        scheme, (host, sep, path) = "hf", path.partition("/")
         host_path = f"{host}{sep}{path}".rstrip("/")
         repo, _, tail = host_path.partition("/tree/")  # huggingface.co/org/model/tree/<rev>
         return f"hf://{repo}" + (f"@{tail}" if tail else "")

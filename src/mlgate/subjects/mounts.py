@@ -72,8 +72,10 @@ def locate(path: str, container: dict[str, Any], pod_spec: dict[str, Any]) -> di
     out["read_only"] = best.get("readOnly") is True
     if "subPathExpr" in best:
         return out  # expanded by the kubelet from the environment: the place is unknown
-    sub = best.get("subPath") if isinstance(best.get("subPath"), str) else ""
-    inner = posixpath.normpath(posixpath.join("/", sub, "" if rest == "." else rest))
+    sub = best.get("subPath")
+    inner = posixpath.normpath(
+        posixpath.join("/", sub if isinstance(sub, str) else "", "" if rest == "." else rest)
+    )
     out["volume_path"] = inner
     return out
 

@@ -248,7 +248,7 @@ def _step(
         visible = {k: v for k, v in env.items() if v is not None}
         with contextlib.suppress(InputError):
             expect = admitted_digest(args, visible)
-    image = container.get("image") if isinstance(container.get("image"), str) else ""
+    image = found if isinstance(found := container.get("image"), str) else ""
     model_dir = (args.model_dir or args.model_dir_opt) if args is not None else None
     at = image.rfind("@sha256:")
     step: dict[str, Any] = {
