@@ -36,9 +36,13 @@ def load_npy(p: Path) -> np.ndarray:
         return array
     except ValueError as err:
         # numpy says "Object arrays cannot be loaded when allow_pickle=False" for pickles.
-        raise InputError(f"not a usable .npy array: {err}", location=str(p)) from None
+        raise InputError(
+            f"not a usable .npy array: {err}", location=str(p), code="data.unusable_array"
+        ) from None
     except (OSError, EOFError) as err:
-        raise InputError(f"cannot read .npy file: {err}", location=str(p)) from None
+        raise InputError(
+            f"cannot read .npy file: {err}", location=str(p), code="data.unreadable"
+        ) from None
 
 
 def load_npz(p: Path) -> np.lib.npyio.NpzFile:
@@ -46,7 +50,9 @@ def load_npz(p: Path) -> np.lib.npyio.NpzFile:
         archive: np.lib.npyio.NpzFile = np.load(p, allow_pickle=False)
         return archive
     except (ValueError, OSError, EOFError) as err:
-        raise InputError(f"cannot read .npz file: {err}", location=str(p)) from None
+        raise InputError(
+            f"cannot read .npz file: {err}", location=str(p), code="data.unreadable"
+        ) from None
 
 
 def _sidecar_names(p: Path) -> list[str] | None:
@@ -71,7 +77,9 @@ def npy_names(p: Path, array: np.ndarray, names: Sequence[str] | None) -> list[s
         default = [f"f{i}" for i in range(width)]
     else:
         raise InputError(
-            f"expected a 1-D or 2-D array (rows x columns), got {array.ndim}-D", location=str(p)
+            f"expected a 1-D or 2-D array (rows x columns), got {array.ndim}-D",
+            location=str(p),
+            code="data.array_shape",
         )
     source = "--columns"
     chosen = list(names) if names else None
@@ -82,10 +90,14 @@ def npy_names(p: Path, array: np.ndarray, names: Sequence[str] | None) -> list[s
         return default
     if len(chosen) != width:
         raise InputError(
-            f"{source} names {len(chosen)} columns but the array has {width}", location=str(p)
+            f"{source} names {len(chosen)} columns but the array has {width}",
+            location=str(p),
+            code="data.column_names_count",
         )
     if len(set(chosen)) != len(chosen):
-        raise InputError(f"{source} repeats a column name", location=str(p))
+        raise InputError(
+            f"{source} repeats a column name", location=str(p), code="data.duplicate_column"
+        )
     return chosen
 
 
@@ -104,7 +116,9 @@ def _array_column(name: str, values: np.ndarray, kind: Kind | None, where: str) 
         bad = np.flatnonzero(np.isinf(out))
         if bad.size:
             raise InputError(
-                f"column {name!r}: infinite value in row {int(bad[0])}", location=where
+                f"column {name!r}: infinite value in row {int(bad[0])}",
+                location=where,
+                code="data.infinite",
             )
         return out
     if dtype.kind in "US":
@@ -121,15 +135,21 @@ def _array_column(name: str, values: np.ndarray, kind: Kind | None, where: str) 
                     raise InputError(
                         f"column {name!r}: expected a number, got {lab!r} in row {i}",
                         location=where,
+                        code="data.not_a_number",
                     ) from None
                 if math.isinf(out[i]):
-                    raise InputError(f"column {name!r}: infinite value in row {i}", location=where)
+                    raise InputError(
+                        f"column {name!r}: infinite value in row {i}",
+                        location=where,
+                        code="data.infinite",
+                    )
             return out
         (column,) = encode_categorical(labels)
         return column
     raise InputError(
         f"column {name!r}: unsupported dtype {dtype} (expected numbers or strings)",
         location=where,
+        code="data.unsupported_type",
     )
 
 
@@ -164,11 +184,14 @@ def read_npz(p: Path, requested: Sequence[str] | None, forced: dict[str, Kind]) 
             try:
                 values = archive[name]
             except ValueError as err:  # pickled member
-                raise InputError(f"member {name!r}: {err}", location=where) from None
+                raise InputError(
+                    f"member {name!r}: {err}", location=where, code="data.unreadable"
+                ) from None
             if values.ndim != 1:
                 raise InputError(
                     f"member {name!r} is {values.ndim}-D; .npz files hold one 1-D array per column",
                     location=where,
+                    code="data.array_shape",
                 )
             if n_rows is None:
                 n_rows = int(values.shape[0])
@@ -176,6 +199,7 @@ def read_npz(p: Path, requested: Sequence[str] | None, forced: dict[str, Kind]) 
                 raise InputError(
                     f"member {name!r} has {values.shape[0]} rows, expected {n_rows}",
                     location=where,
+                    code="data.row_count",
                 )
             columns[name] = _array_column(name, values, forced.get(name), where)
     return Table(where, columns, n_rows or 0)
@@ -189,11 +213,14 @@ def parquet_file(p: Path) -> Any:  # a pyarrow ParquetFile; pyarrow is optional
             "reading Parquet needs the optional 'pyarrow' package (pip install pyarrow), "
             "or convert the file to CSV or .npy",
             location=str(p),
+            code="data.pyarrow_missing",
         ) from None
     try:
         return pq.ParquetFile(p)
     except Exception as err:  # pyarrow raises its own ArrowInvalid/OSError family
-        raise InputError(f"cannot read Parquet file: {err}", location=str(p)) from None
+        raise InputError(
+            f"cannot read Parquet file: {err}", location=str(p), code="data.unreadable"
+        ) from None
 
 
 def read_parquet(p: Path, requested: Sequence[str] | None, forced: dict[str, Kind]) -> Table:
@@ -234,11 +261,15 @@ def read_parquet(p: Path, requested: Sequence[str] | None, forced: dict[str, Kin
                         builder.add_labels(labels)
                 else:
                     raise InputError(
-                        f"column {name!r}: unsupported Parquet type {kind}", location=where
+                        f"column {name!r}: unsupported Parquet type {kind}",
+                        location=where,
+                        code="data.unsupported_type",
                     )
             n_rows += batch.num_rows
     except InputError:
         raise
     except Exception as err:
-        raise InputError(f"cannot read Parquet file: {err}", location=where) from None
+        raise InputError(
+            f"cannot read Parquet file: {err}", location=where, code="data.unreadable"
+        ) from None
     return Table(where, {name: b.finish() for name, b in builders.items()}, n_rows)

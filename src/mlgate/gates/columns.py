@@ -68,6 +68,7 @@ class Table:
             raise InputError(
                 f"no column named {name!r} (columns: {', '.join(self.columns) or 'none'})",
                 location=self.path,
+                code="data.no_such_column",
             ) from None
 
     def kind(self, name: str) -> Kind:
@@ -144,6 +145,7 @@ def check_requested(
             raise InputError(
                 f"no column named {name!r} (columns: {', '.join(available) or 'none'})",
                 location=str(p),
+                code="data.no_such_column",
             )
     return list(dict.fromkeys(requested))
 
@@ -220,6 +222,7 @@ class ColumnBuilder:
                     raise InputError(
                         f"column {self.name!r}: expected a number, got {raw!r}{hint}",
                         location=location_of(path, lines[i]),
+                        code="data.not_a_number",
                     ) from None
         return self._finite(out, values, lines, path)
 
@@ -232,6 +235,7 @@ class ColumnBuilder:
             raise InputError(
                 f"column {self.name!r}: infinite value {values[i]!r} is not allowed",
                 location=location_of(path, lines[i]),
+                code="data.infinite",
             )
         return out
 
@@ -254,7 +258,9 @@ class ColumnBuilder:
         bad = np.flatnonzero(np.isinf(values))
         if bad.size:
             raise InputError(
-                f"column {self.name!r}: infinite value in row {int(bad[0]) + 1}", location=where
+                f"column {self.name!r}: infinite value in row {int(bad[0]) + 1}",
+                location=where,
+                code="data.infinite",
             )
         self.parts.append(values.astype(np.float64, copy=False))
 

@@ -45,12 +45,18 @@ def _rows(reader: Iterator[list[str]], path: str) -> Iterator[list[str]]:
             return
         except csv.Error as err:
             line = reader.line_num  # type: ignore[attr-defined]
-            raise InputError(f"malformed CSV: {err}", location=location_of(path, line)) from None
+            raise InputError(
+                f"malformed CSV: {err}", location=location_of(path, line), code="data.malformed_csv"
+            ) from None
         except UnicodeDecodeError:
             line = reader.line_num + 1  # type: ignore[attr-defined]
-            raise InputError("not UTF-8 text", location=location_of(path, line)) from None
+            raise InputError(
+                "not UTF-8 text", location=location_of(path, line), code="data.not_utf8"
+            ) from None
         except (OSError, EOFError) as err:  # truncated or corrupt .gz
-            raise InputError(f"cannot read file: {err}", location=path) from None
+            raise InputError(
+                f"cannot read file: {err}", location=path, code="data.unreadable"
+            ) from None
         yield row
 
 
@@ -64,14 +70,20 @@ def read_header(reader: Iterator[list[str]], path: str) -> tuple[list[str], Iter
         seen: set[str] = set()
         for i, name in enumerate(header):
             if not name:
-                raise InputError(f"header field {i + 1} is empty", location=location_of(path, line))
+                raise InputError(
+                    f"header field {i + 1} is empty",
+                    location=location_of(path, line),
+                    code="data.empty_header_field",
+                )
             if name in seen:
                 raise InputError(
-                    f"duplicate column {name!r} in the header", location=location_of(path, line)
+                    f"duplicate column {name!r} in the header",
+                    location=location_of(path, line),
+                    code="data.duplicate_column",
                 )
             seen.add(name)
         return header, rows
-    raise InputError("empty file: expected a header row", location=path)
+    raise InputError("empty file: expected a header row", location=path, code="data.no_header")
 
 
 def read_csv(p: Path, requested: Sequence[str] | None, forced: dict[str, Kind]) -> Table:
@@ -104,6 +116,7 @@ def read_csv(p: Path, requested: Sequence[str] | None, forced: dict[str, Kind]) 
                 raise InputError(
                     f"expected {width} fields (as in the header), got {len(row)}",
                     location=location_of(path, reader.line_num),
+                    code="data.field_count",
                 )
             chunk.append(row)
             lines.append(reader.line_num)

@@ -32,7 +32,8 @@ Rules, stated once so that users and tests can rely on them:
 - **Parquet** needs the optional ``pyarrow`` package (not a dependency of mlgate); without it
   the error names the file and the package to install.
 
-Errors are :class:`mlgate.errors.InputError` carrying ``file:line`` (CSV) or ``file`` plus
+Errors are :class:`mlgate.errors.InputError` with a ``data.*`` code (``data.not_a_number``,
+``data.no_such_column``, ``data.field_count``, ...) carrying ``file:line`` (CSV) or ``file`` plus
 the row index (binary formats), never a traceback.
 """
 
@@ -91,7 +92,9 @@ def read_table(
     clash = set(categorical) & set(numeric)
     if clash:
         raise InputError(
-            f"column {sorted(clash)[0]!r} cannot be both categorical and numeric", location=str(p)
+            f"column {sorted(clash)[0]!r} cannot be both categorical and numeric",
+            location=str(p),
+            code="data.kind_conflict",
         )
     forced: dict[str, Kind] = {name: "categorical" for name in categorical}
     forced.update({name: "numeric" for name in numeric})
@@ -105,18 +108,20 @@ def read_table(
     else:
         table = read_parquet(p, columns, forced)
     if table.n_rows == 0:
-        raise InputError("no data rows", location=str(p))
+        raise InputError("no data rows", location=str(p), code="data.no_rows")
     return table
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if not p.exists():
-        raise InputError("no such file", location=str(p))
+        raise InputError("no such file", location=str(p), code="data.not_found")
     if p.is_dir():
-        raise InputError("is a directory, expected a data file", location=str(p))
+        raise InputError(
+            "is a directory, expected a data file", location=str(p), code="data.is_directory"
+        )
     if not os.access(p, os.R_OK):
-        raise InputError("permission denied", location=str(p))
+        raise InputError("permission denied", location=str(p), code="data.permission_denied")
     return p
 
 
@@ -134,5 +139,7 @@ def _format_of(p: Path) -> str:
     if last in (".parquet", ".pq"):
         return "parquet"
     raise InputError(
-        "unknown data format (expected .csv, .tsv, .npy, .npz or .parquet)", location=str(p)
+        "unknown data format (expected .csv, .tsv, .npy, .npz or .parquet)",
+        location=str(p),
+        code="data.unknown_format",
     )

@@ -27,6 +27,8 @@ MAX_FINITE_KS_N = 10_000
 class GatesExtraMissing(MlgateError):
     """Promotion-gate p-values need scipy, which the ``mlgate[gates]`` extra installs."""
 
+    code = "gates_extra_missing"
+
 
 class KSResult(NamedTuple):
     statistic: float

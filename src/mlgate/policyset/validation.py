@@ -63,9 +63,13 @@ class Problem:
 class PolicyDataError(PolicyError):
     """A policy data file (controls, params, exemptions, trust) is wrong: every problem found."""
 
+    code = "policy_data_error"
+
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        # The first problem's code (every problem keeps its own in ``problems``).
+        first = self.problems[0].code if self.problems else None
+        super().__init__("\n".join(str(p) for p in self.problems), code=first)
 
 
 def raise_if(problems: list[Problem]) -> None:

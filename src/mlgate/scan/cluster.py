@@ -28,6 +28,8 @@ PAGE_SIZE = 250
 class ClusterError(MlgateError):
     """The API server could not be reached or refused a request the scan needs."""
 
+    code = "cluster_error"
+
 
 @dataclass(frozen=True)
 class ServedKind:
