@@ -13,6 +13,7 @@ from conftest import POLICIES, REPO
 from mlgate.cli.main import main
 from mlgate.decide import EVAL_ERROR_CONTROL
 from mlgate.engine import Engine
+from mlgate.errors import InputError
 from mlgate.policytest.cases import Suite
 
 SUITE = REPO / "policy-tests"
@@ -131,51 +132,59 @@ cases:
     [
         (
             "cases:\n  - name: x\n    base: compliant-high-production\n    expct: {}\n",
-            "cases.yaml:2",
+            ("suite.schema", "cases.yaml:2"),
         ),
         (
             "cases:\n  - name: x\n    base: nope\n    expect: {allowed: true}\n",
-            "base 'nope' not found",
+            ("suite.base_not_found", "cases.yaml:2"),
         ),
         (
             "cases:\n  - name: x\n    base: compliant-high-production\n"
             "    unset: [card.governance.no_such_field]\n    expect: {allowed: true}\n",
-            "cases.yaml:4: unset card.governance.no_such_field",
+            ("suite.bad_path", "cases.yaml:4"),
         ),
         (
             "cases:\n  - name: x\n    base: compliant-high-production\n"
             "    set: {card.governance.risk_tier.deeper: 1}\n    expect: {allowed: true}\n",
-            "cases.yaml:4: set card.governance.risk_tier.deeper",
+            ("suite.bad_path", "cases.yaml:4"),
         ),
-        ("cases:\n  - name: x\n    expect: {allowed: true}\n", "case has no base"),
+        ("cases:\n  - name: x\n    expect: {allowed: true}\n", ("suite.no_base", "cases.yaml:2")),
         (
             "cases:\n  - {name: x, base: compliant-minimal-dev, expect: {allowed: true}}\n"
             "  - {name: x, base: compliant-minimal-dev, expect: {allowed: true}}\n",
-            "cases.yaml:3: duplicate case name 'x'",
+            ("suite.duplicate_case", "cases.yaml:3"),
         ),
-        ("cases: [unclosed\n", "cases.yaml:2: invalid YAML"),
+        ("cases: [unclosed\n", ("yaml.invalid", "cases.yaml:2")),
         (
             "cases:\n  - name: x\n    base: compliant-minimal-dev\n    now: next tuesday\n"
             "    expect: {allowed: true}\n",
-            "cases.yaml:4",
+            ("suite.bad_time", "cases.yaml:4"),
         ),
         (
             "cases:\n  - name: x\n    base: compliant-minimal-dev\n    expect: {allowed: maybe}\n",
-            "cases.yaml:4: /cases/0/expect/allowed",
+            ("suite.schema", "cases.yaml:4"),
         ),
     ],
 )
 def test_a_bad_test_file_exits_2_with_file_and_line(capsys, suite_copy, text, expected) -> None:
-    write_cases(suite_copy, text)
+    error_code, where = expected
+    path = write_cases(suite_copy, text)
+    with pytest.raises(InputError) as info:
+        Suite(suite_copy).load()
+    assert info.value.code == error_code
+    assert str(info.value.location).endswith(where) and str(path).endswith("cases.yaml")
     code, _, err = run(capsys, "test", str(suite_copy), "--no-rego")
     assert code == 2
-    assert expected in err
+    assert f"{where}:" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_missing_directory_and_bad_regex_exit_2(capsys, tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        Suite(tmp_path / "nope").load()
+    assert info.value.code == "suite.not_found"
     code, _, err = run(capsys, "test", str(tmp_path / "nope"))
-    assert code == 2 and "not found" in err
+    assert code == 2 and str(tmp_path / "nope") in err
     code, _, err = run(capsys, "test", str(SUITE), "--run", "(")
     assert code == 2 and "--run" in err
 

@@ -176,8 +176,10 @@ def test_leaf_not_matching_key_is_an_input_error(tmp_path: Path) -> None:
 
     pki = make_chain(tmp_path / "pki")
     write_key(tmp_path / "other.pem")
-    with pytest.raises(InputError, match="not for this private key"):
+    with pytest.raises(InputError) as info:
         sign_model(make_model(tmp_path / "m"), key=tmp_path / "other.pem", cert_chain=[pki["leaf"]])
+    assert info.value.code == "certificate.key_mismatch"
+    assert info.value.location == str(tmp_path / "other.pem")
 
 
 # --- CLI -----------------------------------------------------------------------------------

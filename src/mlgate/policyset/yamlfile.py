@@ -137,8 +137,10 @@ def _yaml_error(path: str, err: yaml.YAMLError) -> InputError:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     problem = getattr(err, "problem", None) or str(err).splitlines()[0]
     if mark is not None:
-        return InputError(f"invalid YAML: {problem}", location=f"{path}:{mark.line + 1}")
-    return InputError(f"invalid YAML: {problem}", location=path)
+        return InputError(
+            f"invalid YAML: {problem}", location=f"{path}:{mark.line + 1}", code="yaml.invalid"
+        )
+    return InputError(f"invalid YAML: {problem}", location=path, code="yaml.invalid")
 
 
 _STR, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"

@@ -142,7 +142,11 @@ def unset_path(doc: dict[str, Any], path: str) -> None:
 
 def _schema_error(lines: LineMap, err: jsonschema.ValidationError) -> InputError:
     pointer = pointer_of(err.absolute_path)
-    return InputError(f"{pointer or '/'}: {err.message[:200]}", location=lines.where(pointer))
+    return InputError(
+        f"{pointer or '/'}: {err.message[:200]}",
+        location=lines.where(pointer),
+        code="suite.schema",
+    )
 
 
 class Suite:
@@ -158,25 +162,37 @@ class Suite:
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:
             raise InputError(
-                f"base {ref!r} not found in {self.directory / 'bases'}", location=where
+                f"base {ref!r} not found in {self.directory / 'bases'}",
+                location=where,
+                code="suite.base_not_found",
             )
         if path not in self._bases:
             document, _ = load_data_file(path)
             if not isinstance(document, dict):
-                raise InputError("a base must be a canonical input object", location=str(path))
+                raise InputError(
+                    "a base must be a canonical input object",
+                    location=str(path),
+                    code="suite.base_not_object",
+                )
             self._bases[path] = document
         return copy.deepcopy(self._bases[path])
 
     def files(self) -> list[Path]:
         if not self.directory.is_dir():
-            raise InputError("policy test directory not found", location=str(self.directory))
+            raise InputError(
+                "policy test directory not found",
+                location=str(self.directory),
+                code="suite.not_found",
+            )
         files = sorted(
             p
             for p in self.directory.iterdir()
             if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
         )
         if not files:
-            raise InputError("no *.yaml case files", location=str(self.directory))
+            raise InputError(
+                "no *.yaml case files", location=str(self.directory), code="suite.empty"
+            )
         return files
 
     def load_file(self, path: Path) -> list[Case]:
@@ -191,32 +207,44 @@ class Suite:
             pointer = f"/cases/{i}"
             where = lines.where(pointer)
             if raw["name"] in seen:
-                raise InputError(f"duplicate case name {raw['name']!r}", location=where)
+                raise InputError(
+                    f"duplicate case name {raw['name']!r}",
+                    location=where,
+                    code="suite.duplicate_case",
+                )
             seen.add(raw["name"])
             base_ref = raw.get("base", default_base)
             if base_ref is None:
                 raise InputError(
-                    "case has no base (set 'base' in the case or the file)", location=where
+                    "case has no base (set 'base' in the case or the file)",
+                    location=where,
+                    code="suite.no_base",
                 )
             doc = self.base(base_ref, where)
             if "now" in raw:
                 try:
                     doc.setdefault("context", {})["now_ns"] = to_ns(raw["now"])
                 except InputError as err:
-                    raise InputError(err.message, location=lines.where(f"{pointer}/now")) from None
+                    raise InputError(
+                        err.message, location=lines.where(f"{pointer}/now"), code="suite.bad_time"
+                    ) from None
             for target in raw.get("unset", []):
                 try:
                     unset_path(doc, target)
                 except KeyError as err:
                     raise InputError(
-                        f"unset {target}: {err.args[0]}", location=lines.where(f"{pointer}/unset")
+                        f"unset {target}: {err.args[0]}",
+                        location=lines.where(f"{pointer}/unset"),
+                        code="suite.bad_path",
                     ) from None
             for target, value in raw.get("set", {}).items():
                 try:
                     set_path(doc, target, value)
                 except KeyError as err:
                     raise InputError(
-                        f"set {target}: {err.args[0]}", location=lines.where(f"{pointer}/set")
+                        f"set {target}: {err.args[0]}",
+                        location=lines.where(f"{pointer}/set"),
+                        code="suite.bad_path",
                     ) from None
             cases.append(
                 Case(

@@ -74,15 +74,25 @@ class KeySigner:
                 key.read_bytes(), password.encode() if password else None
             )
         except (OSError, ValueError, TypeError) as err:
-            raise InputError(f"cannot load private key: {err}", location=str(key)) from None
+            raise InputError(
+                f"cannot load private key: {err}", location=str(key), code="key.unreadable"
+            ) from None
         if not isinstance(private, ec.EllipticCurvePrivateKey):
-            raise InputError("only elliptic-curve private keys are supported", location=str(key))
+            raise InputError(
+                "only elliptic-curve private keys are supported",
+                location=str(key),
+                code="key.unsupported",
+            )
         certs: list[x509.Certificate] = []
         for path in cert_chain:
             try:
                 certs.extend(x509.load_pem_x509_certificates(path.read_bytes()))
             except (OSError, ValueError) as err:
-                raise InputError(f"cannot load certificates: {err}", location=str(path)) from None
+                raise InputError(
+                    f"cannot load certificates: {err}",
+                    location=str(path),
+                    code="certificate.unreadable",
+                ) from None
         return cls.build(private, tuple(certs), where=str(key))
 
     @classmethod
@@ -99,10 +109,12 @@ class KeySigner:
                 )
             )
         except ValueError as err:
-            raise InputError(str(err), location=where) from None
+            raise InputError(str(err), location=where, code="key.unsupported") from None
         if chain and chain[0].public_key() != private.public_key():
             raise InputError(
-                "the first certificate of the chain is not for this private key", location=where
+                "the first certificate of the chain is not for this private key",
+                location=where,
+                code="certificate.key_mismatch",
             )
         return cls(private, chain)
 

@@ -64,14 +64,19 @@ def _hashing_config(
             hashing_algorithm=args.get("hash_type", "sha256"), allow_symlinks=symlinks
         )
     else:
-        raise InputError(f"unsupported model-signing serialization {args.get('method')!r}")
+        raise InputError(
+            f"unsupported model-signing serialization {args.get('method')!r}",
+            code="model.unsupported_serialization",
+        )
     return config.set_allow_symlinks(symlinks).set_ignored_paths(paths=ignore)
 
 
 def _require_model(model_path: Path) -> None:
     # A directory, or a single file (GGUF, safetensors, ONNX) as OpenSSF model signing signs.
     if not (model_path.is_dir() or model_path.is_file()):
-        raise InputError("not a model directory or file", location=str(model_path))
+        raise InputError(
+            "not a model directory or file", location=str(model_path), code="model.not_found"
+        )
 
 
 def default_signature_path(model_path: Path) -> Path:
@@ -86,7 +91,9 @@ def _statement_for_dir(model_dir: Path, ignore: Sequence[str | Path]) -> dict[st
     try:
         manifest = _hashing_config(_ignore_list(model_dir, ignore)).hash(model_dir)
     except (OSError, ValueError) as err:
-        raise InputError(f"cannot hash model: {err}", location=str(model_dir)) from None
+        raise InputError(
+            f"cannot hash model: {err}", location=str(model_dir), code="model.unreadable"
+        ) from None
     # model_signing's Payload is the definition of the root digest; reuse it verbatim. Its
     # ignore list comes from a set: sort it so that signing the same files is reproducible.
     statement = statement_of(manifest)
@@ -139,7 +146,7 @@ def sign_model(
         ).sign(model_dir, out)
         return out
     if key is None:
-        raise InputError("signing needs a private key (--key) or --keyless")
+        raise InputError("signing needs a private key (--key) or --keyless", code="sign.no_key")
     signer = KeySigner.from_files(Path(key), [Path(p) for p in cert_chain], password)
     statement = _statement_for_dir(model_dir, [*ignore, *extra])
     payload = json.dumps(statement, indent=2, sort_keys=True).encode()
