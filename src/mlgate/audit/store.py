@@ -14,6 +14,9 @@ anchor itself is covered by the hashes after it: forging it means rewriting ever
 Durability: WAL with ``synchronous=FULL`` fsyncs the WAL on every commit, so a committed record
 survives ``kill -9`` and power loss. Appends take ``BEGIN IMMEDIATE`` (the write lock) before
 reading the head, so several processes (uvicorn workers) can share one chain.
+
+Over 400 lines because the SQLite store, its hash chain and its verification are one contract
+(the chain is only checkable where it is written).
 """
 
 from __future__ import annotations

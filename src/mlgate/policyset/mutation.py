@@ -24,6 +24,9 @@ deleted, retyped and (strings) renamed, one at a time. Each mutant is classified
 Mutants are built on the parsed documents (no re-parsing), checked in-process and, in the full
 run, evaluated on the policy tests with the real Engine. ``python -m mlgate.policyset.mutation
 [--quick]`` prints the counts; ``--quick`` takes one mutant per class (see ``run``).
+
+Over 400 lines because generating the one-edit mutations and classifying each outcome (rejected,
+no effect, flagged by diff, caught by a test) are one experiment, run by ``make mutation``.
 """
 
 from __future__ import annotations

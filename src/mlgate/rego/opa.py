@@ -27,6 +27,10 @@ How the client is used, and why (opa-python-client 3.0 builds a ``requests.Sessi
   rejected v0 policy and retry, so OPA would run a different policy than the embedded engine.
 - requests' Session is shared by threads here; its connection pool is thread-safe, and nothing
   else in it (cookies, auth) changes after construction.
+
+Over 400 lines because the OPA server backend is one job end to end (connection, loading and
+checking the policy revision, evaluation with retries, errors as fail-closed causes); the
+process itself lives in ``opaprocess``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ follow the v1 contract exactly: the request ``uid`` echoed, never a ``patch`` (t
 validating webhook), ``status.code`` 403 on a policy denial, warnings short enough that the
 API server passes them on untruncated, and audit annotation keys that are valid qualified
 names (the API server prefixes them with the webhook name, so a key must not contain '/').
+
+Over 400 lines because it is the whole AdmissionReview v1 contract in one place (strict parser
+with JSON paths, and the response builder): reviewers check both sides of the wire together.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ is unreachable, no policy set is loaded, the namespace API does not answer, the 
 log cannot commit. A failure the request's own content can cause (its size, its strings,
 the work it triggers, a full queue, a deadline) always denies: otherwise any deployer could
 be admitted at will by making evaluation fail.
+
+Over 400 lines (about 690): it is the whole per-request decision path, kept together so the
+fail-closed order is readable top to bottom. Known next split: the decision-log recording
+(``_record*``, ``_audit_failure``) into its own module.
 """
 
 from __future__ import annotations

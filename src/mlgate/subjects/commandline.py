@@ -6,6 +6,9 @@ with a flag (``--model``, ``--model-id``, ``--model-repository``), a positional 
 (``vllm serve MODEL``, ``ollama pull MODEL``) or an environment variable (``MODEL_ID``).
 Everything that names a model is reported; a value mlgate cannot see (a secret, an
 ``envFrom`` ConfigMap) is reported as unresolved, never dropped.
+
+Over 400 lines because it is one parser: Kubernetes ``$(VAR)`` expansion, shell splitting and
+the per-server flag tables that name a model.
 """
 
 from __future__ import annotations
