@@ -10,13 +10,10 @@ items come back without ``apiVersion``/``kind``, as the real API sends built-in 
 
 from __future__ import annotations
 
-import json
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+
+from http_stub import HTTPStub, Reply, Request
 
 TOKEN = "exported-cluster-token"
 
@@ -44,7 +41,7 @@ class ExportedCluster:
             self.kinds.setdefault((group, version), set()).add(obj["kind"])
         self.kinds.setdefault(("", "v1"), set()).add("Namespace")
         self.requests: list[str] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: HTTPStub | None = None
 
     # -- the API -------------------------------------------------------------------------
 
@@ -108,45 +105,26 @@ class ExportedCluster:
 
     # -- serving -------------------------------------------------------------------------
 
+    def _reply(self, request: Request) -> Reply:
+        self.requests.append(request.path)
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return Reply(401, {"kind": "Status", "code": 401})
+        status, doc = self.answer(request.path, dict(request.query))
+        return Reply(status, doc)
+
     def start(self) -> ExportedCluster:
-        cluster = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urlparse(self.path)
-                cluster.requests.append(url.path)
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    status, doc = 401, {"kind": "Status", "code": 401}
-                else:
-                    status, doc = cluster.answer(url.path, parse_qs(url.query))
-                body = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(str(self.certs / "tls.crt"), str(self.certs / "tls.key"))
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._server = HTTPStub(self._reply, tls=(self.certs / "tls.crt", self.certs / "tls.key"))
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
 
     def kubeconfig(self, path: Path) -> Path:
         import yaml
 
         assert self._server is not None
-        port = self._server.server_address[1]
+        port = self._server.port
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "exported",
             "clusters": [{"name": "exported", "cluster": {

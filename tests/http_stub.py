@@ -1,4 +1,5 @@
-"""The one HTTP stub of the test suite: a real server on 127.0.0.1, answers chosen per request.
+"""The one HTTP stub of the test suite: a real server on 127.0.0.1 (HTTP or
+HTTPS), answers chosen per request.
 
 ``HTTPStub(answer)`` runs stdlib ``ThreadingHTTPServer`` in a thread; ``answer(request)`` returns
 a :class:`Reply` (a ``dict`` body is sent as JSON). It counts requests per path (``hits``) and is
@@ -9,19 +10,23 @@ namespace lookups: the code under test speaks real HTTP to it.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass(frozen=True)
 class Request:
     method: str
     path: str  # without the query string
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # case-insensitive lookups (the request's Message)
+    query: Mapping[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ Answer = Callable[[Request], Reply]
 
 
 class HTTPStub:
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, *, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: ``(certificate, key)`` PEM files to serve HTTPS instead of HTTP."""
         self.answer = answer
         self.hits: Counter[str] = Counter()
         stub = self
@@ -48,9 +54,9 @@ class HTTPStub:
                 pass
 
             def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                stub.hits[path] += 1
-                reply = stub.answer(Request("GET", path, dict(self.headers)))
+                url = urlsplit(self.path)
+                stub.hits[url.path] += 1
+                reply = stub.answer(Request("GET", url.path, self.headers, parse_qs(url.query)))
                 body = reply.body
                 if isinstance(body, dict):
                     body = json.dumps(body).encode()
@@ -68,7 +74,14 @@ class HTTPStub:
                 self.wfile.write(body)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.port = self._server.server_address[1]
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
