@@ -40,7 +40,7 @@ class SupplyChain(Protocol):
 
 def absent_facts() -> dict[str, Any]:
     """Facts for a bundle that is not there: nothing verified, nothing trusted."""
-    return new_facts()
+    return dict(new_facts())
 
 
 def _ns_or_none(value: Any) -> int | None:

@@ -16,7 +16,12 @@ from typing import Any
 
 from mlgate.errors import InputError
 from mlgate.supplychain.dsse import KeySigner
-from mlgate.supplychain.facts import GOVERNANCE_PREDICATE, IN_TOTO_STATEMENT_V1, normalize_digest
+from mlgate.supplychain.facts import (
+    GOVERNANCE_PREDICATE,
+    IN_TOTO_STATEMENT_V1,
+    AttestationFacts,
+    normalize_digest,
+)
 from mlgate.supplychain.signature import inspect_bundle
 from mlgate.supplychain.trust import DEFAULT_MAX_BUNDLE_BYTES, Scope, TrustPolicy
 
@@ -127,7 +132,7 @@ def verify_attestation(
     *,
     source: str = "inline",
     max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
-) -> dict[str, Any]:
+) -> AttestationFacts:
     """Signature-only verification -> signature facts plus ``predicate``.
 
     The predicate is released only when the attestation is trusted for this scope *and*
@@ -143,6 +148,5 @@ def verify_attestation(
         max_bytes=max_bytes,
     )
     predicate = (statement or {}).get("predicate")
-    usable = facts["trusted"] and isinstance(predicate, dict)
-    facts["predicate"] = predicate if usable else {}
-    return facts
+    released = predicate if facts["trusted"] and isinstance(predicate, dict) else {}
+    return AttestationFacts(**facts, predicate=released)

@@ -8,7 +8,7 @@ signing and verification modules share.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
@@ -27,25 +27,39 @@ BUNDLE_MEDIA_TYPES = frozenset(
 
 _DIGEST = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 
-FACT_KEYS = (
-    "present",
-    "source",
-    "verified",
-    "trusted",
-    "method",
-    "identity",
-    "issuer",
-    "subject_digest",
-    "declared_digest",
-    "digest_matches",
-    "predicate_type",
-    "legacy",
-    "timestamp_source",
-    "bundle_digest",
-    "authority",
-    "error",
-    "unknown_signer",
-)
+
+class SignatureFacts(TypedDict):
+    """The verification facts of one signature or attestation bundle (``input.signature``,
+    ``input.attestation`` in schemas/input.schema.json); the keys are ``FACT_KEYS``."""
+
+    present: bool
+    source: str
+    verified: bool
+    trusted: bool
+    method: str | None
+    identity: str | None
+    issuer: str | None
+    subject_digest: str | None
+    declared_digest: str | None
+    digest_matches: bool
+    predicate_type: str | None
+    legacy: bool
+    timestamp_source: str | None
+    bundle_digest: str | None
+    authority: str | None
+    error: str | None
+    unknown_signer: bool
+
+
+# The order every facts document has (tests and the decision log rely on a stable order).
+FACT_KEYS: tuple[str, ...] = tuple(SignatureFacts.__annotations__)
+
+
+class AttestationFacts(SignatureFacts):
+    """Facts of a governance attestation: the signature facts plus the ``predicate``, released
+    (non-empty) only when the attestation is trusted for this scope and names the digest."""
+
+    predicate: dict[str, Any]
 
 
 def new_facts(
@@ -54,7 +68,7 @@ def new_facts(
     source: str = "none",
     declared_digest: str | None = None,
     error: str | None = None,
-) -> dict[str, Any]:
+) -> SignatureFacts:
     """The facts of a signature that proved nothing (yet): the fail-closed starting point."""
     return {
         "present": present,

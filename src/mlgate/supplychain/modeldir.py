@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mlgate._internal.model_signing import manifest_of, statement_of
 from mlgate.errors import InputError
 from mlgate.supplychain.dsse import KeySigner
+from mlgate.supplychain.facts import SignatureFacts
 from mlgate.supplychain.signature import inspect_bundle
 from mlgate.supplychain.trust import Scope, TrustPolicy
 
@@ -175,7 +176,7 @@ def _inside(model_dir: Path, path: Path) -> list[str]:
 class DirVerification:
     ok: bool
     message: str
-    facts: dict[str, Any]
+    facts: SignatureFacts
 
 
 def verify_model_dir(

@@ -32,6 +32,7 @@ from mlgate.supplychain.facts import (
     IN_TOTO_STATEMENT_V1,
     LEGACY_MODEL_PREDICATE,
     MODEL_PREDICATE,
+    SignatureFacts,
     new_facts,
     normalize_digest,
 )
@@ -59,7 +60,7 @@ def verify_bundle(
     purpose: str = "model",
     source: str = "inline",
     max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
-) -> dict[str, Any]:
+) -> SignatureFacts:
     """Signature-only verification of a model signature (or attestation) bundle -> facts."""
     return inspect_bundle(
         bundle, declared_digest, trust, scope, purpose=purpose, source=source, max_bytes=max_bytes
@@ -75,7 +76,7 @@ def inspect_bundle(
     purpose: str = "model",
     source: str = "inline",
     max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[SignatureFacts, dict[str, Any] | None]:
     """Like ``verify_bundle``, also returning the in-toto statement once it verified.
 
     Payload fields are reported only from a verified payload: an unverified bundle says
@@ -91,7 +92,7 @@ def inspect_bundle(
     except Rejected as err:
         facts["error"] = str(err)
         if isinstance(err, UnknownSigner):
-            facts.update(unknown_signer=True, identity=err.identity)
+            facts["unknown_signer"], facts["identity"] = True, err.identity
         return facts, None
     except Exception as err:  # never let a malformed bundle escape into the webhook
         facts["error"] = f"bundle rejected: {type(err).__name__}: {err}"[:500]
@@ -101,14 +102,12 @@ def inspect_bundle(
         for a in verified.authorities
         if a.applies_to(scope, purpose) and a.allows_identity(verified.names, verified.issuer)
     ]
-    facts.update(
-        verified=True,
-        method=verified.method,
-        identity=verified.identity,
-        issuer=verified.issuer,
-        timestamp_source=verified.timestamp_source,
-        authority=trusted_by[0].name if trusted_by else None,
-    )
+    facts["verified"] = True
+    facts["method"] = verified.method
+    facts["identity"] = verified.identity
+    facts["issuer"] = verified.issuer
+    facts["timestamp_source"] = verified.timestamp_source
+    facts["authority"] = trusted_by[0].name if trusted_by else None
     errors: list[str] = []
     statement = _check_statement(verified, purpose, facts, errors)
     if not trusted_by:
@@ -181,7 +180,7 @@ def _verify_crypto(bundle: bytes, trust: TrustPolicy, scope: Scope, purpose: str
 
 
 def _check_statement(
-    verified: Verified, purpose: str, facts: dict[str, Any], errors: list[str]
+    verified: Verified, purpose: str, facts: SignatureFacts, errors: list[str]
 ) -> dict[str, Any] | None:
     """Checks the verified in-toto statement; fills predicate/subject facts."""
     if verified.payload_type != IN_TOTO_PAYLOAD_TYPE:

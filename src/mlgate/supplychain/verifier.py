@@ -73,7 +73,7 @@ class SupplyChainVerifier:
                 declared_digest=declared,
                 error=fetched.error,
             )
-            return {**facts, "predicate": {}} if kind == "attestation" else facts
+            return {**facts, "predicate": {}} if kind == "attestation" else dict(facts)
         data, source = fetched.data, fetched.source
         purpose = "model" if kind == "signature" else "attestation"
         key = (
@@ -88,5 +88,5 @@ class SupplyChainVerifier:
         limit = self.trust.sources.max_bundle_bytes
         return self.cache.get_or_compute(
             key,
-            lambda: verify(data, declared, self.trust, scope, source=source, max_bytes=limit),
+            lambda: dict(verify(data, declared, self.trust, scope, source=source, max_bytes=limit)),
         )
