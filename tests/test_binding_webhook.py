@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import shutil
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,15 @@ from mlgate.policyset.yamlfile import load_data_file
 from mlgate.supplychain.attestation import create_attestation
 from mlgate.supplychain.dsse import KeySigner
 from mlgate.supplychain.modeldir import model_digest
-from webhook_support import EXAMPLES, REPO, Server, issue_certs, review
+from webhook_support import (
+    EXAMPLES,
+    REPO,
+    Server,
+    credit_scorer_evidence,
+    deployment_of,
+    issue_certs,
+    review,
+)
 
 MODEL = EXAMPLES / "models" / "credit-scorer"
 ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
@@ -36,10 +43,6 @@ POD_NAMESPACE = {
 KSERVE_SA = "system:serviceaccount:kserve:kserve-controller-manager"
 
 
-def b64(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode()
-
-
 @pytest.fixture(scope="module")
 def digest() -> str:
     return model_digest(MODEL)
@@ -47,12 +50,7 @@ def digest() -> str:
 
 @pytest.fixture(scope="module")
 def evidence(digest: str) -> dict[str, str]:
-    """The approved credit scorer's annotations, as a GitOps pipeline writes them."""
-    return {
-        "mlgate.io/model-digest": digest,
-        "mlgate.io/signature": b64(MODEL / "model.sig"),
-        "mlgate.io/attestation": b64(EXAMPLES / "attestations" / "credit-scorer.intoto.json"),
-    }
+    return credit_scorer_evidence(digest)
 
 
 @pytest.fixture(scope="module")
@@ -119,19 +117,7 @@ def deployment(
         server["volumeMounts"] = [dict(MODELS_RO)]
         for step in init:
             step["args"] = [uri if a == "$(URI)" else a for a in step["args"]]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "credit"}},
-            "template": {
-                "metadata": {"labels": {"app": "credit"}, "annotations": dict(annotations)},
-                "spec": spec,
-            },
-        },
-    }
+    return deployment_of(meta, spec, annotations)
 
 
 def verifier(expect: str, image: str = VERIFIER) -> dict[str, Any]:

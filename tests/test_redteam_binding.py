@@ -23,6 +23,7 @@ from mlgate.subjects.base import content_addressed
 from mlgate.supplychain.attestation import create_attestation
 from mlgate.supplychain.dsse import KeySigner
 from mlgate.supplychain.modeldir import model_digest
+from webhook_support import deployment_of
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -117,19 +118,7 @@ def deployment(
     meta: dict[str, Any] = {"name": "credit-llm", "namespace": "ml-prod"}
     if owner:
         meta["ownerReferences"] = [owner]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "credit"}},
-            "template": {
-                "metadata": {"labels": {"app": "credit"}, "annotations": dict(annotations)},
-                "spec": spec,
-            },
-        },
-    }
+    return deployment_of(meta, spec, annotations)
 
 
 def vllm(uri: str) -> dict[str, Any]:

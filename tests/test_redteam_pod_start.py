@@ -9,7 +9,6 @@ with a message naming the mismatch.
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import sqlite3
@@ -20,7 +19,7 @@ import pytest
 
 from mlgate.subjects.base import normalize_uri
 from mlgate.supplychain.modeldir import model_digest
-from webhook_support import EXAMPLES, Server, issue_certs, review
+from webhook_support import EXAMPLES, Server, credit_scorer_evidence, issue_certs, review
 
 MODEL = EXAMPLES / "models" / "credit-scorer"
 ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
@@ -30,10 +29,6 @@ PINNED = f"ghcr.io/mlgate/mlgate-verifier:0.1.0@{VERIFIER_DIGEST}"
 MODELS = {"name": "models", "mountPath": "/models", "readOnly": True}
 
 
-def b64(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode()
-
-
 @pytest.fixture(scope="module")
 def digest() -> str:
     return model_digest(MODEL)
@@ -41,11 +36,7 @@ def digest() -> str:
 
 @pytest.fixture(scope="module")
 def evidence(digest: str) -> dict[str, str]:
-    return {
-        "mlgate.io/model-digest": digest,
-        "mlgate.io/signature": b64(MODEL / "model.sig"),
-        "mlgate.io/attestation": b64(EXAMPLES / "attestations" / "credit-scorer.intoto.json"),
-    }
+    return credit_scorer_evidence(digest)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,40 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+CREDIT_SCORER = EXAMPLES / "models" / "credit-scorer"
+
+
+def deployment_of(
+    meta: dict[str, Any], pod_spec: dict[str, Any], annotations: dict[str, str]
+) -> dict[str, Any]:
+    """A one-replica ``credit`` Deployment around a pod spec, annotated on its pod template."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "credit"}},
+            "template": {
+                "metadata": {"labels": {"app": "credit"}, "annotations": dict(annotations)},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def credit_scorer_evidence(digest: str) -> dict[str, str]:
+    """The approved credit scorer's annotations, as a GitOps pipeline writes them."""
+    attestation = EXAMPLES / "attestations" / "credit-scorer.intoto.json"
+    return {
+        "mlgate.io/model-digest": digest,
+        "mlgate.io/signature": base64.b64encode(
+            (CREDIT_SCORER / "model.sig").read_bytes()
+        ).decode(),
+        "mlgate.io/attestation": base64.b64encode(attestation.read_bytes()).decode(),
+    }
+
+
 MLGATE = [sys.executable, "-m", "mlgate.cli.main"]
 
 # Namespaces as the webhook sees them (--namespace-labels) and as `mlgate check` is told
