@@ -41,16 +41,17 @@ def test_a_hanging_case_times_out_and_the_runner_carries_on() -> None:
     hang = _pick("replacen", "replacen/semantics/empty key/empty string")
     after = _pick("aggregates")[:2]
     assert hang, "the hanging strings.replace_n case moved"
-    start = time.monotonic()
-    # A fresh worker must start within the timeout on a loaded shared machine too.
+    # The replacement worker's start-up is not counted in the next case's timeout, so a loaded
+    # machine slows the run down but does not turn the following cases into timeouts.
     outcomes = run_cases(hang + after, jobs=1, timeout=6)
     assert [o.status for o in outcomes] == ["timeout", "passed", "passed"]
-    assert time.monotonic() - start < 45
+    assert 6 <= outcomes[0].seconds < 6 + 5  # the hang was cut at its timeout
 
 
 def test_a_crashed_worker_is_reported_and_replaced() -> None:
     hang = _pick("replacen", "replacen/semantics/empty key/empty string")[0]
     worker = _Worker()
+    assert worker.wait_ready() is None  # crash it mid-case, not during start-up
     result: list[tuple[str, str]] = []
     thread = threading.Thread(target=lambda: result.append(worker.run(hang, 30)))
     thread.start()

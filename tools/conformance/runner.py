@@ -333,6 +333,11 @@ def _worker_main() -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
     sys.stdout = sys.stderr
+    # Pay the start-up (interpreter, regopy's native library) before the first case, and say
+    # so: a case's timeout then measures the case, not how loaded the machine is.
+    _builtin_checker()
+    answers.write(READY + "\n")
+    answers.flush()
     for line in sys.stdin:
         raw = json.loads(line)
         case = Case(**raw)
@@ -365,8 +370,13 @@ class Outcome:
     seconds: float
 
 
+READY = "ready"
+STARTUP_TIMEOUT = 120.0
+
+
 class _Worker:
     def __init__(self) -> None:
+        self._ready = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tools.conformance.runner", "--worker"],
             stdin=subprocess.PIPE,
@@ -379,8 +389,25 @@ class _Worker:
         assert self.proc.stdout is not None
         self._sel.register(self.proc.stdout, selectors.EVENT_READ)
 
+    def wait_ready(self) -> str | None:
+        """None once the worker has started, else why it did not (start-up has its own,
+        generous deadline: it is not part of any case's time)."""
+        assert self.proc.stdout is not None
+        if self._ready:
+            return None
+        if not self._sel.select(STARTUP_TIMEOUT):
+            self.kill()
+            return f"worker did not start within {STARTUP_TIMEOUT:g}s"
+        if self.proc.stdout.readline().strip() != READY:
+            return f"worker failed to start ({self._exit()})"
+        self._ready = True
+        return None
+
     def run(self, case: Case, timeout: float) -> tuple[str, str]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
+        problem = self.wait_ready()
+        if problem is not None:
+            return "crashed", problem
         try:
             self.proc.stdin.write(json.dumps(asdict(case)) + "\n")
             self.proc.stdin.flush()
@@ -424,8 +451,9 @@ def run_cases(cases: Sequence[Case], *, jobs: int = 2, timeout: float = 10.0) ->
             local.worker = worker
             with lock:
                 workers.append(worker)
+        problem = worker.wait_ready()  # start-up is not the case's time
         start = time.monotonic()
-        status, detail = worker.run(case, timeout)
+        status, detail = ("crashed", problem) if problem else worker.run(case, timeout)
         return Outcome(
             case.category,
             case.note,
