@@ -75,9 +75,11 @@ fmt(x) := decimals(x, "%.3f")
 
 val(x) := decimals(x, "%.6f")
 
-# (Whole numbers go through format_int: OPA's %f does not accept integers. Numbers of 2^53
-# and more are named by their bound: format_int stops at int64 on the Wasm engine, and there
-# OPA computes exact decimals where the Wasm engine has doubles, so the digits would differ.)
+# (Whole numbers go through format_int: OPA's %f does not accept integers. The Wasm engine's
+# format_int stops at 32 bits (beyond, it fails the evaluation), so larger whole numbers print
+# their JSON text when it is plain digits (what format_int gives on OPA), else %.0f (a whole
+# float: exact below 2^53). Numbers of 2^53 and more are named by their bound: there OPA
+# computes exact decimals where the Wasm engine has doubles, so the digits would differ.)
 decimals(x, pattern) := "more than 9007199254740991" if {
 	is_number(x)
 	x >= 9007199254740992
@@ -85,6 +87,14 @@ decimals(x, pattern) := "more than 9007199254740991" if {
 	is_number(x)
 	x <= -9007199254740992
 } else := trim_space(format_int(x, 10)) if {
+	is_number(x)
+	x == floor(x)
+	abs(x) <= 2147483647
+} else := json.marshal(x) if {
+	is_number(x)
+	x == floor(x)
+	regex.match(`^-?[0-9]+$`, json.marshal(x))
+} else := sprintf("%.0f", [x]) if {
 	is_number(x)
 	x == floor(x)
 } else := trim_space(trim_suffix(trim_right(sprintf(pattern, [x]), "0"), ".")) if {

@@ -77,6 +77,15 @@ test_val_renders_input_numbers_without_float_noise if {
 	lib.val(-0.5) == "-0.5"
 }
 
+test_val_prints_whole_numbers_beyond_32_bits if {
+	# The Wasm engine's format_int fails beyond 32 bits: these must not reach it.
+	lib.val(5000000000) == "5000000000"
+	lib.val(-2147483649) == "-2147483649"
+	lib.val(5e9) == "5000000000"
+	lib.val(9007199254740991) == "9007199254740991"
+	lib.val(2147483647) == "2147483647"
+}
+
 test_date_renders_utc_days if {
 	lib.date(1797724800000000000) == "2026-12-20"
 	lib.date(null) == "an unknown date"

@@ -25,7 +25,12 @@ from mlgate._internal.opa_wasm_memory import declared_memory_minimum, ensure_ini
 from mlgate.errors import EvaluationError, PolicyError
 from mlgate.policyset import PolicySet
 from mlgate.rego.hostbuiltins import HOST_BUILTINS
-from mlgate.rego.wasm_build import refuse_unsupported_host_builtins, wasm_for
+from mlgate.rego.wasm_build import (
+    BATCH_ENTRYPOINT,
+    engine_sources,
+    refuse_unsupported_host_builtins,
+    wasm_for,
+)
 
 DEFAULT_POOL_SIZE = 4  # the webhook's default evaluation threads
 MAX_INPUT_BYTES = 8 * 1024 * 1024  # above the webhook's 3 MiB body limit, after expansion
@@ -93,6 +98,14 @@ def input_json(document: Any) -> bytes:
         return json.dumps(_go_text(document), ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _checked(value: Any) -> dict[str, Any]:
+    if value is UNDEFINED:
+        raise EvaluationError("entrypoint mlgate/main/result is undefined for this input")
+    if not isinstance(value, dict) or "findings" not in value:
+        raise EvaluationError(f"entrypoint returned no findings: {value!r:.200}")
+    return value
+
+
 class WasmBackend:
     name = "wasm"
 
@@ -106,7 +119,8 @@ class WasmBackend:
     ) -> None:
         size = pool_size or int(os.environ.get("MLGATE_WASM_POOL", DEFAULT_POOL_SIZE))
         root = str(policy_set.root)
-        wasm = wasm_for(policy_set.modules, root=root, opa_binary=opa_binary)
+        modules, entrypoints = engine_sources(policy_set.modules)
+        wasm = wasm_for(modules, entrypoints, root=root, opa_binary=opa_binary)
         try:
             self._policy = new_policy(wasm, max(1, size), eval_timeout_s)
         except OpaWasmError as err:
@@ -118,6 +132,7 @@ class WasmBackend:
                 self._policy.register_builtin(name, HOST_BUILTINS[name])
             self._policy.set_data(policy_set.data)
             self._entry = self._policy.entrypoints[policy_set.entrypoint]
+            self._batch_entry = self._policy.entrypoints[BATCH_ENTRYPOINT]
         except KeyError:
             self._policy.close()
             raise PolicyError(
@@ -135,11 +150,20 @@ class WasmBackend:
             value = self._policy.evaluate(raw, self._entry)
         except OpaWasmError as err:
             raise EvaluationError(f"Wasm evaluation failed: {err}") from None
-        if value is UNDEFINED:
-            raise EvaluationError("entrypoint mlgate/main/result is undefined for this input")
-        if not isinstance(value, dict) or "findings" not in value:
-            raise EvaluationError(f"entrypoint returned no findings: {value!r:.200}")
-        return value
+        return _checked(value)
+
+    def evaluate_batch(self, input_documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``evaluate`` of each input, in one call into the module (wasm_build's batch rule).
+        EvaluationError if any input fails: the caller then evaluates them one by one."""
+        raw = b"[" + b",".join(input_json(doc) for doc in input_documents) + b"]"
+        try:
+            values = self._policy.evaluate(raw, self._batch_entry)
+        except OpaWasmError as err:
+            raise EvaluationError(f"Wasm evaluation failed: {err}") from None
+        # An input whose result is undefined leaves no element: the count tells.
+        if not isinstance(values, list) or len(values) != len(input_documents):
+            raise EvaluationError("the batch gave no result for some input")
+        return [_checked(value) for value in values]
 
     def close(self) -> None:
         self._policy.close()
