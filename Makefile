@@ -55,7 +55,7 @@ wasm-check: venv
 # on rego-cpp for comparison.
 conformance: venv opa
 	$(GOENV) go mod download github.com/open-policy-agent/opa@$(OPA_VERSION)
-	$(BIN)/python -m mlgate.rego.conformance --opa $(OPA) --out docs/conformance.md
+	$(BIN)/python -m tools.conformance.runner --opa $(OPA) --out docs/conformance.md
 
 # kubectl validates the webhook manifests (client-side dry run).
 system-deps:
@@ -68,8 +68,8 @@ demo: venv
 	$(BIN)/python examples/demo.py
 
 test: venv opa system-deps
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(OPA) check --strict policies/
 	test -z "$$($(OPA) fmt --list policies/)" || { echo "opa fmt: files need formatting:"; $(OPA) fmt --list policies/; exit 1; }
 	$(OPA) test --ignore '*.yaml' policies/
@@ -84,12 +84,12 @@ ui-test: venv system-deps
 	$(BIN)/pytest -q -p no:xdist tests/test_console_ui.py tests/test_report.py
 
 lint: venv
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 fmt: venv
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 # Issue 16: every one-edit typo of the policy data files (rename, delete, retype each key and
 # list entry), each rejected with file:line, without effect, flagged by `mlgate policy diff`, or

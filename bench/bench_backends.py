@@ -39,7 +39,7 @@ TARGET_REST_OVER_WASM = 3.0
 def inputs(engine: Any) -> list[tuple[str, dict[str, Any]]]:
     """(name, canonical input) covering allowed, denied, exempted and several subject kinds."""
     from mlgate.cli.cmd_check import load_documents
-    from mlgate.policytest import Suite
+    from mlgate.policytest.cases import Suite
     from mlgate.subjects import RequestInfo, subject_from_object
 
     suite = Suite(REPO / "policy-tests")

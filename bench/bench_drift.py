@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from mlgate.evidence.drift import PSI_EPSILON, compute_drift
+from mlgate.gates.drift import PSI_EPSILON, compute_drift
 
 BINS = 10
 

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def representative_inputs() -> list[tuple[str, dict]]:
     """The policy-test bases: realistic, complete canonical inputs."""
-    from mlgate.policytest import Suite  # the policy-test loader (bases loaded once, copied)
+    from mlgate.policytest.cases import Suite  # the policy-test loader (bases loaded once, copied)
 
     suite = Suite(REPO / "policy-tests")
     paths = sorted((REPO / "policy-tests" / "bases").glob("*.yaml"))

@@ -36,9 +36,9 @@ def _annotations(signature: bytes, attestation: bytes | None = None) -> dict[str
 
 def cases(tmp: Path) -> list[tuple[str, Any, dict[str, str], str]]:
     """(name, verifier, annotations, declared digest) for each signing method."""
-    from mlgate.evidence.signature import model_digest, sign_model
-    from mlgate.evidence.supply_chain import SupplyChainVerifier
-    from mlgate.evidence.trust import TrustPolicy
+    from mlgate.supplychain.modeldir import model_digest, sign_model
+    from mlgate.supplychain.trust import TrustPolicy
+    from mlgate.supplychain.verifier import SupplyChainVerifier
 
     out = []
     demo = SupplyChainVerifier.from_policy_dir(REPO / "policies")
@@ -113,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     n = 200 if args.quick else args.n
 
-    from mlgate.evidence.supply_chain import Scope
+    from mlgate.supplychain.verifier import Scope
 
     scope = Scope("production", "ml-prod")
     with tempfile.TemporaryDirectory() as tmp:

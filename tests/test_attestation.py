@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlgate.cli.main import main
 from mlgate.errors import InputError
-from mlgate.evidence.attestation import build_statement, create_attestation, verify_attestation
-from mlgate.evidence.signature import GOVERNANCE_PREDICATE, KeySigner, model_digest
-from mlgate.evidence.trust import Scope, TrustPolicy
+from mlgate.supplychain.attestation import build_statement, create_attestation, verify_attestation
+from mlgate.supplychain.dsse import KeySigner
+from mlgate.supplychain.facts import GOVERNANCE_PREDICATE
+from mlgate.supplychain.modeldir import model_digest
+from mlgate.supplychain.trust import Scope, TrustPolicy
 from test_signing_roundtrip import make_chain, public_pem, write_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,7 +160,7 @@ def test_scope_limits_trust(signer: KeySigner) -> None:
 
 
 def test_model_signature_is_not_an_attestation(tmp_path: Path, signer: KeySigner) -> None:
-    from mlgate.evidence.signature import sign_model
+    from mlgate.supplychain.modeldir import sign_model
     from test_signing_roundtrip import make_model
 
     model = make_model(tmp_path / "m")
@@ -232,7 +234,7 @@ def test_cli_attest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_examples_are_current_and_verify() -> None:
     """The committed demo signatures and attestation verify with the shipped trust policy."""
-    from mlgate.evidence.supply_chain import SupplyChainVerifier
+    from mlgate.supplychain.verifier import SupplyChainVerifier
 
     check = subprocess.run(
         [sys.executable, str(REPO / "examples" / "keys" / "generate.py"), "--check"],

@@ -11,10 +11,10 @@ import pytest
 
 from mlgate.cli.main import main
 from mlgate.errors import InputError
-from mlgate.evidence.signature import model_digest, sign_model, verify_model_dir
-from mlgate.evidence.trust import Scope, single_authority_policy
 from mlgate.subjects import RequestInfo, subject_from_object
 from mlgate.subjects.base import content_addressed, normalize_uri
+from mlgate.supplychain.modeldir import model_digest, sign_model, verify_model_dir
+from mlgate.supplychain.trust import Scope, single_authority_policy
 from test_signing_roundtrip import make_chain, make_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from mlgate.evidence.attestation import create_attestation
-from mlgate.evidence.signature import KeySigner, model_digest
 from mlgate.policyset.yamlfile import load_data_file
+from mlgate.supplychain.attestation import create_attestation
+from mlgate.supplychain.dsse import KeySigner
+from mlgate.supplychain.modeldir import model_digest
 from webhook_support import EXAMPLES, REPO, Server, issue_certs, review
 
 MODEL = EXAMPLES / "models" / "credit-scorer"

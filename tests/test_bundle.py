@@ -22,7 +22,7 @@ from mlgate.policyset.bundle import (
     signatures_file,
     verify_bundle,
 )
-from mlgate.policytest import Suite
+from mlgate.policytest.cases import Suite
 from mlgate.rego.opa import OpaBackend
 from mlgate.rego.opaprocess import OpaProcess
 from opa_support import (

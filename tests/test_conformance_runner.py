@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from mlgate.rego import conformance
-from mlgate.rego.conformance import Case, _Worker, default_cases_dir, load_cases, run_cases
+from tools.conformance import runner as conformance
+from tools.conformance.runner import Case, _Worker, default_cases_dir, load_cases, run_cases
 
 CASES = default_cases_dir()
 pytestmark = pytest.mark.skipif(
@@ -81,7 +80,7 @@ def test_called_builtins_ignores_strings_and_comments() -> None:
 
 
 def test_wasm_runner_scopes_cases_and_reads_query_variables() -> None:
-    from mlgate.rego.conformance_wasm import case_modules, query_variables
+    from tools.conformance.wasm import case_modules, query_variables
 
     assert query_variables('data.test.p[x] = y; count(z) > 1; s := "a b"') == ["x", "y", "z", "s"]
     case = Case(
@@ -99,7 +98,8 @@ def test_wasm_runner_scopes_cases_and_reads_query_variables() -> None:
 
 
 def test_wasm_runner_on_a_category() -> None:
-    from mlgate.rego import conformance_wasm
+    from tools.conformance import wasm as conformance_wasm
+
     from opa_support import OPA
 
     if OPA is None:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mlgate.errors import InputError
-from mlgate.evidence import datafiles
-from mlgate.evidence.datafiles import (
+from mlgate.gates import datafiles
+from mlgate.gates.datafiles import (
     Categorical,
     align_categories,
     encode_categorical,

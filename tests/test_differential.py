@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mlgate.policytest import Suite
+from mlgate.policytest.cases import Suite
 from opa_support import POLICY_TESTS, decision_key, requires_opa, shared_engines
 
 pytestmark = requires_opa

@@ -2,7 +2,7 @@
 
 Tolerance: KS statistics must be identical; p-values, chi-square and JS values agree within
 1e-9 relative (or 1e-12 absolute for values near zero). The p-values come from scipy.stats
-(``mlgate.evidence.pvalues``); the statistics are mlgate's own numpy code."""
+(``mlgate.gates.pvalues``); the statistics are mlgate's own numpy code."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from mlgate.errors import InputError, MlgateError, PolicyError
-from mlgate.evidence import pvalues
-from mlgate.evidence.datafiles import Categorical, encode_categorical
-from mlgate.evidence.drift import (
+from mlgate.gates import pvalues
+from mlgate.gates.datafiles import Categorical, encode_categorical
+from mlgate.gates.drift import (
     PSI_EPSILON,
     DriftThresholds,
     chi2_2xk,

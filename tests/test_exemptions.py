@@ -10,7 +10,7 @@ from conftest import REPO
 from mlgate.engine import Engine
 from mlgate.errors import MlgateError
 from mlgate.policyset import load_policy_set
-from mlgate.policytest import Suite, set_path, unset_path
+from mlgate.policytest.cases import Suite, set_path, unset_path
 from mlgate.timeutil import to_ns
 
 SUITE = Suite(REPO / "policy-tests")

@@ -16,8 +16,8 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from mlgate.errors import InputError
-from mlgate.evidence.datafiles import encode_categorical
-from mlgate.evidence.fairness import compute_fairness
+from mlgate.gates.datafiles import encode_categorical
+from mlgate.gates.fairness import compute_fairness
 
 TOL = 1e-9
 

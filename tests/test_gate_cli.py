@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mlgate.cli.main import main
-from mlgate.evidence.gate import compute_gate_evidence, gate_breaches
+from mlgate.gates.evidence import compute_gate_evidence, gate_breaches
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "examples" / "data"

@@ -21,7 +21,7 @@ import pytest
 
 from mlgate import Engine
 from mlgate.errors import BackendUnavailable, EvaluationError
-from mlgate.policytest import Suite
+from mlgate.policytest.cases import Suite
 from mlgate.rego.breaker import CircuitBreaker, State
 from mlgate.rego.opa import OpaBackend
 from mlgate.rego.opaprocess import OpaProcess, free_port

@@ -13,7 +13,7 @@ from mlgate.engine import Engine
 from mlgate.errors import MlgateError
 from mlgate.policyset import load_policy_set
 from mlgate.policyset.params import load_params
-from mlgate.policytest import Suite, set_path
+from mlgate.policytest.cases import Suite, set_path
 from mlgate.timeutil import to_ns
 
 SUITE = Suite(REPO / "policy-tests")

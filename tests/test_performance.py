@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from mlgate.errors import InputError
-from mlgate.evidence.performance import (
+from mlgate.gates.performance import (
     as_binary,
     auc_score,
     compute_metrics,

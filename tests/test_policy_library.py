@@ -12,11 +12,13 @@ import jsonschema
 import pytest
 
 from conftest import POLICIES, REPO
-from mlgate import policytest
 from mlgate.cli.cmd_controls import render_markdown
 from mlgate.cli.cmd_policy import cross_check, rego_references
 from mlgate.engine import Engine
 from mlgate.policyset import load_policy_set
+from mlgate.policytest.cases import Case, Suite
+from mlgate.policytest.expect import check_expectation
+from mlgate.policytest.runner import run_rego_tests
 from mlgate.rego.opaprocess import find_opa_binary
 from mlgate.timeutil import to_ns
 
@@ -33,12 +35,12 @@ REGULATION = re.compile(
 
 
 @pytest.fixture(scope="module")
-def cases() -> list[policytest.Case]:
-    return policytest.Suite(SUITE).load()
+def cases() -> list[Case]:
+    return Suite(SUITE).load()
 
 
 @pytest.fixture(scope="module")
-def results(engine: Engine, cases: list[policytest.Case]) -> list[tuple[Any, Any]]:
+def results(engine: Engine, cases: list[Case]) -> list[tuple[Any, Any]]:
     return [(case, engine.evaluate(case.document)) for case in cases]
 
 
@@ -46,7 +48,7 @@ def test_every_policy_case_passes(results) -> None:
     failures = [
         f"{case.where} {case.name}: {problems}"
         for case, decision in results
-        if (problems := policytest.check_expectation(case.expect, decision))
+        if (problems := check_expectation(case.expect, decision))
     ]
     assert not failures, "\n".join(failures)
 
@@ -187,7 +189,7 @@ def test_each_group_has_controls_from_design(group: str) -> None:
 
 
 def test_rego_unit_tests_pass_on_the_embedded_engine() -> None:
-    results = policytest.run_rego_tests(load_policy_set(POLICIES))
+    results = run_rego_tests(load_policy_set(POLICIES))
     assert results, "no Rego test_ rules found"
     failed = [f"{r.name}: {r.problems}" for r in results if r.status == "fail"]
     assert not failed, failed
@@ -205,7 +207,7 @@ def test_shipped_freeze_window_does_not_cover_the_test_clock(cases) -> None:
     params = load_policy_set(POLICIES).data["mlgate"]["params"]
     window = params["freeze_windows"][0]
     assert window["name"] == "year-end-2026"
-    base = policytest.Suite(SUITE).base("compliant-high-production", "test")
+    base = Suite(SUITE).base("compliant-high-production", "test")
     assert not window["start_ns"] <= base["context"]["now_ns"] <= window["end_ns"]
 
 
@@ -254,7 +256,7 @@ def test_policy_tests_directory_layout() -> None:
     assert {"compliant-high-production", "compliant-minimal-dev"} <= set(bases)
     engine = Engine.from_path(POLICIES)
     for name in bases:
-        document = policytest.Suite(SUITE).base(name, "test")
+        document = Suite(SUITE).base(name, "test")
         assert engine.input_errors(document) == [], name
         decision = engine.evaluate(document)
         assert decision.allowed and not decision.warnings and not decision.audits, name

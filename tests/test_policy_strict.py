@@ -18,8 +18,8 @@ from conftest import POLICIES
 from mlgate.cli.main import main as mlgate_main
 from mlgate.engine import Engine
 from mlgate.errors import PolicyError
-from mlgate.evidence.drift import load_thresholds
-from mlgate.evidence.performance import METRICS
+from mlgate.gates.drift import load_thresholds
+from mlgate.gates.performance import METRICS
 from mlgate.policyset import load_policy_set
 from mlgate.policyset.params import parameter_schemas
 from mlgate.policyset.validation import PolicyDataError, load_schema

@@ -13,7 +13,7 @@ from conftest import POLICIES, REPO
 from mlgate.cli.main import main
 from mlgate.decide import EVAL_ERROR_CONTROL
 from mlgate.engine import Engine
-from mlgate.policytest import Suite
+from mlgate.policytest.cases import Suite
 
 SUITE = REPO / "policy-tests"
 

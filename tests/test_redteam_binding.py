@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from mlgate.engine import Engine
-from mlgate.evidence.attestation import create_attestation
-from mlgate.evidence.signature import KeySigner, model_digest
 from mlgate.policyset.yamlfile import load_data_file
 from mlgate.subjects import RequestInfo, subject_from_object
 from mlgate.subjects.base import content_addressed
+from mlgate.supplychain.attestation import create_attestation
+from mlgate.supplychain.dsse import KeySigner
+from mlgate.supplychain.modeldir import model_digest
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

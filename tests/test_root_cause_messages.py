@@ -12,9 +12,9 @@ import yaml
 
 from mlgate import Engine
 from mlgate.decide import NEEDS_ATTESTATION_CONTROL, PROHIBITED_MOOT_CONTROL
-from mlgate.evidence.signature import model_digest
 from mlgate.server.admission import denial_message
 from mlgate.subjects import RequestInfo, subject_from_object
+from mlgate.supplychain.modeldir import model_digest
 from serving_shapes import SHAPES, with_annotations
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,14 +21,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlgate.cli.main import main
-from mlgate.evidence.signature import (
-    LEGACY_MODEL_PREDICATE,
-    MODEL_PREDICATE,
-    model_digest,
-    verify_bundle,
-    verify_model_dir,
-)
-from mlgate.evidence.trust import Scope, TrustPolicy, builtin_trust_config
+from mlgate.supplychain.facts import LEGACY_MODEL_PREDICATE, MODEL_PREDICATE
+from mlgate.supplychain.modeldir import model_digest, verify_model_dir
+from mlgate.supplychain.signature import verify_bundle
+from mlgate.supplychain.trust import Scope, TrustPolicy, builtin_trust_config
 
 VECTORS = Path(
     os.environ.get("MLGATE_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors")

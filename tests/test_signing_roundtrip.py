@@ -16,13 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mlgate.cli.main import main
-from mlgate.evidence.signature import (
+from mlgate.supplychain.modeldir import (
     model_digest,
     sign_model,
     unverified_subject_digest,
     verify_model_dir,
 )
-from mlgate.evidence.trust import Scope, TrustPolicy, single_authority_policy
+from mlgate.supplychain.trust import Scope, TrustPolicy, single_authority_policy
 
 SCOPE = Scope("production", "ml-prod")
 

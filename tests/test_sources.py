@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.evidence import sources as sources_mod
-from mlgate.evidence.sources import BundleSources
+from mlgate.supplychain import sources as sources_mod
+from mlgate.supplychain.sources import BundleSources
 
 BUNDLE = b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'
 LIMIT = 4096

@@ -12,17 +12,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mlgate.evidence.attestation import create_attestation
-from mlgate.evidence.cache import VerificationCache
-from mlgate.evidence.signature import (
-    FACT_KEYS,
-    LEGACY_MODEL_PREDICATE,
-    KeySigner,
-    model_digest,
-    sign_model,
-)
-from mlgate.evidence.supply_chain import Scope, SupplyChainVerifier
-from mlgate.evidence.trust import TrustPolicy
+from mlgate.supplychain.attestation import create_attestation
+from mlgate.supplychain.cache import VerificationCache
+from mlgate.supplychain.dsse import KeySigner
+from mlgate.supplychain.facts import FACT_KEYS, LEGACY_MODEL_PREDICATE
+from mlgate.supplychain.modeldir import model_digest, sign_model
+from mlgate.supplychain.trust import TrustPolicy
+from mlgate.supplychain.verifier import Scope, SupplyChainVerifier
 from test_signing_roundtrip import make_model, public_pem, write_key
 
 PROD = Scope("production", "ml-prod")
@@ -149,7 +145,7 @@ def test_oversized_bundle(env: Env) -> None:
     facts = env.verifier.facts({"mlgate.io/signature-ref": "big.sig"}, env.digest, PROD)
     assert_refused(facts["signature"], "bundle too large")
     assert facts["signature"]["source"] == "store"
-    from mlgate.evidence.signature import verify_bundle
+    from mlgate.supplychain.signature import verify_bundle
 
     direct = verify_bundle(big, env.digest, env.trust, PROD)
     assert_refused(direct, f"bundle too large: {len(big)} bytes (limit 1048576)")

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlgate.errors import PolicyError
-from mlgate.evidence.trust import Scope, TrustPolicy
+from mlgate.supplychain.trust import Scope, TrustPolicy
 from test_signing_roundtrip import make_chain, public_pem, write_key
 
 REPO = Path(__file__).resolve().parents[1]

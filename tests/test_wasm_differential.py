@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from mlgate.errors import EvaluationError
-from mlgate.policytest import Suite
+from mlgate.policytest.cases import Suite
 from opa_support import POLICY_TESTS, requires_opa, shared_engines
 
 pytestmark = requires_opa

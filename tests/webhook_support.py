@@ -37,7 +37,7 @@ DEPLOYER = {
 
 def signed_annotations() -> dict[str, str]:
     """The demo fraud-detector model: digest, signature and governance attestation."""
-    from mlgate.evidence.signature import model_digest
+    from mlgate.supplychain.modeldir import model_digest
 
     model = EXAMPLES / "models" / "fraud-detector"
     return {

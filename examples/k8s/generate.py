@@ -18,7 +18,7 @@ def b64(path: Path) -> str:
 
 
 def digest(model: str) -> str:
-    from mlgate.evidence.signature import model_digest
+    from mlgate.supplychain.modeldir import model_digest
 
     return model_digest(EXAMPLES / "models" / model)
 

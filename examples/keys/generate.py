@@ -122,9 +122,10 @@ def write(files: dict[Path, bytes]) -> None:
 
 def signed_outputs() -> dict[Path, bytes]:
     """Signatures and attestations: computed from the files ``outputs()`` wrote."""
-    from mlgate.evidence.attestation import create_attestation
-    from mlgate.evidence.signature import KeySigner, model_digest, sign_model
     from mlgate.policyset.yamlfile import load_data_file
+    from mlgate.supplychain.attestation import create_attestation
+    from mlgate.supplychain.dsse import KeySigner
+    from mlgate.supplychain.modeldir import model_digest, sign_model
 
     files: dict[Path, bytes] = {}
     with tempfile.TemporaryDirectory() as tmpdir:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlgate.card.classification import annex_iii_matches
+from mlgate.card.validation import CardValidator
 from mlgate.decide import (
     BACKEND_UNAVAILABLE_CONTROL,
     EVAL_ERROR_CONTROL,
@@ -23,8 +25,6 @@ from mlgate.decide import (
 )
 from mlgate.decision import Decision
 from mlgate.errors import BackendUnavailable, EvaluationCancelled, EvaluationError, MlgateError
-from mlgate.evidence.classification import annex_iii_matches
-from mlgate.evidence.schema import CardValidator
 from mlgate.inputs import InputBuilder
 from mlgate.numbers import out_of_range
 from mlgate.policyset import PolicySet, default_policy_dir, load_policy_set
@@ -113,7 +113,7 @@ class Engine:
     def supply_chain(self) -> Any:
         """The signature/attestation verifier for this policy set, built on first use."""
         if self._supply_chain is None:
-            from mlgate.evidence.supply_chain import SupplyChainVerifier
+            from mlgate.supplychain.verifier import SupplyChainVerifier
 
             self._supply_chain = SupplyChainVerifier.from_policy_dir(self.policy_set.root)
         return self._supply_chain

@@ -12,8 +12,6 @@ import contextlib
 from typing import Any, Protocol
 
 from mlgate.errors import InputError
-from mlgate.evidence.signature import new_facts
-from mlgate.evidence.trust import Scope
 from mlgate.subjects.base import (
     BREAK_GLASS,
     DIGEST,
@@ -24,6 +22,8 @@ from mlgate.subjects.base import (
     uri_digest,
     uri_scheme,
 )
+from mlgate.supplychain.facts import new_facts
+from mlgate.supplychain.trust import Scope
 from mlgate.timeutil import now_ns as current_ns
 from mlgate.timeutil import to_ns
 

@@ -71,8 +71,8 @@ def _load(path: Path, kind: type, what: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.evidence.attestation import create_attestation
-    from mlgate.evidence.signature import KeySigner
+    from mlgate.supplychain.attestation import create_attestation
+    from mlgate.supplychain.dsse import KeySigner
 
     password = os.environ.get(args.password_env) if args.password_env else None
     if args.password_env and password is None:

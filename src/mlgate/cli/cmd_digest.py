@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.evidence.signature import model_digest
+    from mlgate.supplychain.modeldir import model_digest
 
     print(model_digest(args.model_dir, args.ignore))
     return EXIT_OK

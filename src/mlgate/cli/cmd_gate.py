@@ -111,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.evidence.gate import compute_gate_evidence, gate_breaches
+    from mlgate.gates.evidence import compute_gate_evidence, gate_breaches
 
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")

@@ -173,7 +173,7 @@ def run_check(args: argparse.Namespace) -> int:
     root = args.directory or default_policy_dir()
     policy_set = load_policy_set(root)
     raise_if(unknown_control_references(policy_set))
-    from mlgate.evidence.trust import TrustPolicy
+    from mlgate.supplychain.trust import TrustPolicy
 
     TrustPolicy.from_policy_dir(root)  # keys, certificates and regexes, with file:line
     compile_check(policy_set)

@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.evidence.signature import sign_model, unverified_subject_digest
+    from mlgate.supplychain.modeldir import sign_model, unverified_subject_digest
 
     if args.cert_chain and not args.key:
         raise InputError("--cert-chain needs --key (the certificate's private key)")

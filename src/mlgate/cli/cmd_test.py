@@ -48,30 +48,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate import policytest
+    from mlgate.policytest import render
+    from mlgate.policytest.cases import Suite
+    from mlgate.policytest.runner import run_cases, run_rego_tests
 
     try:
         pattern = re.compile(args.run) if args.run else None
     except re.error as err:
         raise InputError(f"--run: invalid regular expression: {err}") from None
-    suite = policytest.Suite(args.directory or default_test_dir())
+    suite = Suite(args.directory or default_test_dir())
     cases = suite.load()
     if pattern is not None:
         cases = [c for c in cases if pattern.search(c.name)]
     engine = make_engine(args)
     try:
-        results = policytest.run_cases(engine, cases)
+        results = run_cases(engine, cases)
         if not args.no_rego:
-            rego = policytest.run_rego_tests(engine.policy_set)
-            if pattern is not None:
-                rego = [r for r in rego if pattern.search(r.name)]
-            results += rego
+            select = (lambda name: pattern.search(name) is not None) if pattern else None
+            results += run_rego_tests(engine.policy_set, select)
     finally:
         engine.close()
     if args.output == "json":
-        print(policytest.render_json(results))
+        print(render.render_json(results))
     elif args.output == "junit":
-        print(policytest.render_junit(results))
+        print(render.render_junit(results))
     else:
-        print(policytest.render_table(results, verbose=args.verbose))
+        print(render.render_table(results, verbose=args.verbose))
     return EXIT_DENIED if any(r.status == "fail" for r in results) else EXIT_OK

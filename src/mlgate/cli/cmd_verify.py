@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _trust(args: argparse.Namespace):  # -> TrustPolicy
-    from mlgate.evidence.trust import TrustPolicy, single_authority_policy
+    from mlgate.supplychain.trust import TrustPolicy, single_authority_policy
 
     keyless = args.identity or args.identity_regex or args.issuer
     chosen = [
@@ -177,8 +177,8 @@ def _pod_start_evidence(args: argparse.Namespace) -> tuple[str | None, bytes | N
     import base64
     import binascii
 
-    from mlgate.evidence.signature import normalize_digest
     from mlgate.subjects.base import SIGNATURE
+    from mlgate.supplychain.facts import normalize_digest
 
     expect, inline = admitted_digest(args, os.environ), os.environ.get("MLGATE_SIGNATURE") or None
     if args.storage_uri:
@@ -208,12 +208,9 @@ def _read(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.evidence.signature import (
-        default_signature_path,
-        normalize_digest,
-        verify_model_dir,
-    )
-    from mlgate.evidence.trust import Scope
+    from mlgate.supplychain.facts import normalize_digest
+    from mlgate.supplychain.modeldir import default_signature_path, verify_model_dir
+    from mlgate.supplychain.trust import Scope
 
     if bool(args.model_dir) == bool(args.model_dir_opt):
         raise InputError("give the model directory once: DIR or --model-dir DIR")

@@ -418,7 +418,7 @@ def _trust(old: Any, new: Any) -> list[Change]:
 
 
 def read_trust_document(root: Path) -> Any:
-    """trust.yaml as data, or None; its own loader validates it (evidence/trust.py)."""
+    """trust.yaml as data, or None; its own loader validates it (supplychain/trust.py)."""
     from mlgate.policyset.yamlfile import load_yaml_file
 
     path = root / "trust.yaml"

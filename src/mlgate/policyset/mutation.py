@@ -227,7 +227,7 @@ class Runner:
 
     def __init__(self, policy_dir: Path, tests_dir: Path, *, now_ns: int) -> None:
         from mlgate.cli.cmd_policy import rego_references
-        from mlgate.policytest import Suite
+        from mlgate.policytest.cases import Suite
 
         self.policy_dir = policy_dir
         self.now_ns = now_ns
@@ -261,7 +261,7 @@ class Runner:
 
     def _decisions(self, policy_set: PolicySet) -> list[dict[str, Any]]:
         from mlgate.engine import Engine
-        from mlgate.policytest import summarize
+        from mlgate.policytest.expect import summarize
 
         engine = Engine(policy_set)
         try:
@@ -321,7 +321,7 @@ class Runner:
     def _compile_trust(self, document: Any, lines: LineMap) -> None:
         """Keys, certificates and regexes, as the verifier compiles them; the error's JSON
         pointer is mapped to the line ``mlgate policy check`` would name."""
-        from mlgate.evidence.trust import TrustPolicy
+        from mlgate.supplychain.trust import TrustPolicy
 
         try:
             TrustPolicy.from_document(document, self.policy_dir)

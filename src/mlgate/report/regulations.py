@@ -70,7 +70,7 @@ def tests_by_control(policy_tests: Path | None) -> dict[str, list[str]]:
     """The policy-test case names that check each control (a case names it in ``expect``)."""
     if policy_tests is None or not policy_tests.is_dir():
         return {}
-    from mlgate.policytest import Suite
+    from mlgate.policytest.cases import Suite
 
     out: dict[str, list[str]] = defaultdict(list)
     for case in Suite(policy_tests).load():

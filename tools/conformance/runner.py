@@ -1,6 +1,6 @@
 """OPA's own YAML conformance cases, on the Wasm engine and, for comparison, on rego-cpp.
 
-    python -m mlgate.rego.conformance --out docs/conformance.md      (what `make conformance` runs)
+    python -m tools.conformance.runner --out docs/conformance.md      (what `make conformance` runs)
 
 The cases ship with the OPA source in the Go module cache
 (``.cache/go/mod/github.com/open-policy-agent/opa@<v>/v1/test/cases/testdata/v1/<category>/``).
@@ -40,7 +40,7 @@ import yaml
 
 from mlgate.rego.opaprocess import TOOL_CACHE
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tools/conformance/runner.py
 MOD_CACHE = TOOL_CACHE / "go" / "mod" / "github.com" / "open-policy-agent"
 STATUSES = ("passed", "failed", "unsupported", "timeout", "crashed")
 _MISSING = object()
@@ -368,7 +368,7 @@ class Outcome:
 class _Worker:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlgate.rego.conformance", "--worker"],
+            [sys.executable, "-m", "tools.conformance.runner", "--worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -445,7 +445,7 @@ def run_cases(cases: Sequence[Case], *, jobs: int = 2, timeout: float = 10.0) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mlgate.rego.conformance", description=__doc__.split("\n\n")[0]
+        prog="python -m tools.conformance.runner", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -490,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fh.write(json.dumps(asdict(o)) + "\n")
     wasm = None
     if not args.no_wasm:
-        from mlgate.rego import conformance_wasm
+        from tools.conformance import wasm as conformance_wasm
 
         start = time.monotonic()
         wasm = conformance_wasm.run_cases(cases, jobs=args.jobs, opa=args.opa)
@@ -502,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out:
         from importlib.metadata import version
 
-        from mlgate.rego.conformance_report import policy_builtins, render
+        from tools.conformance.report import policy_builtins, render
 
         module = opa_module_dir()
         meta = {

@@ -54,8 +54,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mlgate.errors import InputError, PolicyError
-from mlgate.evidence.datafiles import Categorical, Column
-from mlgate.evidence.pvalues import KSResult, chi2_pvalue, ks_pvalue
+from mlgate.gates.datafiles import Categorical, Column
+from mlgate.gates.pvalues import KSResult, chi2_pvalue, ks_pvalue
 
 PSI_EPSILON = 1e-4
 JS_BASE = 2.0

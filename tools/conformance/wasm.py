@@ -1,6 +1,6 @@
 """OPA's YAML conformance cases through the Wasm path: OPA compiles, opa-py-wasm evaluates.
 
-    python -m mlgate.rego.conformance_wasm --out docs/conformance-wasm.json   (make conformance)
+    python -m tools.conformance.wasm --out docs/conformance-wasm.json   (make conformance)
 
 Each case's query becomes a rule, ``result contains {<query variables>} if { <query> }``, so the
 result set is the set of binding rows OPA's harness compares. Many cases are compiled into one
@@ -10,7 +10,7 @@ documents are set side by side. A batch that does not compile is split in halves
 failing case is alone. Evaluation goes through mlgate's own path: the memory workaround and
 the OPA-exact host builtins (``mlgate.rego.wasm``).
 
-Outcomes as in ``mlgate.rego.conformance``, plus what the Wasm path cannot take:
+Outcomes as in ``tools.conformance.runner``, plus what the Wasm path cannot take:
 - passed: the same rows as OPA wants, or an error where OPA wants one (error codes are not
   compared: a Wasm trap has none);
 - failed: other rows, an error where OPA has rows, or rows where OPA has an error. OPA's Wasm
@@ -36,7 +36,8 @@ from typing import Any
 
 from mlgate.errors import MlgateError
 from mlgate.policyset.builtins import KEYWORDS
-from mlgate.rego.conformance import (
+from mlgate.rego.hostbuiltins import HOST_BUILTINS
+from tools.conformance.runner import (
     STATUSES,
     Case,
     Outcome,
@@ -45,7 +46,6 @@ from mlgate.rego.conformance import (
     default_cases_dir,
     load_cases,
 )
-from mlgate.rego.hostbuiltins import HOST_BUILTINS
 
 BATCH = 48
 _DATA_REF = re.compile(r"(?<![\w.])data\b(?!\s*:)")
@@ -189,7 +189,7 @@ def run_cases(cases: Sequence[Case], *, jobs: int = 2, opa: str | None = None) -
 
 # Builtins that OPA v1.22's Wasm target leaves to the host (the `builtins` export of a module
 # that calls them), found by compiling every builtin once: `python -m
-# mlgate.rego.conformance_wasm --probe-host` prints the current list.
+# tools.conformance.wasm --probe-host` prints the current list.
 def _host_only_builtins() -> set[str]:
     path = Path(__file__).with_name("wasm_host_builtins.json")
     try:
@@ -243,7 +243,7 @@ def probe_host_builtins(opa: str | None = None) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlgate.rego.conformance_wasm")
+    parser = argparse.ArgumentParser(prog="python -m tools.conformance.wasm")
     parser.add_argument("--cases", type=Path, default=None)
     parser.add_argument("--category", action="append", default=[])
     parser.add_argument("--json", type=Path, default=None, help="one JSON line per case")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from mlgate.errors import InputError
-from mlgate.evidence.datafiles import (
+from mlgate.gates.datafiles import (
     Categorical,
     Column,
     Table,
@@ -38,9 +38,9 @@ from mlgate.evidence.datafiles import (
     list_columns,
     read_table,
 )
-from mlgate.evidence.drift import DriftThresholds, compute_drift, load_thresholds
-from mlgate.evidence.fairness import DEFAULT_MIN_GROUP_SIZE, FOUR_FIFTHS, compute_fairness
-from mlgate.evidence.performance import (
+from mlgate.gates.drift import DriftThresholds, compute_drift, load_thresholds
+from mlgate.gates.fairness import DEFAULT_MIN_GROUP_SIZE, FOUR_FIFTHS, compute_fairness
+from mlgate.gates.performance import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_CONFIDENCE,
     DEFAULT_TOLERANCE,

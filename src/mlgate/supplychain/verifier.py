@@ -10,11 +10,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlgate.evidence.attestation import verify_attestation
-from mlgate.evidence.cache import VerificationCache
-from mlgate.evidence.signature import new_facts, verify_bundle
-from mlgate.evidence.sources import BundleSources, Fetched
-from mlgate.evidence.trust import Scope, TrustPolicy
+from mlgate.supplychain.attestation import verify_attestation
+from mlgate.supplychain.cache import VerificationCache
+from mlgate.supplychain.facts import new_facts
+from mlgate.supplychain.signature import verify_bundle
+from mlgate.supplychain.sources import BundleSources, Fetched
+from mlgate.supplychain.trust import Scope, TrustPolicy
 
 __all__ = ["Scope", "SupplyChainVerifier"]
 

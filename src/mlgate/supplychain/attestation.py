@@ -15,14 +15,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlgate.errors import InputError
-from mlgate.evidence.signature import (
-    GOVERNANCE_PREDICATE,
-    IN_TOTO_STATEMENT_V1,
-    KeySigner,
-    inspect_bundle,
-    normalize_digest,
-)
-from mlgate.evidence.trust import DEFAULT_MAX_BUNDLE_BYTES, Scope, TrustPolicy
+from mlgate.supplychain.dsse import KeySigner
+from mlgate.supplychain.facts import GOVERNANCE_PREDICATE, IN_TOTO_STATEMENT_V1, normalize_digest
+from mlgate.supplychain.signature import inspect_bundle
+from mlgate.supplychain.trust import DEFAULT_MAX_BUNDLE_BYTES, Scope, TrustPolicy
 
 APPROVAL_FIELDS = ("role", "approver", "approved_at")
 

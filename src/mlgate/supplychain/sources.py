@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mlgate.evidence.cache import VerificationCache
-from mlgate.evidence.trust import DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BUNDLE_BYTES
+from mlgate.supplychain.cache import VerificationCache
+from mlgate.supplychain.trust import DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BUNDLE_BYTES
 
 DIGEST_ANNOTATION = "mlgate.io/model-digest"
 ANNOTATIONS = {

@@ -1,1 +1,0 @@
-"""Evidence computed in Python before policy evaluation (signatures, attestations, statistics)."""
