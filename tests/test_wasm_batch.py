@@ -21,7 +21,7 @@ from mlgate.cli.cmd_check import load_documents
 from mlgate.decide import EVAL_ERROR_CONTROL
 from mlgate.engine import BATCH_SIZE, Engine
 from mlgate.errors import EvaluationError
-from mlgate.policytest import Suite
+from mlgate.policytest.cases import Suite
 from mlgate.subjects import RequestInfo, subject_from_object
 
 REPO = Path(__file__).resolve().parents[1]
