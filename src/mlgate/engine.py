@@ -73,7 +73,6 @@ class Engine:
         self.policy_set = policy_set
         self.backend = make_backend(policy_set, backend, **backend_options)
         self._cards = CardValidator()
-        self._input_validator = validator("input.schema.json")
         self._supply_chain = supply_chain
 
     @classmethod
@@ -119,7 +118,9 @@ class Engine:
         return self._supply_chain
 
     def input_errors(self, doc: Any) -> list[str]:
-        errors = sorted(self._input_validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+        # validator() is cached per process; built on first use (not every command validates).
+        checker = validator("input.schema.json")
+        errors = sorted(checker.iter_errors(doc), key=lambda e: list(e.absolute_path))
         return [f"{pointer_of(e.absolute_path) or '/'}: {e.message[:200]}" for e in errors[:10]]
 
     def with_card_evidence(self, doc: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ class CardValidator:
     """Validates cards; results are cached by content hash (cards repeat across requests)."""
 
     def __init__(self, schema: str = "model-card.schema.json") -> None:
-        self._validator = validator(schema)
+        self._schema = schema  # its validator is built on the first card not in the cache
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = Lock()
 
@@ -34,7 +34,9 @@ class CardValidator:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        errors = sorted(self._validator.iter_errors(card), key=lambda e: list(e.absolute_path))
+        errors = sorted(
+            validator(self._schema).iter_errors(card), key=lambda e: list(e.absolute_path)
+        )
         result = {
             "valid": not errors,
             "errors": [
