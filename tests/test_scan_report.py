@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from mlgate.decision import AppliedExemption, Decision, Violation
 from mlgate.scan.audit import ScannedObject, set_aside_access
-from mlgate.scan.cluster import ServedKind
+from mlgate.scan.cluster import ClusterReader, ServedKind
 from mlgate.scan.policyreport import policy_report
+from mlgate.subjects.kinds import ADAPTERS
 
 ISVC = ServedKind("serving.kserve.io", "v1beta1", "InferenceService", "inferenceservices", True)
 POD = ServedKind("", "v1", "Pod", "pods", True)
@@ -74,3 +75,76 @@ def test_access_findings_are_set_aside_with_a_note_and_the_verdict_recomputed():
     assert judged.allowed is False and [v.control for v in judged.violations] == ["SC-SIGNED"]
     untouched = _decision(violations=[_violation("SC-SIGNED")])
     assert set_aside_access(untouched, {"ACCESS-DEPLOYER"}) is untouched
+
+
+class _Discovery(ClusterReader):
+    """An API server's discovery documents (the shape of /apis and /apis/GROUP/VERSION)."""
+
+    def __init__(self, docs: dict[str, dict]) -> None:
+        super().__init__(api_client=None)
+        self.docs = docs
+
+    def get(self, path: str, query=None) -> dict:  # type: ignore[no-untyped-def]
+        return self.docs.get(path, {"resources": []})
+
+
+def _resource(name: str, kind: str) -> dict:
+    return {"name": name, "kind": kind, "namespaced": True, "verbs": ["get", "list"]}
+
+
+def _group(name: str, preferred: str, *versions: str) -> dict:
+    return {
+        "name": name,
+        "versions": [{"groupVersion": f"{name}/{v}", "version": v} for v in versions],
+        "preferredVersion": {"groupVersion": f"{name}/{preferred}", "version": preferred},
+    }
+
+
+KSERVE_ONLY = {
+    "/api/v1": {"resources": [_resource("services", "Service"), _resource("pods", "Pod")]},
+    "/apis": {"groups": [_group("serving.kserve.io", "v1beta1", "v1beta1", "v1alpha1")]},
+    "/apis/serving.kserve.io/v1beta1": {
+        "resources": [
+            _resource("inferenceservices", "InferenceService"),
+            _resource("inferenceservices/status", "InferenceService"),
+        ]
+    },
+    "/apis/serving.kserve.io/v1alpha1": {
+        "resources": [
+            _resource("servingruntimes", "ServingRuntime"),
+            _resource("trainedmodels", "TrainedModel"),
+        ]
+    },
+}
+
+
+def test_kinds_are_matched_by_group_and_kind_at_a_version_the_adapter_reads():
+    served, unserved = _Discovery(KSERVE_ONLY).served(ADAPTERS)
+    at = {(s.group, s.kind): (s.version, s.plural) for s in served}
+    assert at[("serving.kserve.io", "InferenceService")] == ("v1beta1", "inferenceservices")
+    # Not the group's preferred version: still found, at the version KServe serves it.
+    assert at[("serving.kserve.io", "ServingRuntime")] == ("v1alpha1", "servingruntimes")
+    assert at[("", "Pod")] == ("v1", "pods")
+    # The core Service is not Knative's serving.knative.dev Service.
+    assert ("", "Service") not in at
+    missing = {(k.group, k.kind): k for k in unserved}
+    knative = missing["serving.knative.dev", "Service"]
+    assert knative.name == "services.serving.knative.dev"
+    assert knative.reason == "not served by this API server (is its CRD installed?)"
+    assert ("serving.kserve.io", "ClusterServingRuntime") in missing
+    assert set(at).isdisjoint(missing)
+    assert len(at) + len(missing) == len(ADAPTERS)
+
+
+def test_a_kind_served_only_at_a_version_no_adapter_reads_is_reported_with_the_versions():
+    docs = {
+        **KSERVE_ONLY,
+        "/apis": {"groups": [_group("serving.kserve.io", "v1", "v1", "v1beta1")]},
+        "/apis/serving.kserve.io/v1": {
+            "resources": [_resource("servingruntimes", "ServingRuntime")]
+        },
+    }
+    served, unserved = _Discovery(docs).served(ADAPTERS)
+    assert ("serving.kserve.io", "InferenceService") in {(s.group, s.kind) for s in served}
+    (runtime,) = [k for k in unserved if k.kind == "ServingRuntime"]
+    assert runtime.reason == "served only at v1; mlgate reads v1alpha1"

@@ -147,6 +147,8 @@ def legacy_objects() -> list[dict[str, Any]]:
         objects.unsigned_isvc("credit-scorer-unsigned", ns),
         objects.vllm_deployment("chatbot", ns, "s3://llm-weights/support-chatbot/latest"),
         objects.plain_deployment("web", ns),
+        objects.plain_service("web", ns),
+        objects.triton_serving_runtime("triton-tagged", ns),
     ]
 
 

@@ -110,10 +110,20 @@ def no_dpia_isvc(work: Path, name: str, namespace: str) -> dict[str, Any]:
 
 
 def vllm_deployment(
-    name: str, namespace: str, model: str, annotations: dict[str, str] | None = None
+    name: str,
+    namespace: str,
+    model: str,
+    annotations: dict[str, str] | None = None,
+    *,
+    shell: bool = False,
 ) -> dict[str, Any]:
-    """A vLLM server Deployment as vLLM's Kubernetes guide writes it (`vllm serve MODEL`)."""
+    """A vLLM server Deployment as vLLM's Kubernetes guide writes it (`vllm serve MODEL`), or,
+    with ``shell``, started through a shell script (`sh -c "vllm serve MODEL ..."`)."""
     labels = {"app": name}
+    if shell:
+        run = {"command": ["sh", "-c", f"exec vllm serve {model} --port 8000"]}
+    else:
+        run = {"command": ["vllm", "serve", model], "args": ["--port", "8000"]}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -128,8 +138,7 @@ def vllm_deployment(
                         {
                             "name": "vllm",
                             "image": "vllm/vllm-openai:v0.6.3",
-                            "command": ["vllm", "serve", model],
-                            "args": ["--port", "8000"],
+                            **run,
                             "ports": [{"containerPort": 8000}],
                         }
                     ]
@@ -170,6 +179,37 @@ def plain_deployment(name: str, namespace: str) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
             },
+        },
+    }
+
+
+def plain_service(name: str, namespace: str) -> dict[str, Any]:
+    """A core v1 Service (not Knative's serving.knative.dev Service): no model."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
+    }
+
+
+def triton_serving_runtime(name: str, namespace: str) -> dict[str, Any]:
+    """A KServe ServingRuntime (serving.kserve.io/v1alpha1, beside InferenceService's v1beta1)
+    whose Triton image is a tag, not a digest: SC-RUNTIME-PINNED."""
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ServingRuntime",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "supportedModelFormats": [{"name": "onnx", "version": "1", "autoSelect": True}],
+            "protocolVersions": ["v2", "grpc-v2"],
+            "containers": [
+                {
+                    "name": "kserve-container",
+                    "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                    "args": ["tritonserver", "--model-store=/mnt/models", "--http-port=8080"],
+                }
+            ],
         },
     }
 

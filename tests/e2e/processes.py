@@ -1,11 +1,16 @@
 """Processes the end-to-end run starts, each recorded by PID so that every one is stopped.
 
-Every process gets a pid file ``WORK/pids/NAME.pid`` holding ``PID EXECUTABLE``. ``stop``
-ends one by its PID (SIGTERM, then SIGKILL after a grace period); ``stop_all`` ends every
-recorded one, and is also what ``python tests/e2e/processes.py WORK`` (run by ``make e2e``
-after pytest, whatever pytest's outcome) calls, so an interrupted run leaves nothing behind.
-A recorded PID is only signalled while ``/proc/PID/cmdline`` still names the executable that
-was started, so a recycled PID is never killed.
+Every process gets a pid file ``WORK/pids/NAME.pid`` holding ``PID STARTTIME EXECUTABLE``.
+``stop`` ends one by its PID (SIGTERM, then SIGKILL after a grace period); ``stop_all`` ends
+every recorded one, and is also what ``python tests/e2e/processes.py WORK`` (run by ``make
+e2e`` after pytest, whatever pytest's outcome) calls, so an interrupted run leaves nothing
+behind. A recorded PID is only signalled while ``/proc/PID/stat`` shows the same start time
+(clock ticks after boot, fixed at fork), so a recycled PID is never killed.
+
+Why the start time and not ``/proc/PID/cmdline``: ``Popen`` returns once the child's exec has
+closed its close-on-exec pipe, but the kernel sets up the new program's arguments after that,
+and until then ``cmdline`` reads empty. A clean-up right after a start (an interrupted run)
+saw an empty ``cmdline``, took the process for someone else's and left it running.
 """
 
 from __future__ import annotations
@@ -54,7 +59,9 @@ class Processes:
                 env=env,
                 start_new_session=True,  # a terminal ^C reaches pytest, which stops us in order
             )
-        (self.pid_dir / f"{name}.pid").write_text(f"{proc.pid} {argv[0]}\n")
+        started = start_time(proc.pid)
+        if started is not None:  # else it has already exited: nothing to stop later
+            (self.pid_dir / f"{name}.pid").write_text(f"{proc.pid} {started} {argv[0]}\n")
         self._procs[name] = proc
         return proc.pid
 
@@ -90,12 +97,17 @@ class Processes:
         stop_recorded(self.pid_dir)
 
 
-def _still_ours(pid: int, executable: str) -> bool:
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (field 22 of /proc/PID/stat), or None if it is gone or a zombie."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return bool(cmdline) and cmdline[0].decode(errors="replace") == executable
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # exited, not yet reaped: nothing left to stop
+        return None
+    return int(fields[19])
 
 
 def stop_recorded(pid_dir: Path, grace_s: float = 10.0) -> list[str]:
@@ -103,18 +115,18 @@ def stop_recorded(pid_dir: Path, grace_s: float = 10.0) -> list[str]:
     stopped = []
     for pid_file in sorted(pid_dir.glob("*.pid")):
         try:
-            pid_text, executable = pid_file.read_text().split(maxsplit=1)
-            pid = int(pid_text)
+            pid_text, started_text, _executable = pid_file.read_text().split(maxsplit=2)
+            pid, started = int(pid_text), int(started_text)
         except (OSError, ValueError):
+            print(f"e2e clean-up: {pid_file} is not 'PID STARTTIME EXECUTABLE'", file=sys.stderr)
             pid_file.unlink(missing_ok=True)
             continue
-        executable = executable.strip()
-        if _still_ours(pid, executable):
+        if start_time(pid) == started:
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + grace_s
-            while _still_ours(pid, executable) and time.monotonic() < deadline:
+            while start_time(pid) == started and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _still_ours(pid, executable):
+            if start_time(pid) == started:
                 os.kill(pid, signal.SIGKILL)
             stopped.append(f"{pid_file.stem} (pid {pid})")
         pid_file.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ import json
 import pytest
 import yaml
 
-from e2e import objects
+from e2e import guide, objects
 from e2e.conftest import HELD
 from e2e.userview import WEBHOOK, parse_denial, warnings
 from e2e.webhook import wait_until
@@ -166,33 +166,38 @@ def test_server_side_dry_run_is_evaluated_and_recorded(cluster):
     assert cluster.webhook.record(denial.decision_id)["dry_run"] is True
 
 
-def test_vllm_deployment_with_an_unsigned_model_is_denied(cluster):
-    obj = objects.vllm_deployment(
-        "support-chatbot", PROD, "s3://llm-weights/support-chatbot/latest"
-    )
-    _assert_denied(cluster, obj, "SC-SIGNED")
+@pytest.mark.parametrize("shell", [False, True], ids=["exec", "sh-c"])
+def test_vllm_deployment_with_an_unsigned_model_is_denied(cluster, shell):
+    # `vllm serve MODEL` as the container's command, and the same inside `sh -c "..."`: the
+    # model is found in both and judged, so wrapping the server in a shell hides nothing.
+    model = "s3://llm-weights/support-chatbot/latest"
+    name = "support-chatbot-sh" if shell else "support-chatbot"
+    obj = objects.vllm_deployment(name, PROD, model, shell=shell)
+    _, record = _assert_denied(cluster, obj, "SC-SIGNED")
+    subject = record["decision"]["subject"]
+    assert (subject["component"], subject["uri"]) == ("container/vllm", model)
 
 
 def test_compliant_deployment_and_its_controller_made_children_are_admitted(cluster):
-    obj = objects.compliant_deployment("credit-scorer-vllm", PROD)
+    obj = objects.compliant_deployment("credit-scorer-triton", PROD)
     result = _create(cluster, obj)
     assert (result.returncode, result.stdout, result.stderr) == (
-        0, "deployment.apps/credit-scorer-vllm created\n", "",
+        0, "deployment.apps/credit-scorer-triton created\n", "",
     )  # fmt: skip
-    assert _last_record(cluster, "credit-scorer-vllm")["allowed"] is True
+    assert _last_record(cluster, "credit-scorer-triton")["allowed"] is True
 
     # kube-controller-manager creates the ReplicaSet and its Pod (Pending: no kubelet).
     def children():  # type: ignore[no-untyped-def]
-        rs = json.loads(cluster.kubectl.ok("get", "rs", "-n", PROD, "-l", "app=credit-scorer-vllm",
+        rs = json.loads(cluster.kubectl.ok("get", "rs", "-n", PROD, "-l", "app=credit-scorer-triton",
                                            "-o", "json"))["items"]  # fmt: skip
         pods = json.loads(cluster.kubectl.ok("get", "pods", "-n", PROD, "-l",
-                                             "app=credit-scorer-vllm", "-o", "json"))["items"]  # fmt: skip
+                                             "app=credit-scorer-triton", "-o", "json"))["items"]  # fmt: skip
         return (rs, pods) if rs and len(pods) == obj["spec"]["replicas"] else None
 
     found = wait_until(children, timeout_s=60)
     assert found, "the controller manager made no ReplicaSet and Pod"
     (rs,), pods = found
-    assert rs["metadata"]["ownerReferences"][0]["name"] == "credit-scorer-vllm"
+    assert rs["metadata"]["ownerReferences"][0]["name"] == "credit-scorer-triton"
     assert len(pods) == obj["spec"]["replicas"]
     for pod in pods:
         assert pod["metadata"]["ownerReferences"][0]["name"] == rs["metadata"]["name"]
@@ -357,3 +362,19 @@ def test_seldon_model_against_the_crd_written_from_seldons_docs(cluster):
         'The Model "iris" is invalid: spec.replicas: Invalid value: "string": '
         'spec.replicas in body must be of type integer: "string"'
     ), result.stderr
+
+
+def test_operator_guide_shows_this_runs_kubectl_output(cluster):
+    # Last in this file: the scenarios above wrote the transcripts. The guide shows them
+    # verbatim (`python tests/e2e/guide.py` copies them in after a run whose messages changed).
+    transcripts = cluster.work / "transcripts"
+    text = guide.GUIDE.read_text()
+    for name in guide.SHOWN:
+        path = transcripts / f"{name}.txt"
+        assert path.is_file(), f"{path}: run the whole of tests/e2e/test_admission.py"
+        transcript = path.read_text()
+        in_guide = guide.shown(text, transcript)
+        assert in_guide is not None, f"{guide.GUIDE} shows no block for {name}"
+        assert guide.without_decision_ids(in_guide) == guide.without_decision_ids(transcript), (
+            f"{guide.GUIDE} shows another {name} output: `python tests/e2e/guide.py` updates it"
+        )

@@ -2,7 +2,9 @@
 
 conftest creates the legacy-prod objects right after the CRDs, before mlgate is installed: a
 signed credit scorer, an unsigned copy, an unsigned vLLM Deployment (whose ReplicaSet and Pod
-the controller manager then makes) and a plain nginx Deployment.
+the controller manager then makes), a plain nginx Deployment and a KServe ServingRuntime with
+a tagged image (served at v1alpha1, not at the group's preferred v1beta1), and a core v1
+Service in front of the nginx Deployment.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from e2e.webhook import wait_until
 
 NS = LEGACY_NAMESPACE
 ISVC_PATH = f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices"
+RUNTIME_PATH = f"/apis/serving.kserve.io/v1alpha1/namespaces/{NS}/servingruntimes"
+JUDGED = {
+    ("InferenceService", "credit-scorer"): True,
+    ("InferenceService", "credit-scorer-unsigned"): False,
+    ("Deployment", "chatbot"): False,
+    ("ServingRuntime", "triton-tagged"): False,
+}
 
 
 def _scan(cluster, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -38,11 +47,7 @@ def test_scan_lists_and_judges_existing_objects(cluster):
     assert proc.returncode == 1, proc.stderr  # something is denied
     doc = json.loads(proc.stdout)
     by_name = {(r["kind"], r["name"]): r for r in doc["results"]}
-    assert set(by_name) == {
-        ("InferenceService", "credit-scorer"),
-        ("InferenceService", "credit-scorer-unsigned"),
-        ("Deployment", "chatbot"),
-    }
+    assert {k: r["decision"]["allowed"] for k, r in by_name.items()} == JUDGED
     signed = by_name["InferenceService", "credit-scorer"]
     assert signed["file"] == f"{ISVC_PATH}/credit-scorer"
     assert signed["decision"]["allowed"] is True
@@ -55,12 +60,24 @@ def test_scan_lists_and_judges_existing_objects(cluster):
     chatbot = by_name["Deployment", "chatbot"]["decision"]
     assert chatbot["allowed"] is False
     assert "SC-SIGNED" in {v["control"] for v in chatbot["violations"]}
+    # A kind served at a non-preferred version of its group (KServe's v1alpha1 kinds) is read.
+    runtime = by_name["ServingRuntime", "triton-tagged"]
+    assert runtime["file"] == f"{RUNTIME_PATH}/triton-tagged"
+    assert {v["control"] for v in runtime["decision"]["violations"]} == {"SC-RUNTIME-PINNED"}
     skipped = {(s["kind"], s["name"]): s["reason"] for s in doc["skipped"]}
     assert skipped["Deployment", "web"] == "carries no model reference"
     owned = [r for (kind, _), r in skipped.items() if kind in ("ReplicaSet", "Pod")]
     assert len(owned) >= 4 and all(r.startswith("controlled by ") for r in owned)
-    assert doc["kinds_not_served"] == []
-    assert doc["summary"] == {"objects": 3, "allowed": 1, "denied": 2, "warnings": 0}
+    # The cluster serves every kind the adapters read (make crds installs each CRD), each at a
+    # version the adapter reads, so none is reported missing. A kind it did not serve would be
+    # listed with the reason (tests/test_scan_report.py); Knative's Service is not the core one.
+    assert doc["kinds_not_served"] == [], doc["kinds_not_served"]
+    # Kinds are matched by group and kind: web's core v1 Service is not Knative's Service.
+    assert ("Service", "web") not in skipped and ("Service", "web") not in by_name
+    assert doc["summary"] == {
+        "objects": 4, "evaluated": 4, "skipped": len(doc["skipped"]),
+        "allowed": 1, "denied": 3, "warnings": 0,
+    }  # fmt: skip
 
 
 def test_scan_with_an_identity_judges_access(cluster):
@@ -74,21 +91,25 @@ def test_scan_with_an_identity_judges_access(cluster):
 
 
 def test_scan_table_junit_and_sarif(cluster):
+    # The table lists the same verdicts as the JSON: one line per evaluated object, each
+    # skipped object with its reason (the `mlgate check` renderers, cli/output.py).
     table = _scan(cluster, "-n", NS, "--color", "never")
     assert table.returncode == 1
-    lines = table.stdout.splitlines()
-    assert any(
-        line.startswith(
-            f"DENIED  InferenceService/credit-scorer-unsigned  ({ISVC_PATH}/credit-scorer-unsigned:1,"
-        )
-        for line in lines
-    )
-    assert "skipped  Deployment/web in legacy-prod: carries no model reference" in lines
-    assert "3 object(s): 1 allowed, 2 denied, 0 warning(s)" in lines
+    verdicts = {}
+    for line in table.stdout.splitlines():
+        verdict, _, rest = line.partition("  ")
+        if verdict in ("ALLOWED", "DENIED"):
+            kind, name = rest.split("  ", 1)[0].split("/")
+            verdicts[kind, name] = verdict == "ALLOWED"
+    assert verdicts == JUDGED
+    assert (
+        f"SKIPPED  Deployment/web  (/apis/apps/v1/namespaces/{NS}/deployments/web:1): "
+        "carries no model reference"
+    ) in table.stdout.splitlines()
 
     junit = ET.fromstring(_scan(cluster, "-n", NS, "-o", "junit").stdout)
     failures = [c for c in junit.iter("testcase") if c.find("failure") is not None]
-    assert len(failures) == 2
+    assert len(failures) == sum(not allowed for allowed in JUDGED.values())
     sarif = json.loads(_scan(cluster, "-n", NS, "-o", "sarif").stdout)
     rules = {r["ruleId"] for r in sarif["runs"][0]["results"]}
     assert "SC-SIGNED" in rules
@@ -99,7 +120,7 @@ def test_scan_writes_policy_reports_and_removes_stale_ones(cluster):
 
     proc = _scan(cluster, "-n", NS, "-o", "json", "--policy-report")
     assert proc.returncode == 1
-    assert proc.stderr.strip() == "PolicyReports: 3 written, 0 stale deleted"
+    assert proc.stderr.strip() == "PolicyReports: 4 written, 0 stale deleted"
     api = client.CustomObjectsApi(cluster.api_client(admin=True))
 
     def reports() -> dict[str, dict]:
@@ -110,7 +131,7 @@ def test_scan_writes_policy_reports_and_removes_stale_ones(cluster):
         return {r["scope"]["name"]: r for r in items}
 
     found = reports()
-    assert set(found) == {"credit-scorer", "credit-scorer-unsigned", "chatbot"}
+    assert set(found) == {"credit-scorer", "credit-scorer-unsigned", "chatbot", "triton-tagged"}
     unsigned = found["credit-scorer-unsigned"]
     uid = json.loads(
         cluster.kubectl.ok(
@@ -132,5 +153,5 @@ def test_scan_writes_policy_reports_and_removes_stale_ones(cluster):
     # The unsigned one is removed: the next scan deletes its report.
     cluster.kubectl.ok("delete", "inferenceservice", "credit-scorer-unsigned", "-n", NS)
     again = _scan(cluster, "-n", NS, "-o", "json", "--policy-report")
-    assert again.stderr.strip() == "PolicyReports: 2 written, 1 stale deleted"
-    assert set(reports()) == {"credit-scorer", "chatbot"}
+    assert again.stderr.strip() == "PolicyReports: 3 written, 1 stale deleted"
+    assert set(reports()) == {"credit-scorer", "chatbot", "triton-tagged"}

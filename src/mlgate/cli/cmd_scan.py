@@ -10,6 +10,7 @@ from pathlib import Path
 from mlgate.cli.common import add_engine_options, make_engine
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.cli.output import FORMATS, CheckResult, render
+from mlgate.cli.skipped import Skipped
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,32 +49,24 @@ def _results(report) -> list[CheckResult]:  # type: ignore[no-untyped-def]
     ]
 
 
-def _extras(report) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    return {
-        "server": report.server,
-        "skipped": [
-            {"kind": o.kind, "namespace": o.namespace, "name": o.name, "reason": o.skipped}
-            for o in report.skipped
-        ],
-        "kinds_not_served": report.unserved,
-    }
+def _skipped(report) -> list[Skipped]:  # type: ignore[no-untyped-def]
+    """Objects listed but not evaluated, as `mlgate check` lists skipped documents."""
+    return [Skipped(o.path, 0, 1, o.kind, o.name, o.skipped) for o in report.skipped]
 
 
 def _render(report, fmt: str, color: bool) -> str:  # type: ignore[no-untyped-def]
-    results = _results(report)
-    text = render(results, fmt, color=color) if results else ""
+    text = render(_results(report), fmt, color=color, skipped=_skipped(report))
     if fmt == "json":
-        doc = json.loads(text) if text else {"results": [], "summary": {"objects": 0}}
-        doc.update(_extras(report))
+        doc = json.loads(text)
+        doc["server"] = report.server
+        doc["kinds_not_served"] = [
+            {"group": k.group, "kind": k.kind, "resource": k.resource, "reason": k.reason}
+            for k in report.unserved
+        ]
         return json.dumps(doc, indent=2)
     if fmt != "table":
         return text
-    lines = [text] if text else ["no model-deploying objects found"]
-    for o in report.skipped:
-        lines.append(f"skipped  {o.kind}/{o.name} in {o.namespace or '-'}: {o.skipped}")
-    if report.unserved:
-        lines.append(f"kinds this cluster does not serve: {', '.join(report.unserved)}")
-    return "\n".join(lines)
+    return "\n".join([text, *(f"not scanned  {k.name}: {k.reason}" for k in report.unserved)])
 
 
 def run(args: argparse.Namespace) -> int:

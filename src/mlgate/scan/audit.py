@@ -21,8 +21,9 @@ from typing import Any
 from mlgate.decide import INPUT_ERROR_CONTROL, failed_closed
 from mlgate.decision import Decision
 from mlgate.errors import InputError
-from mlgate.scan.cluster import ClusterReader, ServedKind
-from mlgate.subjects import RequestInfo, subject_from_object, supported_kinds
+from mlgate.scan.cluster import ClusterReader, ServedKind, UnservedKind
+from mlgate.subjects import RequestInfo, subject_from_object
+from mlgate.subjects.kinds import ADAPTERS
 
 ACCESS_GROUP = "access"
 
@@ -69,7 +70,7 @@ class ScannedObject:
 class ScanReport:
     server: str
     served: list[ServedKind]
-    unserved: list[str]
+    unserved: list[UnservedKind]  # kinds the adapters read that this cluster does not serve
     namespace: str | None = None  # None: every namespace
     objects: list[ScannedObject] = field(default_factory=list)
 
@@ -82,9 +83,14 @@ class ScanReport:
         return [o for o in self.objects if o.decision is None]
 
 
-def _controller_owner(obj: dict[str, Any], kinds: set[str]) -> str:
+def _controller_owner(obj: dict[str, Any], kinds: set[tuple[str, str]]) -> str:
+    """The controlling owner, when it is a kind the adapters read (matched by group and kind)."""
     for owner in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if isinstance(owner, dict) and owner.get("controller") and owner.get("kind") in kinds:
+        if not isinstance(owner, dict) or not owner.get("controller"):
+            continue
+        api_version = str(owner.get("apiVersion", ""))
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        if (group, owner.get("kind")) in kinds:
             return f"{owner['kind']}/{owner.get('name', '')}"
     return ""
 
@@ -123,9 +129,8 @@ def scan_cluster(
     namespace: str | None = None,
     identity: Identity = Identity(),
 ) -> ScanReport:
-    kinds = set(supported_kinds())
-    served = reader.served(kinds)
-    unserved = sorted(kinds - {s.kind for s in served} - {"ModelManifest"})
+    kinds = {(a.group, a.kind) for a in ADAPTERS}
+    served, unserved = reader.served(ADAPTERS)
     access = {
         c.id for c in engine.policy_set.catalogue.controls.values() if c.group == ACCESS_GROUP
     }

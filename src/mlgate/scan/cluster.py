@@ -1,7 +1,12 @@
 """Reads a cluster through the Kubernetes API: what exists, for every kind the adapters know.
 
-Discovery finds where each kind is served (group, preferred version, plural, scope); kinds a
-cluster does not serve (a CRD that is not installed) are reported, not guessed at. Objects
+Discovery finds where each adapter's kind is served, matched by API group *and* kind (a core
+``Service`` is not Knative's ``serving.knative.dev`` Service), at a version the adapter reads:
+the group's preferred version when the adapter reads it, else the first version the adapter
+lists that the group serves (KServe serves InferenceService at v1beta1 and ServingRuntime,
+TrainedModel, LLMInferenceService at v1alpha1 in the same group). A kind the cluster does not
+serve (its CRD is not installed), or serves only at versions the adapter does not read, is
+reported with the reason, not guessed at. Objects
 are listed page by page; each list item gets its ``apiVersion`` and ``kind`` back (the API
 omits them on items of built-in lists). Namespace labels are read once per namespace, since
 they decide the environment exactly as they do for the webhook.
@@ -10,11 +15,12 @@ they decide the environment exactly as they do for the webhook.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from mlgate.errors import MlgateError
+from mlgate.subjects.kinds import KindAdapter
 
 PAGE_SIZE = 250
 
@@ -40,6 +46,19 @@ class ServedKind:
         if namespace and self.namespaced:
             return f"{base}/namespaces/{namespace}/{self.plural}"
         return f"{base}/{self.plural}"
+
+
+@dataclass(frozen=True)
+class UnservedKind:
+    group: str
+    kind: str
+    resource: str
+    reason: str
+
+    @property
+    def name(self) -> str:
+        """As kubectl and CRDs name it: ``clusterservingruntimes.serving.kserve.io``."""
+        return f"{self.resource}.{self.group}" if self.group else self.resource
 
 
 class ClusterReader:
@@ -82,26 +101,59 @@ class ClusterReader:
         except ValueError as err:
             raise ClusterError(f"GET {path}: not JSON: {err}", location=self.server) from None
 
-    def served(self, kinds: set[str]) -> list[ServedKind]:
-        """Where each of ``kinds`` is served: one entry per group (its preferred version)."""
-        found: list[ServedKind] = []
-        group_versions = [("", "v1")]
+    def served(
+        self, adapters: Iterable[KindAdapter]
+    ) -> tuple[list[ServedKind], list[UnservedKind]]:
+        """Where each adapter's (group, kind) is served, and the ones that are not (why)."""
+        groups: dict[str, tuple[str, list[str]]] = {"": ("v1", ["v1"])}
         for group in self.get("/apis").get("groups", []):
-            preferred = group.get("preferredVersion", {}).get("version")
-            if preferred:
-                group_versions.append((group["name"], preferred))
-        for group, version in group_versions:
-            path = f"/apis/{group}/{version}" if group else f"/api/{version}"
-            for resource in self.get(path).get("resources", []):
-                name = resource.get("name", "")
-                if "/" in name or resource.get("kind") not in kinds:
-                    continue  # subresources (status, scale) and kinds no adapter reads
-                if "list" not in resource.get("verbs", []):
-                    continue
+            versions = [v.get("version", "") for v in group.get("versions", [])]
+            preferred = group.get("preferredVersion", {}).get("version", "")
+            groups[group.get("name", "")] = (preferred, [v for v in versions if v])
+        resources: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def listable(group: str, version: str, kind: str) -> dict[str, Any] | None:
+            if (group, version) not in resources:
+                path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+                resources[group, version] = {
+                    r.get("kind"): r
+                    for r in self.get(path).get("resources", [])
+                    # subresources (status, scale) and what cannot be listed are not read
+                    if "/" not in r.get("name", "/") and "list" in r.get("verbs", [])
+                }
+            return resources[group, version].get(kind)
+
+        found: list[ServedKind] = []
+        missing: list[UnservedKind] = []
+        for adapter in adapters:
+            preferred, versions = groups.get(adapter.group, ("", []))
+            ordered = [preferred] if preferred in adapter.versions else []
+            ordered += [v for v in adapter.versions if v != preferred]
+            served_at = next(
+                (
+                    (v, r)
+                    for v in ordered
+                    if v in versions and (r := listable(adapter.group, v, adapter.kind))
+                ),
+                None,
+            )
+            if served_at is not None:
+                version, resource = served_at
                 found.append(
-                    ServedKind(group, version, resource["kind"], name, resource["namespaced"])
-                )
-        return found
+                    ServedKind(
+                        adapter.group, version, adapter.kind, resource["name"],
+                        bool(resource.get("namespaced")),
+                    )
+                )  # fmt: skip
+                continue
+            elsewhere = [v for v in versions if listable(adapter.group, v, adapter.kind)]
+            reason = (
+                f"served only at {', '.join(elsewhere)}; mlgate reads {', '.join(adapter.versions)}"
+                if elsewhere
+                else "not served by this API server (is its CRD installed?)"
+            )
+            missing.append(UnservedKind(adapter.group, adapter.kind, adapter.resource, reason))
+        return found, missing
 
     def objects(self, served: ServedKind, namespace: str | None) -> Iterator[dict[str, Any]]:
         token = ""
