@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from opapywasm import UNDEFINED, OpaWasmError, OpaWasmPolicy, PolicyConfig
 
-from mlgate._internal import wasm_native_cache
+from mlgate._internal import wasm_fast_call, wasm_native_cache
 from mlgate._internal.opa_wasm_memory import declared_memory_minimum, ensure_initial_pages
 from mlgate.errors import EvaluationError, PolicyError
 from mlgate.policyset import PolicySet
@@ -40,9 +40,11 @@ BORROW_TIMEOUT_S = 2.0
 
 def new_policy(wasm: bytes, pool_size: int, eval_timeout_s: float) -> OpaWasmPolicy:
     """An opa-py-wasm policy for the module (with the memory workaround applied first, and
-    the module's machine code from the on-disk cache when an earlier process compiled it)."""
+    the module's machine code from the on-disk cache when an earlier process compiled it, and
+    its exports called directly, without wasmtime-py's per-call type checks)."""
     ensure_initial_pages(declared_memory_minimum(wasm))
     wasm_native_cache.install()
+    wasm_fast_call.install()
     config = PolicyConfig(
         pool_size=pool_size,
         borrow_timeout_seconds=BORROW_TIMEOUT_S,
