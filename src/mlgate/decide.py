@@ -15,6 +15,7 @@ from mlgate.decision import AppliedExemption, Decision, Violation
 from mlgate.errors import EvaluationError
 from mlgate.policyset import PolicySet
 from mlgate.policyset.exemptions import Exemption
+from mlgate.shapes import mapping
 from mlgate.timeutil import rfc3339
 
 EVAL_ERROR_CONTROL = "MLGATE-EVAL-ERROR"
@@ -59,24 +60,38 @@ def system_violation(
     )
 
 
+FAIL_CLOSED_REMEDIATION = (
+    "Fix the policy set or the input named in the message; mlgate denies rather than "
+    "admitting a model it could not evaluate."
+)
+
+
 def failed_closed(
-    doc: dict[str, Any], policy_set: PolicySet, backend: str, control: str, message: str
+    subject: dict[str, Any],
+    control: str,
+    message: str,
+    *,
+    revision: str,
+    backend: str,
+    dry_run: bool = False,
+    remediation: str = FAIL_CLOSED_REMEDIATION,
+    title: str = "Decision could not be made; failing closed",
 ) -> Decision:
-    """A denial that names why no real decision could be made."""
-    remediation = (
-        "Fix the policy set or the input named in the message; mlgate denies rather than "
-        "admitting a model it could not evaluate."
-    )
+    """The one builder of a denial that names why no real decision could be made.
+
+    Every front door uses it (the engine for input, evaluation and backend errors; the webhook
+    for oversized, malformed or overloaded requests; ``mlgate scan`` for malformed objects).
+    """
     return Decision(
         allowed=False,
         decision_id=uuid.uuid4().hex,
-        subject=subject_of(doc),
+        subject=subject,
         risk_tier="unknown",
-        violations=[system_violation(control, message, remediation)],
-        policy_revision=policy_set.revision,
+        violations=[system_violation(control, message, remediation, title)],
+        policy_revision=revision,
         backend=backend,
         evaluated_at=rfc3339(),
-        dry_run=bool(doc.get("request", {}).get("dry_run", False)),
+        dry_run=dry_run,
     )
 
 
@@ -134,7 +149,7 @@ def _summary(
 
 
 def _card_trusted(doc: dict[str, Any]) -> bool:
-    attestation = doc.get("attestation") if isinstance(doc.get("attestation"), dict) else {}
+    attestation = mapping(doc.get("attestation"))
     return doc.get("card_source") == "attestation" and attestation.get("trusted") is True
 
 

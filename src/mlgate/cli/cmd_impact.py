@@ -42,7 +42,7 @@ def parse_time(value: str, flag: str) -> int:
     return ns
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from mlgate.impact.render import FORMATS
 
     p = subparsers.add_parser(

@@ -9,7 +9,7 @@ from pathlib import Path
 from mlgate.errors import MlgateError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve",
         help="run the admission webhook (HTTPS)",
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         log_config=logs.uvicorn_log_config(args.log_level),
         access_log=False,
         # The API server keeps connections to webhooks open; do not make it re-handshake.
-        timeout_keep_alive=config.keep_alive_s,
+        timeout_keep_alive=round(config.keep_alive_s),
         # Past this many connections or in-flight requests, new requests get HTTP 503.
         limit_concurrency=config.max_connections,
         server_header=False,

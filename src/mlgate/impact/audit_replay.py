@@ -49,7 +49,7 @@ def _probe(inputs: list[dict[str, Any]], masked: list[str]) -> list[dict[str, An
         def stand_in(match: re.Match[str]) -> str:
             return tokens.setdefault(match.group(0), f"probe{len(tokens)}@replay.invalid")
 
-        probed = json.loads(MASKED_EMAIL.sub(stand_in, json.dumps(inputs)))
+        probed: list[dict[str, Any]] = json.loads(MASKED_EMAIL.sub(stand_in, json.dumps(inputs)))
     else:
         probed = copy.deepcopy(inputs)
     for i, pointer in enumerate(p for p in masked if p != EMAILS):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlgate.decide import INPUT_ERROR_CONTROL, failed_closed
+from mlgate.decide import INPUT_ERROR_CONTROL
 from mlgate.decision import Decision
 from mlgate.errors import InputError
 from mlgate.scan.cluster import ClusterReader, ServedKind, UnservedKind
@@ -156,11 +156,17 @@ def scan_cluster(
                 subject = subject_from_object(obj, info)
             except InputError as err:
                 # Malformed is not "nothing to check": it is a fail-closed finding.
-                item.decision = failed_closed(
-                    {"request": {"kind": kind.kind, "name": item.name, "namespace": item.namespace}},
-                    engine.policy_set, engine.backend.name, INPUT_ERROR_CONTROL,
+                item.decision = engine.failed_closed(
+                    {
+                        "request": {
+                            "kind": kind.kind,
+                            "name": item.name,
+                            "namespace": item.namespace,
+                        }
+                    },
+                    INPUT_ERROR_CONTROL,
                     f"invalid {kind.kind}: {err}",
-                )  # fmt: skip
+                )
                 continue
             if subject is None:
                 item.skipped = "carries no model reference"

@@ -115,7 +115,7 @@ def policy_report(obj: ScannedObject, now_s: float | None = None) -> dict[str, A
 def write_reports(api_client: Any, report: ScanReport) -> tuple[int, int]:
     """Create or replace each object's report; delete stale mlgate reports. (written, deleted)"""
     from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     api = client.CustomObjectsApi(api_client)
     wanted: dict[str, set[str]] = {}
@@ -132,7 +132,7 @@ def write_reports(api_client: Any, report: ScanReport) -> tuple[int, int]:
             except ApiException as err:
                 if err.status != 409:
                     raise
-                current = api.get_namespaced_custom_object(
+                current: Any = api.get_namespaced_custom_object(
                     GROUP, VERSION, obj.namespace, PLURAL, name
                 )
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
@@ -141,6 +141,7 @@ def write_reports(api_client: Any, report: ScanReport) -> tuple[int, int]:
                 )
             written += 1
         deleted = 0
+        existing: Any  # the kubernetes client declares these calls as returning object
         selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
         if report.namespace:
             existing = api.list_namespaced_custom_object(

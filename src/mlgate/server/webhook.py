@@ -31,6 +31,7 @@ from mlgate.decide import (
     BACKEND_UNAVAILABLE_CONTROL,
     EVAL_ERROR_CONTROL,
     INPUT_ERROR_CONTROL,
+    failed_closed,
     system_violation,
 )
 from mlgate.decision import Decision, Violation
@@ -109,13 +110,7 @@ class _Job:
             return self.stage
 
 
-def _system_violation(control: str, message: str, title: str) -> Violation:
-    return system_violation(
-        control,
-        message,
-        "See the message; mlgate denies what it could not evaluate or record.",
-        title,
-    )
+_SYSTEM_REMEDIATION = "See the message; mlgate denies what it could not evaluate or record."
 
 
 _ERROR_CONTROLS = frozenset({EVAL_ERROR_CONTROL, BACKEND_UNAVAILABLE_CONTROL})
@@ -359,7 +354,7 @@ class Webhook:
         try:
             # On timeout wait_for cancels the wrapped future: a queued job is then dropped
             # unrun, and a running one stops at its next model reference (job.abandoned).
-            outcome = await asyncio.wait_for(
+            outcome: Outcome | None = await asyncio.wait_for(
                 asyncio.wrap_future(future),
                 timeout=self.config.timeout_s + self.config.audit_timeout_s,
             )
@@ -510,16 +505,15 @@ class Webhook:
 
     def _denial(self, review: AdmissionRequest, control: str, message: str, title: str) -> Decision:
         engine = self.reloader.engine
-        return Decision(
-            allowed=False,
-            decision_id=uuid.uuid4().hex,
-            subject={"kind": review.kind, "name": review.name, "namespace": review.namespace},
-            risk_tier="unknown",
-            violations=[_system_violation(control, message, title)],
-            policy_revision=engine.revision if engine is not None else "",
+        return failed_closed(
+            {"kind": review.kind, "name": review.name, "namespace": review.namespace},
+            control,
+            message,
+            revision=engine.revision if engine is not None else "",
             backend=engine.backend.name if engine is not None else "",
-            evaluated_at=rfc3339(),
             dry_run=review.dry_run,
+            remediation=_SYSTEM_REMEDIATION,
+            title=title,
         )
 
     def _housekeeping(self, review: AdmissionRequest) -> Outcome:
@@ -577,14 +571,16 @@ class Webhook:
             return Outcome(decision, error=message)
         if self.config.fail_open:
             return self._fail_open(
-                dataclasses.replace(decision, violations=[_system_violation(AUDIT_ERROR_CONTROL, message, "Decision log unavailable")]),
+                dataclasses.replace(decision, violations=[system_violation(AUDIT_ERROR_CONTROL, message, _SYSTEM_REMEDIATION, "Decision log unavailable")]),
                 message,
             )  # fmt: skip
         denied = dataclasses.replace(
             decision,
             allowed=False,
             violations=[
-                _system_violation(AUDIT_ERROR_CONTROL, message, "Decision log unavailable")
+                system_violation(
+                    AUDIT_ERROR_CONTROL, message, _SYSTEM_REMEDIATION, "Decision log unavailable"
+                )
             ],
         )
         return Outcome(denied, error=message)
