@@ -84,3 +84,13 @@ def test_the_switch_turns_it_off(policies: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(cache.ENV_SWITCH, "0")
     cache.load_policy_set_cached(policies)
     assert _entries(policies) == []
+
+
+def test_only_the_newest_entries_are_kept(policies: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 2)
+    params = policies / "params.yaml"
+    for i in range(4):
+        params.write_text(params.read_text() + f"\n# edit {i}\n")
+        cache.load_policy_set_cached(policies)
+    assert len(_entries(policies)) == 2
+    assert cache.load_policy_set_cached(policies) == load_policy_set(policies)

@@ -47,7 +47,7 @@ class FastFunc:
         self._func = ctypes.byref(func._func)
         self._params = (_ffi.wasmtime_val_t * max(1, params))()
         for slot in self._params:
-            slot.kind = _ffi.WASMTIME_I32.value
+            slot.kind = _ffi.WASMTIME_I32.value  # type: ignore[assignment]
         self._n_params = params
         self._result_type = _ffi.wasmtime_val_t * max(1, results)
         self._n_results = results
@@ -107,5 +107,5 @@ def install() -> bool:
     if not _SUPPORTED:
         return False
     with _LOCK:
-        _runtime.WasmtimeRuntime.get_func = _get_func
+        _runtime.WasmtimeRuntime.get_func = _get_func  # type: ignore[method-assign]
     return True

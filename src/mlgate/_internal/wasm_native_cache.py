@@ -89,7 +89,7 @@ def _store(directory: Path, path: Path, module: wasmtime.Module) -> None:
         data = module.serialize()
     except wasmtime.WasmtimeError:
         return
-    write_private(directory, path.name, data)
+    write_private(directory, path.name, bytes(data))
 
 
 class _CachedModule:

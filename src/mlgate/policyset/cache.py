@@ -13,7 +13,7 @@ hashed again on every hit; any change there, or anywhere in the key, loads afres
 
 An entry is a pickle, so it is read only where no other user could have written it (the rule
 of the compiled-module cache, ``mlgate._internal.private_cache``); any problem reading it
-means a fresh load. ``MLGATE_POLICY_CACHE=0`` turns it off.
+means a fresh load. The newest 16 entries are kept. ``MLGATE_POLICY_CACHE=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from mlgate._internal.private_cache import TOOL_CACHE, trusted_file, write_priva
 from mlgate.policyset.policyset import PolicySet, load_policy_set
 
 ENV_SWITCH = "MLGATE_POLICY_CACHE"
+MAX_ENTRIES = 16
 _FORMAT = b"mlgate-policyset-cache-1"
 _PACKAGE = Path(__file__).resolve().parent
 _MLGATE = _PACKAGE.parent
@@ -93,4 +94,16 @@ def load_policy_set_cached(path: Path | str) -> PolicySet:
     watched = {str(p): _file_digest(Path(p)) for p in policy_set.watched}
     data = pickle.dumps({"policy_set": policy_set, "watched": watched})
     write_private(cache_dir(), key + ".pickle", data)
+    _evict(cache_dir())
     return policy_set
+
+
+def _evict(directory: Path) -> None:
+    """Keeps the newest MAX_ENTRIES entries (each ~0.4 MB; every policy directory and every
+    edit makes one)."""
+    try:
+        entries = sorted(directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-MAX_ENTRIES]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass

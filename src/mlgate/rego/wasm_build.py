@@ -27,9 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
+from mlgate._internal.private_cache import TOOL_CACHE
 from mlgate.errors import MlgateError, PolicyError
 from mlgate.rego.hostbuiltins import HOST_BUILTINS
-from mlgate.rego.opaprocess import TOOL_CACHE, find_opa_binary
+from mlgate.rego.opaprocess import find_opa_binary
 
 ENTRYPOINT = "mlgate/main/result"
 SHIPPED = resources.files("mlgate") / "compiled"
