@@ -24,6 +24,23 @@ INPUT_ERROR_CONTROL = "MLGATE-INPUT-INVALID"
 # The backend could not be reached at all (OPA down, circuit open): an infrastructure fault,
 # the only evaluation failure that --fail-open may turn into an admission.
 BACKEND_UNAVAILABLE_CONTROL = "MLGATE-BACKEND-UNAVAILABLE"
+# Denials the webhook makes itself: the decision log could not commit; the object is past a
+# work limit; the evaluation queue is full.
+AUDIT_ERROR_CONTROL = "MLGATE-AUDIT-ERROR"
+LIMIT_CONTROL = "MLGATE-LIMIT-EXCEEDED"
+OVERLOAD_CONTROL = "MLGATE-OVERLOADED"
+# mlgate's own denials that carry no policy result: the request was refused before any
+# policy ran, or evaluating or recording it failed. The other MLGATE- controls are policy
+# results: summaries of findings (NEEDS-ATTESTATION, PROHIBITED) or a finding naming a
+# control the catalogue lacks (UNKNOWN-CONTROL).
+REFUSED_CONTROLS = frozenset({INPUT_ERROR_CONTROL, LIMIT_CONTROL, OVERLOAD_CONTROL})
+FAILED_CONTROLS = frozenset({EVAL_ERROR_CONTROL, BACKEND_UNAVAILABLE_CONTROL, AUDIT_ERROR_CONTROL})
+
+
+def could_not_decide(control: str) -> bool:
+    """A fail-closed denial of mlgate's own: refused, failed, or a policy set that names a
+    control its catalogue lacks (a broken set; the summaries above are not)."""
+    return control in REFUSED_CONTROLS or control in FAILED_CONTROLS or control == UNKNOWN_CONTROL
 
 
 def subject_of(doc: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from mlgate.decide import could_not_decide
 from mlgate.decision import AppliedExemption, Decision, Violation
 from mlgate.scan.audit import ScannedObject, ScanReport
 from mlgate.scan.cluster import ClusterError
@@ -21,7 +22,6 @@ from mlgate.scan.cluster import ClusterError
 GROUP, VERSION, PLURAL = "wgpolicyk8s.io", "v1alpha2", "policyreports"
 SOURCE = "mlgate"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlgate"}
-SYSTEM_PREFIX = "MLGATE-"
 MAX_MESSAGE = 1024
 
 
@@ -47,7 +47,7 @@ def _result(
 def _finding(
     decision: Decision, v: Violation, result: str, stamp: dict[str, int]
 ) -> dict[str, Any]:
-    if v.control.startswith(SYSTEM_PREFIX):
+    if could_not_decide(v.control):
         result = "error"
     entry = _result(
         decision, v.control, result, v.message, stamp,

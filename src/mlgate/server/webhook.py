@@ -28,9 +28,12 @@ from typing import Any
 
 from mlgate.audit import AuditWriter, Masker, decision_record, load_or_create_key
 from mlgate.decide import (
+    AUDIT_ERROR_CONTROL,
     BACKEND_UNAVAILABLE_CONTROL,
     EVAL_ERROR_CONTROL,
     INPUT_ERROR_CONTROL,
+    LIMIT_CONTROL,
+    OVERLOAD_CONTROL,
     failed_closed,
     system_violation,
 )
@@ -61,9 +64,6 @@ from mlgate.timeutil import rfc3339
 log = logging.getLogger("mlgate.webhook")
 decision_log = logging.getLogger("mlgate.decision")
 
-AUDIT_ERROR_CONTROL = "MLGATE-AUDIT-ERROR"
-LIMIT_CONTROL = "MLGATE-LIMIT-EXCEEDED"
-OVERLOAD_CONTROL = "MLGATE-OVERLOADED"
 # Formats for CI only: on /validate they would let the deployer declare its own environment,
 # groups and evidence, and make the server read files from its own disk.
 CI_ONLY_GROUPS = frozenset({"mlgate.io"})
@@ -89,6 +89,9 @@ class Outcome:
     audit_ms: float = 0.0
     # An infrastructure fault (not caused by the request): the only kind --fail-open admits.
     infrastructure: bool = False
+    # False: decided without running the policy (a housekeeping UPDATE); `mlgate impact`
+    # then reports it as not replayable instead of looking for its input.
+    evaluated: bool = True
 
 
 class _Job:
@@ -181,6 +184,9 @@ class Webhook:
                 retention_days=config.audit_retention_days,
                 max_rows=config.audit_max_rows,
                 prune_interval_s=config.audit_prune_interval_s,
+                input_retention_days=config.audit_input_retention_days,
+                input_max_rows=config.audit_input_max_rows,
+                input_masker=self.masker,
                 on_batch=self.metrics.observe_audit_batch,
             )
 
@@ -471,8 +477,9 @@ class Webhook:
             if job.abandoned:  # the request was already answered (deadline); do not log twice
                 return outcome
             job.stage = "recording"
+            # The input is masked and stored after the commit, off this request's path.
             future = self.audit.submit(
-                self._payload(job.review, outcome, job.started, inputs=job.inputs)
+                self._payload(job.review, outcome, job.started), inputs=job.inputs
             )
         recorded = time.perf_counter()
         try:
@@ -530,7 +537,7 @@ class Webhook:
             evaluated_at=rfc3339(),
             dry_run=review.dry_run,
         )
-        return Outcome(decision)
+        return Outcome(decision, evaluated=False)
 
     def _error(
         self, review: AdmissionRequest, reason: str, message: str, *, infrastructure: bool = False
@@ -590,8 +597,6 @@ class Webhook:
         review: AdmissionRequest,
         outcome: Outcome,
         started: float,
-        *,
-        inputs: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         assert outcome.decision is not None
         payload = decision_record(
@@ -603,10 +608,11 @@ class Webhook:
             groups=review.groups,
             duration_ms=(time.perf_counter() - started) * 1000,
             fail_open=outcome.fail_open,
-            inputs=inputs,
         )
         if outcome.error:
             payload["error"] = self.masker.text(outcome.error)
+        if not outcome.evaluated:
+            payload["evaluated"] = False
         return payload
 
     async def _record_async(
