@@ -27,7 +27,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 @pytest.mark.parametrize(
     ("left", "right"),
     [
-        ("S3://Bucket/models/x/", "s3://bucket/models/x"),
+        ("S3://bucket/models/x/", "s3://bucket/models/x"),  # scheme only: buckets keep case
         ("hf://org/model", "org/model"),
         ("https://huggingface.co/org/model", "hf://org/model"),
         (f"hf://org/model:{COMMIT}", f"org/model@{COMMIT}"),

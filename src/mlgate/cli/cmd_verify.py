@@ -27,9 +27,15 @@ if TYPE_CHECKING:
 
 EXPECT_ENV = "MLGATE_EXPECT_DIGEST"
 MODELS_ENV = "MLGATE_MODELS"
+ENVIRONMENT_ENV = "MLGATE_ENVIRONMENT"
+NAMESPACE_ENV = "POD_NAMESPACE"
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    env = os.environ if environ is None else environ
     p = subparsers.add_parser(
         "verify",
         help="verify a model directory against its signature",
@@ -73,12 +79,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     trust.add_argument("--policies", type=Path, metavar="DIR", help="use DIR/trust.yaml")
     trust.add_argument(
         "--environment",
-        default=os.environ.get("MLGATE_ENVIRONMENT", "production"),
+        default=env.get(ENVIRONMENT_ENV, "production"),
         help="with --policies: scope (default $MLGATE_ENVIRONMENT or production)",
     )
     trust.add_argument(
         "--namespace",
-        default=os.environ.get("POD_NAMESPACE", "default"),
+        default=env.get(NAMESPACE_ENV, "default"),
         help="with --policies: scope (default $POD_NAMESPACE or default)",
     )
     p.add_argument("--json", action="store_true", help="print the verification facts as JSON")
@@ -160,11 +166,14 @@ class _QuietParser(argparse.ArgumentParser):
         raise _Refused(message or "")
 
 
-def read_arguments(argv: list[str]) -> argparse.Namespace | None:
-    """How ``mlgate verify`` parses ``argv`` (argparse: the last of a repeated flag wins, and
-    unambiguous prefixes count), or None when it would refuse them."""
+def read_arguments(
+    argv: list[str], environ: Mapping[str, str] | None = None
+) -> argparse.Namespace | None:
+    """How ``mlgate verify`` parses ``argv`` in a container with environment ``environ``
+    (argparse: the last of a repeated flag wins, and unambiguous prefixes count), or None
+    when it would refuse them."""
     root = _QuietParser(prog="mlgate", add_help=False)
-    register(root.add_subparsers(dest="command", parser_class=_QuietParser))
+    register(root.add_subparsers(dest="command", parser_class=_QuietParser), environ or {})
     try:
         return root.parse_args(["verify", *argv])
     except _Refused:
