@@ -166,10 +166,6 @@ class ControlPlane:
                 "--service-account-signing-key-file", str(self.pki / "sa.key"),
                 "--service-cluster-ip-range", "10.96.0.0/24",
                 "--cert-dir", str(self.work / "apiserver-certs"),
-                # The default 60 s per request is not enough to apply KServe's ~1 MB
-                # InferenceService CRD on a 2-core machine at load 30 ("Error from server
-                # (Timeout): ... context deadline exceeded" failed a whole run).
-                "--request-timeout", "10m",
             ],
         )  # fmt: skip
         t1 = time.monotonic()
