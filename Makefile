@@ -14,7 +14,7 @@ VEGETA_VERSION := v12.13.0
 VEGETA := $(CACHE)/bin/vegeta
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
-.PHONY: demo test venv opa system-deps lint fmt bench conformance clean wasm wasm-check vegeta \
+.PHONY: demo test venv opa system-deps lint fmt bench conformance sigstore-roots clean wasm wasm-check vegeta \
 	bench-backends bench-engine bench-webhook peers bench-cli mutation fuzz drills ui-test
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
@@ -57,6 +57,13 @@ conformance: venv opa
 	$(GOENV) go mod download github.com/open-policy-agent/opa@$(OPA_VERSION)
 	$(BIN)/python -m tools.conformance.runner --opa $(OPA) --out docs/conformance.md
 
+# The Sigstore trusted roots keyless verification uses offline (src/mlgate/supplychain/roots/):
+# refreshed from the installed sigstore package (pip install -U sigstore first), provenance and
+# sha256 in roots/PROVENANCE.json. `python -m tools.sigstore_roots --source tuf` fetches the
+# current roots through Sigstore's TUF repositories instead (network).
+sigstore-roots: venv
+	$(BIN)/python -m tools.sigstore_roots
+
 # kubectl validates the webhook manifests (client-side dry run).
 system-deps:
 	@command -v kubectl >/dev/null || { apt-get update -qq && apt-get install -y -qq kubernetes-client; }
@@ -70,6 +77,7 @@ demo: venv
 test: venv opa system-deps
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
 	$(OPA) check --strict policies/
 	test -z "$$($(OPA) fmt --list policies/)" || { echo "opa fmt: files need formatting:"; $(OPA) fmt --list policies/; exit 1; }
 	$(OPA) test --ignore '*.yaml' policies/
@@ -86,6 +94,7 @@ ui-test: venv system-deps
 lint: venv
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
 
 fmt: venv
 	$(BIN)/ruff format src tests bench tools

@@ -154,7 +154,15 @@ def drill_kill9() -> dict[str, Any]:
         for t in threads:
             t.join()
     db = sqlite3.connect(server.audit_db)
-    stored = {row[0] for row in db.execute("SELECT decision_id FROM records")}
+    stored = {
+        row[0] for row in db.execute("SELECT decision_id FROM records WHERE type = 'decision'")
+    }
+    # Replay inputs are stored after the acknowledgement: those of the last batches may be
+    # gone (`mlgate impact` then says no-stored-input); the decisions may not.
+    without_input = db.execute(
+        "SELECT count(*) FROM records r WHERE r.type = 'decision' AND NOT EXISTS "
+        "(SELECT 1 FROM replay_inputs i WHERE i.seq = r.seq)"
+    ).fetchone()[0]
     db.close()
     lost = [d for d in acknowledged if d not in stored]
     verify = subprocess.run([*MLGATE, "audit", "verify", "--db", str(server.audit_db)],
@@ -165,6 +173,7 @@ def drill_kill9() -> dict[str, Any]:
         "denied_as_unrecordable": len(unrecorded),
         "records_in_log": len(stored),
         "acknowledged_lost": len(lost),
+        "decisions_without_replay_input": without_input,
         "audit_verify_exit": verify.returncode,
         "audit_verify": verify.stdout.strip()[-200:],
         "passed": bool(acknowledged) and not lost and verify.returncode == 0,

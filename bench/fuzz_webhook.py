@@ -57,6 +57,7 @@ HOSTILE_VALUES: list[Any] = [
 NAMESPACE_CHOICES = [*NAMESPACES, "ml-other"]
 BYTE_DAMAGE = ["cut", "flip", "dup-key", "big-int", "surrogate"]
 CHECK_CHUNK = 300
+SLOW_S = 10.0  # a request answered later than this is reported with its server-side time
 
 
 def seeds() -> list[dict[str, Any]]:
@@ -235,6 +236,46 @@ def check_denials(admitted: list[dict[str, Any]], workdir: Path) -> tuple[int, i
     return checked, denied
 
 
+def latency_summary(latencies: list[float]) -> dict[str, float]:
+    if not latencies:
+        return {}
+    ordered = sorted(latencies)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"p50": at(0.5), "p99": at(0.99), "p999": at(0.999), "max": round(ordered[-1], 3)}
+
+
+def explain_stalls(db: Path, items: list[tuple[str, str, float, int]]) -> dict[str, Any]:
+    """For each failed or slow request: did the server decide it, and how long did its
+    handler take (``duration_ms`` in the record)? A request the handler finished quickly but
+    the client waited long for was delayed outside the handler (CPU starvation, transport);
+    a handler that took long, or no record at all, points at the server."""
+    import sqlite3
+
+    if not items:
+        return {"count": 0}
+    durations: dict[str, float | None] = {}
+    with sqlite3.connect(db) as conn:
+        for (body,) in conn.execute("SELECT body FROM records WHERE type = 'decision'"):
+            record = json.loads(body)
+            durations[record.get("uid", "")] = record.get("duration_ms")
+    rows = []
+    for uid, error, seconds, size in items:
+        rows.append({
+            "uid": uid, "error": error, "client_s": round(seconds, 3), "body_bytes": size,
+            "recorded": uid in durations, "handler_ms": durations.get(uid),
+        })  # fmt: skip
+    handler = [r["handler_ms"] for r in rows if r["handler_ms"] is not None]
+    return {
+        "count": len(rows),
+        "recorded": sum(r["recorded"] for r in rows),
+        "handler_ms_max": max(handler) if handler else None,
+        "examples": rows[:10],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
@@ -258,6 +299,11 @@ def main() -> int:
     outcomes: Counter[str] = Counter()
     admitted: list[dict[str, Any]] = []
     errors: list[str] = []
+    latencies: list[float] = []
+    # (uid, error, seconds, body bytes) of requests that failed or took longer than SLOW_S:
+    # looked up in the server's decision log to tell a server stall from a starved client.
+    failed: list[tuple[str, str, float, int]] = []
+    slow: list[tuple[str, str, float, int]] = []
     rss_samples: list[int] = []
     started = time.monotonic()
     baseline = rss_kb(pid)
@@ -270,13 +316,20 @@ def main() -> int:
 
     def send(client, item: tuple[dict[str, Any], bytes]) -> None:
         doc, body = item
+        sent_at = time.monotonic()
         try:
             r = client.post("/validate", content=body, headers={"content-type": "application/json"})
         except Exception as err:
             with lock:
                 errors.append(f"{type(err).__name__}: {err}")
+                failed.append((str(doc["request"].get("uid", "")), type(err).__name__,
+                               time.monotonic() - sent_at, len(body)))  # fmt: skip
             return
+        elapsed_s = time.monotonic() - sent_at
         with lock:
+            latencies.append(elapsed_s)
+            if elapsed_s > SLOW_S:
+                slow.append((str(doc["request"].get("uid", "")), "slow", elapsed_s, len(body)))
             statuses[str(r.status_code)] += 1
             if r.status_code == 200:
                 allowed = r.json()["response"]["allowed"]
@@ -315,6 +368,7 @@ def main() -> int:
         checked, check_denied = check_denials(admitted, work)
     finally:
         server.stop()
+    stalls = explain_stalls(server.audit_db, failed + slow)
     five_xx = sum(n for s, n in statuses.items() if s.startswith("5"))
     report = {
         "bench": "fuzz_webhook",
@@ -332,6 +386,8 @@ def main() -> int:
         "rss_baseline_mb": round(baseline / 1024, 1),
         "rss_peak_mb": round(max([baseline, *rss_samples]) / 1024, 1),
         "rss_after_idle_mb": round(final / 1024, 1),
+        "latency_s": latency_summary(latencies),
+        "slow_or_failed": stalls,
         "seconds": round(elapsed, 1),
         "requests_per_s": round(sent / elapsed, 1),
     }

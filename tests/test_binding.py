@@ -14,7 +14,8 @@ from mlgate.errors import InputError
 from mlgate.subjects import RequestInfo, subject_from_object
 from mlgate.subjects.base import content_addressed, normalize_uri
 from mlgate.supplychain.modeldir import model_digest, sign_model, verify_model_dir
-from mlgate.supplychain.trust import Scope, single_authority_policy
+from mlgate.supplychain.trust import Scope
+from mlgate.supplychain.trustload import single_authority_policy
 from test_signing_roundtrip import make_chain, make_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
+from mlgate.breaker import CircuitBreaker, State
 from mlgate.errors import BackendUnavailable
-from mlgate.rego.breaker import CircuitBreaker, State
 
 
 class Clock:

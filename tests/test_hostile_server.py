@@ -30,7 +30,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, certs: Path):
     srv = Server(
         tmp_path_factory.mktemp("hostile"),
         certs,
-        args=["--header-timeout", "1", "--body-timeout", "1", "--max-header-bytes", "8192"],
+        args=[
+            *("--header-timeout", "1", "--body-timeout", "1", "--max-header-bytes", "8192"),
+            *("--tls-handshake-timeout", "1"),
+        ],
     ).start()
     yield srv
     srv.stop()
@@ -81,6 +84,40 @@ def test_slowloris_connections_are_closed_within_seconds(server: Server) -> None
     assert all(closed for closed, _ in results), sum(not c for c, _ in results)
     assert time.monotonic() - started < 4.0
     assert any(b" 408 " in sent for _, sent in results)
+    for s in socks:
+        s.close()
+
+
+def _closed_raw(sock: socket.socket, seconds: float) -> bool:
+    """Reads (plain TCP) until the server closes; whether it did within ``seconds``."""
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if not sock.recv(4096):
+                return True
+        except TimeoutError:
+            continue
+        except ConnectionError:
+            return True
+    return False
+
+
+def test_stalled_tls_handshakes_are_dropped_within_seconds(server: Server) -> None:
+    """TCP connections that never complete the TLS handshake (nothing sent, or half a
+    ClientHello) are closed by the handshake deadline, not after the loop's default 60 s."""
+    socks = []
+    for i in range(40):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        if i % 2:
+            s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's start
+        socks.append(s)
+    started = time.monotonic()
+    # Meanwhile an honest client is served.
+    assert server.validate(review(objects("ml-prod")["InferenceService"])).status_code == 200
+    closed = [_closed_raw(s, 6.0 - (time.monotonic() - started)) for s in socks]
+    assert all(closed), f"{closed.count(False)} of {len(socks)} stalled handshakes still open"
+    assert time.monotonic() - started < 6.0  # deadline 1 s, plus slack for a loaded machine
     for s in socks:
         s.close()
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from mlgate import Engine
+from mlgate.breaker import CircuitBreaker, State
 from mlgate.errors import BackendUnavailable, EvaluationError
 from mlgate.policytest.cases import Suite
-from mlgate.rego.breaker import CircuitBreaker, State
 from mlgate.rego.opa import OpaBackend
 from mlgate.rego.opaprocess import OpaProcess, free_port
 from opa_support import OPA, POLICY_TESTS, decision_key, policy_set, requires_opa, shared_engines

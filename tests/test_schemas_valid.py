@@ -8,9 +8,9 @@ import json
 import jsonschema
 import pytest
 
-from mlgate.policyset.validation import schema_dir
+from mlgate.policyset.validation import SCHEMA_DIR
 
-SCHEMAS = sorted(p.name for p in schema_dir().glob("*.schema.json"))
+SCHEMAS = sorted(p.name for p in SCHEMA_DIR.glob("*.schema.json"))
 
 
 def test_every_schema_is_listed() -> None:
@@ -19,7 +19,7 @@ def test_every_schema_is_listed() -> None:
 
 @pytest.mark.parametrize("name", SCHEMAS)
 def test_schemas_are_valid(name: str) -> None:
-    schema = json.loads((schema_dir() / name).read_text(encoding="utf-8"))
+    schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
     jsonschema.validators.validator_for(schema).check_schema(schema)
 
 

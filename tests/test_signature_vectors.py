@@ -24,7 +24,8 @@ from mlgate.cli.main import main
 from mlgate.supplychain.facts import LEGACY_MODEL_PREDICATE, MODEL_PREDICATE
 from mlgate.supplychain.modeldir import model_digest, verify_model_dir
 from mlgate.supplychain.signature import verify_bundle
-from mlgate.supplychain.trust import Scope, TrustPolicy, builtin_trust_config
+from mlgate.supplychain.sigstore_roots import builtin_trusted_root
+from mlgate.supplychain.trust import Scope, TrustPolicy
 
 VECTORS = Path(
     os.environ.get("MLGATE_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors")
@@ -254,7 +255,7 @@ def _verify_artifact(verifier: Any, name: str, bundle: str, identity: str, issue
 def _root(name: str) -> Any:
     from sigstore.verify import Verifier
 
-    return Verifier(trusted_root=builtin_trust_config(name).trusted_root)
+    return Verifier(trusted_root=builtin_trusted_root(name))
 
 
 @pytest.mark.parametrize(

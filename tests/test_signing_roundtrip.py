@@ -22,7 +22,8 @@ from mlgate.supplychain.modeldir import (
     unverified_subject_digest,
     verify_model_dir,
 )
-from mlgate.supplychain.trust import Scope, TrustPolicy, single_authority_policy
+from mlgate.supplychain.trust import Scope, TrustPolicy
+from mlgate.supplychain.trustload import single_authority_policy
 
 SCOPE = Scope("production", "ml-prod")
 

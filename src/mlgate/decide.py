@@ -15,6 +15,7 @@ from mlgate.decision import AppliedExemption, Decision, Violation
 from mlgate.errors import EvaluationError
 from mlgate.policyset import PolicySet
 from mlgate.policyset.exemptions import Exemption
+from mlgate.shapes import mapping
 from mlgate.timeutil import rfc3339
 
 EVAL_ERROR_CONTROL = "MLGATE-EVAL-ERROR"
@@ -23,6 +24,23 @@ INPUT_ERROR_CONTROL = "MLGATE-INPUT-INVALID"
 # The backend could not be reached at all (OPA down, circuit open): an infrastructure fault,
 # the only evaluation failure that --fail-open may turn into an admission.
 BACKEND_UNAVAILABLE_CONTROL = "MLGATE-BACKEND-UNAVAILABLE"
+# Denials the webhook makes itself: the decision log could not commit; the object is past a
+# work limit; the evaluation queue is full.
+AUDIT_ERROR_CONTROL = "MLGATE-AUDIT-ERROR"
+LIMIT_CONTROL = "MLGATE-LIMIT-EXCEEDED"
+OVERLOAD_CONTROL = "MLGATE-OVERLOADED"
+# mlgate's own denials that carry no policy result: the request was refused before any
+# policy ran, or evaluating or recording it failed. The other MLGATE- controls are policy
+# results: summaries of findings (NEEDS-ATTESTATION, PROHIBITED) or a finding naming a
+# control the catalogue lacks (UNKNOWN-CONTROL).
+REFUSED_CONTROLS = frozenset({INPUT_ERROR_CONTROL, LIMIT_CONTROL, OVERLOAD_CONTROL})
+FAILED_CONTROLS = frozenset({EVAL_ERROR_CONTROL, BACKEND_UNAVAILABLE_CONTROL, AUDIT_ERROR_CONTROL})
+
+
+def could_not_decide(control: str) -> bool:
+    """A fail-closed denial of mlgate's own: refused, failed, or a policy set that names a
+    control its catalogue lacks (a broken set; the summaries above are not)."""
+    return control in REFUSED_CONTROLS or control in FAILED_CONTROLS or control == UNKNOWN_CONTROL
 
 
 def subject_of(doc: dict[str, Any]) -> dict[str, Any]:
@@ -59,24 +77,38 @@ def system_violation(
     )
 
 
+FAIL_CLOSED_REMEDIATION = (
+    "Fix the policy set or the input named in the message; mlgate denies rather than "
+    "admitting a model it could not evaluate."
+)
+
+
 def failed_closed(
-    doc: dict[str, Any], policy_set: PolicySet, backend: str, control: str, message: str
+    subject: dict[str, Any],
+    control: str,
+    message: str,
+    *,
+    revision: str,
+    backend: str,
+    dry_run: bool = False,
+    remediation: str = FAIL_CLOSED_REMEDIATION,
+    title: str = "Decision could not be made; failing closed",
 ) -> Decision:
-    """A denial that names why no real decision could be made."""
-    remediation = (
-        "Fix the policy set or the input named in the message; mlgate denies rather than "
-        "admitting a model it could not evaluate."
-    )
+    """The one builder of a denial that names why no real decision could be made.
+
+    Every front door uses it (the engine for input, evaluation and backend errors; the webhook
+    for oversized, malformed or overloaded requests; ``mlgate scan`` for malformed objects).
+    """
     return Decision(
         allowed=False,
         decision_id=uuid.uuid4().hex,
-        subject=subject_of(doc),
+        subject=subject,
         risk_tier="unknown",
-        violations=[system_violation(control, message, remediation)],
-        policy_revision=policy_set.revision,
+        violations=[system_violation(control, message, remediation, title)],
+        policy_revision=revision,
         backend=backend,
         evaluated_at=rfc3339(),
-        dry_run=bool(doc.get("request", {}).get("dry_run", False)),
+        dry_run=dry_run,
     )
 
 
@@ -134,7 +166,7 @@ def _summary(
 
 
 def _card_trusted(doc: dict[str, Any]) -> bool:
-    attestation = doc.get("attestation") if isinstance(doc.get("attestation"), dict) else {}
+    attestation = mapping(doc.get("attestation"))
     return doc.get("card_source") == "attestation" and attestation.get("trusted") is True
 
 

@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from typing import Any
-
-
-class Enforcement(StrEnum):
-    DENY = "deny"
-    WARN = "warn"
-    AUDIT = "audit"
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
 
 
 @dataclass(frozen=True)

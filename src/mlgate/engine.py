@@ -22,6 +22,7 @@ from mlgate.decide import (
     combine,
     decide,
     failed_closed,
+    subject_of,
 )
 from mlgate.decision import Decision
 from mlgate.errors import BackendUnavailable, EvaluationCancelled, EvaluationError, MlgateError
@@ -136,25 +137,32 @@ class Engine:
             out["evidence"]["classification"] = {"annex_iii_matches": matches}
         return out
 
+    def failed_closed(self, doc: dict[str, Any], control: str, message: str) -> Decision:
+        """A fail-closed denial for ``doc`` under this engine's policy set and backend."""
+        return failed_closed(
+            subject_of(doc),
+            control,
+            message,
+            revision=self.policy_set.revision,
+            backend=self.backend.name,
+            dry_run=bool(doc.get("request", {}).get("dry_run", False)),
+        )
+
     def evaluate(self, input_document: dict[str, Any], *, validate: bool = True) -> Decision:
         """One decision for one canonical input. Never raises for bad input or Rego errors."""
         if validate:
             problems = self.input_errors(input_document)
             if problems:
                 safe = input_document if isinstance(input_document, dict) else {}
-                return failed_closed(
+                return self.failed_closed(
                     _skeleton(safe),
-                    self.policy_set,
-                    self.backend.name,
                     INPUT_ERROR_CONTROL,
                     "input does not match schemas/input.schema.json: " + "; ".join(problems),
                 )
         where = out_of_range(input_document)
         if where is not None:
-            return failed_closed(
+            return self.failed_closed(
                 _skeleton(input_document),
-                self.policy_set,
-                self.backend.name,
                 INPUT_ERROR_CONTROL,
                 f"input number at {where} is outside the 64-bit range every Rego engine "
                 "computes alike (see mlgate.numbers)",
@@ -165,20 +173,14 @@ class Engine:
             return decide(doc, result, self.policy_set, self.backend.name)
         except BackendUnavailable as err:
             log.warning("backend unavailable, denying: %s", err)
-            return failed_closed(
-                doc, self.policy_set, self.backend.name, BACKEND_UNAVAILABLE_CONTROL, str(err)
-            )
+            return self.failed_closed(doc, BACKEND_UNAVAILABLE_CONTROL, str(err))
         except EvaluationError as err:
             log.warning("evaluation failed, denying: %s", err)
-            return failed_closed(
-                doc, self.policy_set, self.backend.name, EVAL_ERROR_CONTROL, str(err)
-            )
+            return self.failed_closed(doc, EVAL_ERROR_CONTROL, str(err))
         except Exception as err:  # a backend bug must still deny, never admit
             log.exception("unexpected backend failure, denying")
-            return failed_closed(
+            return self.failed_closed(
                 doc,
-                self.policy_set,
-                self.backend.name,
                 EVAL_ERROR_CONTROL,
                 f"unexpected {type(err).__name__}: {err}",
             )
@@ -222,10 +224,8 @@ class Engine:
         except Exception as err:  # evidence collection must never admit by accident
             log.exception("building the input failed, denying")
             stub = {"request": subject.describe(), "context": {"environment": subject.environment}}
-            return failed_closed(
+            return self.failed_closed(
                 stub,
-                self.policy_set,
-                self.backend.name,
                 EVAL_ERROR_CONTROL,
                 f"could not build the policy input: {type(err).__name__}: {err}",
             )

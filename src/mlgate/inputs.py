@@ -12,6 +12,7 @@ import contextlib
 from typing import Any, Protocol
 
 from mlgate.errors import InputError
+from mlgate.shapes import mapping, sequence
 from mlgate.subjects.base import (
     BREAK_GLASS,
     DIGEST,
@@ -41,10 +42,6 @@ def absent_facts() -> dict[str, Any]:
     return new_facts()
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _ns_or_none(value: Any) -> int | None:
     if value is None or value == "":
         return None
@@ -58,7 +55,7 @@ def _approvals(raw: Any) -> list[dict[str, Any]]:
     for item in raw if isinstance(raw, list) else []:
         if not isinstance(item, dict):
             continue
-        approval = {
+        approval: dict[str, Any] = {
             "role": str(item.get("role", "")),
             "approver": str(item.get("approver", "")),
         }
@@ -72,19 +69,19 @@ def _approvals(raw: Any) -> list[dict[str, Any]]:
 
 
 def _timeline(card: dict[str, Any], attestation: dict[str, Any]) -> dict[str, int]:
-    governance = _mapping(card.get("governance"))
+    governance = mapping(card.get("governance"))
     stamps = {
         "trained_at_ns": _ns_or_none(governance.get("training_completed_at")),
         "last_review_ns": _ns_or_none(governance.get("last_review_at")),
-        "attested_at_ns": _ns_or_none(_mapping(attestation.get("predicate")).get("created_at")),
+        "attested_at_ns": _ns_or_none(mapping(attestation.get("predicate")).get("created_at")),
     }
     return {k: v for k, v in stamps.items() if v is not None}
 
 
 def attested_uris(predicate: dict[str, Any]) -> list[str]:
     """The URIs a trusted governance attestation was issued for (``model.uris``/``model.uri``)."""
-    model = _mapping(predicate.get("model"))
-    raw = model.get("uris") if isinstance(model.get("uris"), list) else []
+    model = mapping(predicate.get("model"))
+    raw = sequence(model.get("uris"))
     if isinstance(model.get("uri"), str):
         raw = [*raw, model["uri"]]
     return sorted({normalize_uri(u) for u in raw if isinstance(u, str) and u.strip()})
@@ -117,8 +114,8 @@ class InputBuilder:
             return {"signature": sig, "attestation": att}
         facts = self._supply_chain.facts(ref.annotations, ref.annotations.get(DIGEST), scope)
         return {
-            "signature": {**absent_facts(), **_mapping(facts.get("signature"))},
-            "attestation": {**absent_facts(), **_mapping(facts.get("attestation"))},
+            "signature": {**absent_facts(), **mapping(facts.get("signature"))},
+            "attestation": {**absent_facts(), **mapping(facts.get("attestation"))},
         }
 
     def build(self, subject: Subject, *, now_ns: int | None = None) -> list[dict[str, Any]]:
@@ -129,15 +126,15 @@ class InputBuilder:
     def _build_one(self, subject: Subject, ref: ModelRef, scope: Scope, now: int) -> dict[str, Any]:
         facts = self._supply_chain_facts(ref, scope)
         attestation = facts["attestation"]
-        predicate = _mapping(attestation.get("predicate")) if attestation.get("trusted") else {}
+        predicate = mapping(attestation.get("predicate")) if attestation.get("trusted") else {}
         if predicate:
-            card, card_source = _mapping(predicate.get("card")), "attestation"
-            evaluation = _mapping(predicate.get("evaluation"))
-            approvals, gates = predicate.get("approvals"), _mapping(predicate.get("gates"))
+            card, card_source = mapping(predicate.get("card")), "attestation"
+            evaluation = mapping(predicate.get("evaluation"))
+            approvals, gates = predicate.get("approvals"), mapping(predicate.get("gates"))
         elif subject.declared_card is not None:
             card, card_source = subject.declared_card, "declared"
-            evaluation = _mapping(subject.declared_evidence)
-            approvals, gates = subject.declared_approvals, _mapping(subject.declared_gates)
+            evaluation = mapping(subject.declared_evidence)
+            approvals, gates = subject.declared_approvals, mapping(subject.declared_gates)
         else:
             card, card_source, evaluation, approvals, gates = {}, "none", {}, [], {}
         evidence: dict[str, Any] = {
@@ -148,7 +145,7 @@ class InputBuilder:
             k: gates[k] for k in ("shadow", "canary") if isinstance(gates.get(k), dict)
         }
         evidence["timeline"] = _timeline(card, attestation)
-        details = _mapping(card.get("model_details"))
+        details = mapping(card.get("model_details"))
         context: dict[str, Any] = {"environment": scope.environment, "now_ns": now}
         request_extra: dict[str, Any] = {}
         if subject.controller is not None:
@@ -175,7 +172,7 @@ class InputBuilder:
             "context": context,
             "model": {
                 "name": ref.name or str(details.get("name") or subject.name),
-                "version": ref.version or str(_mapping(details.get("version")).get("name", "")),
+                "version": ref.version or str(mapping(details.get("version")).get("name", "")),
                 "uri": ref.uri,
                 "uri_scheme": uri_scheme(ref.uri),
                 "uri_digest": uri_digest(normalize_uri(ref.uri)),

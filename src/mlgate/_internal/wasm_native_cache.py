@@ -135,5 +135,6 @@ class _WasmtimeWithCache(types.ModuleType):
 def install() -> None:
     """Routes opa-py-wasm's module compilation through the cache (idempotent)."""
     with _LOCK:
-        if not isinstance(_runtime.wasmtime, _WasmtimeWithCache):
-            _runtime.wasmtime = _WasmtimeWithCache("wasmtime")
+        # opa-py-wasm's module-level wasmtime import is not part of its declared API.
+        if not isinstance(_runtime.wasmtime, _WasmtimeWithCache):  # type: ignore[attr-defined]
+            _runtime.wasmtime = _WasmtimeWithCache("wasmtime")  # type: ignore[attr-defined]

@@ -2,9 +2,17 @@
 
 They live in their own table, ``replay_inputs``, beside the hash-chained ``records``: the
 chain stays small and fast to verify, and the inputs can have a shorter retention than the
-decisions (they are the bulkier part). A record that has inputs carries their digest
-(``replay_sha256``) in its hashed body, so an input edited after the fact no longer matches
-the chain, and ``mlgate impact`` reports it instead of replaying it.
+decisions (they are the bulkier part). Every stored input's digest is in the hash chain, so
+an input edited after the fact no longer matches it, and ``mlgate impact`` reports it
+instead of replaying it. The digest travels one of two ways:
+
+- in the decision record's own body (``replay_sha256``), when the inputs are masked before
+  the record is appended (``decision_record(inputs=...)``: the CLI, the demo);
+- in a later ``replay-inputs`` record that lists ``{seq: digest}`` for a batch of decisions,
+  when the webhook's writer masks them *after* the decisions are committed and acknowledged
+  (``AuditWriter.submit(inputs=...)``): masking stays off the request path. The row points
+  at that record (``chain_seq``). A crash between the two loses the inputs of at most the
+  last batches, never a decision: ``mlgate impact`` then reports ``no-stored-input``.
 
 Masking is the decision log's own (``Masker``): usernames become keyed tokens and email
 addresses anywhere in the input are replaced. Signature and attestation bundles carried in
@@ -34,6 +42,7 @@ PAYLOAD_KEY = "replay_inputs"
 MAX_ANNOTATION = 1024
 _BUNDLE_KEYS = frozenset({SIGNATURE, ATTESTATION})
 DIGEST_KEY = "replay_sha256"
+DIGESTS_TYPE = "replay-inputs"  # a chained record naming the digests of deferred inputs
 DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_MAX_ROWS = 20_000  # inputs carry signature bundles: ~10-30 KB each
 _NS_PER_DAY = 86_400 * 1_000_000_000
@@ -42,10 +51,19 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS replay_inputs (
     seq INTEGER PRIMARY KEY,
     ts_ns INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    chain_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS replay_inputs_ts ON replay_inputs(ts_ns);
 """
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Creates the table, or adds ``chain_seq`` to one made before inputs could be deferred."""
+    db.executescript(SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(replay_inputs)")}
+    if "chain_seq" not in columns:
+        db.execute("ALTER TABLE replay_inputs ADD COLUMN chain_seq INTEGER")
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,7 @@ class ReplayInputs:
     inputs: list[dict[str, Any]]
     masked: list[str]  # JSON pointers (into inputs) masking replaced, and/or EMAILS
     digest: str
+    chain_seq: int | None = None  # the replay-inputs record naming the digest (deferred)
 
 
 def _canonical(value: Any) -> str:
@@ -127,23 +146,30 @@ def split(payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     return rest, body
 
 
-def insert(db: sqlite3.Connection, seq: int, ts_ns: int, body: str) -> None:
+def insert(
+    db: sqlite3.Connection, seq: int, ts_ns: int, body: str, chain_seq: int | None = None
+) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO replay_inputs(seq, ts_ns, body) VALUES (?, ?, ?)",
-        (seq, ts_ns, body),
+        "INSERT OR REPLACE INTO replay_inputs(seq, ts_ns, body, chain_seq) VALUES (?, ?, ?, ?)",
+        (seq, ts_ns, body, chain_seq),
     )
 
 
 def load(db: sqlite3.Connection, seq: int) -> ReplayInputs | None:
-    try:
-        row = db.execute("SELECT body FROM replay_inputs WHERE seq = ?", (seq,)).fetchone()
-    except sqlite3.OperationalError:  # a log created before inputs were kept
-        return None
+    row = None
+    # A log opened read-only may predate the table, or its chain_seq column.
+    for sql in ("SELECT body, chain_seq FROM replay_inputs WHERE seq = ?",
+                "SELECT body, NULL FROM replay_inputs WHERE seq = ?"):  # fmt: skip
+        try:
+            row = db.execute(sql, (seq,)).fetchone()
+            break
+        except sqlite3.OperationalError:
+            continue
     if row is None:
         return None
     parsed = json.loads(row[0])
     return ReplayInputs(
-        list(parsed.get("inputs", [])), list(parsed.get("masked", [])), digest_of(row[0])
+        list(parsed.get("inputs", [])), list(parsed.get("masked", [])), digest_of(row[0]), row[1]
     )
 
 

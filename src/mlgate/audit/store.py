@@ -109,7 +109,7 @@ class AuditStore:
             self._db.execute("PRAGMA synchronous=FULL")
             if create:
                 self._db.executescript(_SCHEMA)
-                self._db.executescript(replay.SCHEMA)  # added in schema 1: additive
+                replay.migrate(self._db)  # added in schema 1: additive
                 self._db.execute(
                     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                     (SCHEMA_VERSION,),
@@ -188,6 +188,42 @@ class AuditStore:
                 self._db.execute("ROLLBACK")
             raise
         return seqs
+
+    def append_inputs(self, items: list[tuple[int, int, str]]) -> int | None:
+        """Stores masked inputs ``(seq, ts_ns, body)`` of records already appended, and one
+        ``replay-inputs`` record that chains their digests, in one transaction; returns that
+        record's seq. Rows whose record is gone (pruned meanwhile) are skipped."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            present = {
+                seq
+                for (seq,) in self._db.execute(
+                    f"SELECT seq FROM records WHERE seq IN ({','.join('?' * len(items))})",
+                    [seq for seq, _, _ in items],
+                )
+            }
+            kept = [item for item in items if item[0] in present]
+            if not kept:
+                self._db.execute("ROLLBACK")
+                return None
+            head_seq, head_hash = self._head()
+            seq = head_seq + 1
+            record = {
+                "type": replay.DIGESTS_TYPE,
+                "ts_ns": time.time_ns(),
+                "digests": {str(s): replay.digest_of(body) for s, _, body in kept},
+            }
+            new_hash = self._insert(seq, head_hash, record)
+            for s, ts_ns, body in kept:
+                replay.insert(self._db, s, ts_ns, body, chain_seq=seq)
+            self._set_meta("head_seq", str(seq))
+            self._set_meta("head_hash", new_hash)
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        return seq
 
     def prune(
         self,
@@ -284,6 +320,19 @@ class AuditStore:
     def stored_inputs(self, seq: int) -> replay.ReplayInputs | None:
         """The masked canonical inputs stored with record ``seq`` (None: never or no longer)."""
         return replay.load(self._db, seq)
+
+    def chained_input_digest(self, record: StoredRecord, stored: replay.ReplayInputs) -> str | None:
+        """The digest the hash chain holds for ``record``'s stored inputs: in the record
+        itself, or in the ``replay-inputs`` record the stored row points at."""
+        if replay.DIGEST_KEY in record.body:
+            return str(record.body[replay.DIGEST_KEY])
+        if stored.chain_seq is None:
+            return None
+        chained = self.get(stored.chain_seq)
+        if chained is None or chained.type != replay.DIGESTS_TYPE:
+            return None
+        digest = (chained.body.get("digests") or {}).get(str(record.seq))
+        return str(digest) if digest is not None else None
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0])

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlgate.shapes import mapping, sequence
+
 
 def purpose_text(card: Any) -> str:
     if not isinstance(card, dict):
         return ""
-    governance = card.get("governance") if isinstance(card.get("governance"), dict) else {}
-    details = card.get("model_details") if isinstance(card.get("model_details"), dict) else {}
-    considerations = card.get("considerations")
-    considerations = considerations if isinstance(considerations, dict) else {}
+    governance = mapping(card.get("governance"))
+    details = mapping(card.get("model_details"))
     parts = [governance.get("intended_use"), details.get("overview")]
-    use_cases = considerations.get("use_cases")
-    for item in use_cases if isinstance(use_cases, list) else []:
+    for item in sequence(mapping(card.get("considerations")).get("use_cases")):
         if isinstance(item, dict):
             parts.append(item.get("description"))
     return " ".join(p for p in parts if isinstance(p, str)).casefold()

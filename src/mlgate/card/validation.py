@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
-from threading import Lock
 from typing import Any
 
+from mlgate.cache import Cache
 from mlgate.policyset.validation import validator
 from mlgate.policyset.yamlfile import pointer_of
 
@@ -24,16 +23,13 @@ class CardValidator:
 
     def __init__(self, schema: str = "model-card.schema.json") -> None:
         self._validator = validator(schema)
-        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._lock = Lock()
+        self._cache: Cache[dict[str, Any]] = Cache(_CACHE_SIZE)
 
     def evidence(self, card: dict[str, Any]) -> dict[str, Any]:
         key = hashlib.sha256(json.dumps(card, sort_keys=True, default=str).encode()).hexdigest()
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         errors = sorted(self._validator.iter_errors(card), key=lambda e: list(e.absolute_path))
         result = {
             "valid": not errors,
@@ -42,8 +38,5 @@ class CardValidator:
                 for e in errors[:MAX_ERRORS]
             ],
         }
-        with self._lock:
-            self._cache[key] = result
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+        self._cache.put(key, result)
         return result

@@ -14,7 +14,7 @@ from mlgate.cli.main import EXIT_OK
 from mlgate.errors import InputError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "attest",
         help="create a signed governance attestation for a model",

@@ -19,7 +19,7 @@ _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "audit",
         help="list, export and verify the decision log",
@@ -86,10 +86,11 @@ def _open(db: Path) -> Any:
     return AuditStore(db, create=False)
 
 
-def _records(args: argparse.Namespace) -> list[Any]:
+def _records(args: argparse.Namespace, types: tuple[str, ...] = ()) -> list[Any]:
     store = _open(args.db)
     try:
-        records = list(store.records(since_ns=parse_since(args.since), limit=args.limit))
+        since = parse_since(args.since)
+        records = list(store.records(since_ns=since, limit=args.limit, types=types))
     finally:
         store.close()
     if args.denied:
@@ -156,7 +157,9 @@ def _print(records: list[Any], output: str, full: bool) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    _print(_records(args), args.output, full=False)
+    # Decisions and retention checkpoints; `export` also writes the replay-inputs records
+    # (digests of the inputs kept for `mlgate impact`) that the chain holds.
+    _print(_records(args, ("decision", "checkpoint")), args.output, full=False)
     return EXIT_OK
 
 

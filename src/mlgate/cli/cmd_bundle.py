@@ -16,7 +16,7 @@ from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.errors import VerificationError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "bundle",
         help="build or verify an OPA bundle of the policy set",

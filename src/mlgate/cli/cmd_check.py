@@ -17,7 +17,7 @@ from mlgate.errors import InputError
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "check",
         help="evaluate model manifests and Kubernetes YAML files",

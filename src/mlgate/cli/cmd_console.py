@@ -7,13 +7,14 @@ import ipaddress
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 from mlgate.errors import MlgateError
 
 ADMISSION_PORT = 8443  # `mlgate serve`'s default
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "console",
         help="serve the read-only compliance console (HTTPS, token or mTLS)",
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             mask_key=mask_key,
         )
     )
-    tls = {}
+    tls: dict[str, Any] = {}
     if not args.insecure:
         tls = {"ssl_certfile": str(args.cert), "ssl_keyfile": str(args.key)}
         if args.client_ca:

@@ -27,7 +27,7 @@ GROUP_TITLES = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "controls",
         help="list the controls catalogue (policies/controls.yaml)",

@@ -8,7 +8,7 @@ from pathlib import Path
 from mlgate.cli.main import EXIT_OK
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "digest",
         help="print a model's root digest (sha256:...), directory or single file",

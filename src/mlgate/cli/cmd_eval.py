@@ -10,7 +10,7 @@ from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.errors import InputError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "eval",
         help="evaluate one canonical input document and print the decision as JSON",

@@ -24,7 +24,7 @@ def _names(value: str) -> list[str]:
     return names
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "gate",
         help="compute promotion evidence (drift, fairness, metrics) from data files",

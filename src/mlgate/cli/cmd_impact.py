@@ -1,7 +1,8 @@
 """``mlgate impact``: which decisions would a proposed policy change flip?
 
-Replays the audit log over a time window and/or the objects in manifest folders and exported
-object files under the current and the proposed policy set, and reports every flip grouped by
+Replays the audit log over a time window, the objects a cluster scan finds (``--cluster``,
+through the Kubernetes API as `mlgate scan` reads it) and/or the objects in manifest folders
+and exported object files under the current and the proposed policy set, and reports every flip grouped by
 control, namespace and model. Exit 0 when nothing would flip to deny, 1 when something would,
 2 on usage, input or policy errors.
 """
@@ -42,7 +43,7 @@ def parse_time(value: str, flag: str) -> int:
     return ns
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from mlgate.impact.render import FORMATS
 
     p = subparsers.add_parser(
@@ -50,8 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="replay recorded decisions and objects under a proposed policy set",
         description=(
             "Compare the current policy set with a proposed one (a directory, a git revision "
-            "or a bundle) by replaying the decisions in the audit log and the objects in "
-            "manifest folders or exported object files. Reports every decision that would flip "
+            "or a bundle) by replaying the decisions in the audit log, the objects a cluster "
+            "scan finds (--cluster) and the objects in manifest folders or exported object "
+            "files. Reports every decision that would flip "
             "(allow->deny, deny->allow, new warnings) grouped by control, namespace and model, "
             "and every input that cannot be reproduced exactly. Exit 0 when nothing would flip "
             "to deny, 1 when something would, 2 on errors."
@@ -86,6 +88,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     objects.add_argument(
         "--namespace-label", action="append", metavar="KEY=VALUE", help="namespace labels"
     )
+    cluster = p.add_argument_group(
+        "objects in a cluster (as `mlgate scan` reads them; --user/--group judge access)"
+    )
+    cluster.add_argument(
+        "--cluster", action="store_true", help="replay the objects a cluster scan finds"
+    )
+    cluster.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG or ~/.kube/config")
+    cluster.add_argument("--context", help="kubeconfig context (default: the current one)")
+    cluster.add_argument("--namespace", "-n", help="only this namespace (default: all)")
     out = p.add_argument_group("output")
     out.add_argument("--output", "-o", choices=FORMATS, default="table")
     out.add_argument("--out", type=Path, metavar="FILE", help="write the output to FILE")
@@ -107,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
     from mlgate.subjects import RequestInfo
     from mlgate.timeutil import rfc3339
 
-    if args.audit_db is None and not args.objects:
-        raise InputError("nothing to replay: give --audit-db and/or manifest paths")
+    if args.audit_db is None and not args.objects and not args.cluster:
+        raise InputError("nothing to replay: give --audit-db, --cluster and/or manifest paths")
+    if not args.cluster and (args.kubeconfig or args.context or args.namespace):
+        raise InputError("--kubeconfig, --context and --namespace need --cluster")
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None
     info = RequestInfo(
@@ -123,6 +136,16 @@ def run(args: argparse.Namespace) -> int:
         from mlgate.impact.objects import find_objects
 
         found = find_objects(args.objects, info)  # input errors before the policy loads
+    cluster = None
+    if args.cluster:
+        from mlgate.impact.cluster import cluster_objects
+        from mlgate.scan import ClusterReader, Identity
+
+        reader = ClusterReader.from_kubeconfig(
+            str(args.kubeconfig) if args.kubeconfig else None, args.context
+        )
+        identity = Identity(args.user, tuple(args.group))
+        cluster = cluster_objects(reader, namespace=args.namespace, identity=identity)
     # A git revision is read from the repository holding the other side's directory.
     default_dir = default_policy_dir()
     current_spec = args.current or str(default_dir)
@@ -154,6 +177,15 @@ def run(args: argparse.Namespace) -> int:
 
             items += list(replay_objects(found, current, proposed, trust_changed=trust_changed))
             sources.append(f"{len(found)} object(s) from {', '.join(args.objects)}")
+        if cluster is not None:
+            from mlgate.impact.objects import replay_objects
+
+            items += list(
+                replay_objects(cluster.objects, current, proposed, trust_changed=trust_changed)
+            )
+            items += cluster.invalid
+            sources.append(cluster.source(args.namespace))
+            notes += cluster.notes()
     finally:
         current.close()
         proposed.close()

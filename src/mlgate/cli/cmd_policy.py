@@ -39,7 +39,7 @@ class RegoReference:
     line: int
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "policy",
         help="validate a policy directory (catalogue, parameters, exemptions, Rego)",

@@ -6,13 +6,18 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlgate.cli.main import EXIT_OK
 from mlgate.errors import InputError
 
+if TYPE_CHECKING:
+    from mlgate.policyset import PolicySet
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "report",
         help="write the compliance report (self-contained HTML, printable)",
@@ -60,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _gate_file(path: Path) -> dict:
+def _gate_file(path: Path) -> Mapping[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -83,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     policy_dir = args.policies or default_policy_dir()
     policy_set = load_policy_set(policy_dir)
     tests = args.policy_tests or (Path(policy_dir).resolve().parent / "policy-tests")
-    models, records, sources = [], [], []
+    models: list[Any] = []
+    records: list[Any] = []
+    sources: list[str] = []
     if args.audit_db is not None:
         from mlgate.audit import AuditStore
         from mlgate.report.inventory import from_audit
@@ -128,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _objects(args: argparse.Namespace, policy_set) -> list:
+def _objects(args: argparse.Namespace, policy_set: PolicySet) -> list[Any]:
     from mlgate.engine import Engine
     from mlgate.impact.objects import find_objects
     from mlgate.report.inventory import entries_from

@@ -13,7 +13,7 @@ from mlgate.cli.output import FORMATS, CheckResult, render
 from mlgate.cli.skipped import Skipped
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "scan",
         help="audit the model deployments that already run in a cluster",
@@ -92,4 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
         written, deleted = write_reports(reader.api, report)
         print(f"PolicyReports: {written} written, {deleted} stale deleted", file=sys.stderr)
-    return EXIT_DENIED if any(not o.decision.allowed for o in report.evaluated) else EXIT_OK
+    return (
+        EXIT_DENIED
+        if any(o.decision is not None and not o.decision.allowed for o in report.evaluated)
+        else EXIT_OK
+    )

@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 
 from mlgate.errors import MlgateError
+from mlgate.server.config import ServerConfig
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve",
         help="run the admission webhook (HTTPS)",
@@ -39,8 +40,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="decision log (SQLite; default $MLGATE_AUDIT_DB or ./mlgate-audit.db)",
     )
     p.add_argument("--no-audit", action="store_true", help="do not record decisions")
-    p.add_argument("--audit-retention-days", type=float, default=90.0)
-    p.add_argument("--audit-max-rows", type=int, default=5_000_000)
+    p.add_argument(
+        "--audit-retention-days",
+        type=float,
+        default=90.0,
+        help="delete decision records older than this (default 90; the chain stays verifiable)",
+    )
+    p.add_argument(
+        "--audit-max-rows", type=int, default=5_000_000, help="keep at most this many records"
+    )
+    p.add_argument(
+        "--audit-input-retention-days",
+        type=float,
+        default=ServerConfig.audit_input_retention_days,
+        help="delete the masked inputs kept for `mlgate impact` after this many days "
+        f"(default {ServerConfig.audit_input_retention_days:g})",
+    )
+    p.add_argument(
+        "--audit-input-max-rows",
+        type=int,
+        default=ServerConfig.audit_input_max_rows,
+        help=f"keep at most this many inputs (default {ServerConfig.audit_input_max_rows})",
+    )
+    p.add_argument(
+        "--audit-prune-interval",
+        type=float,
+        default=ServerConfig.audit_prune_interval_s,
+        help=f"seconds between retention runs (default {ServerConfig.audit_prune_interval_s:g})",
+    )
     p.add_argument(
         "--audit-mask",
         choices=("hash", "mask", "none"),
@@ -75,6 +102,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     limits.add_argument("--max-queue", type=int, default=256, help="requests waiting in total")
     limits.add_argument(
         "--max-queue-per-user", type=int, default=64, help="requests waiting per user"
+    )
+    limits.add_argument(
+        "--tls-handshake-timeout",
+        type=float,
+        default=ServerConfig.tls_handshake_timeout_s,
+        help="seconds from TCP connect to a completed TLS handshake (default "
+        f"{ServerConfig.tls_handshake_timeout_s:g}); a client that never completes it is dropped",
     )
     limits.add_argument(
         "--header-timeout", type=float, default=5.0, help="seconds to send the headers"
@@ -127,33 +161,25 @@ def _check(args: argparse.Namespace) -> None:
     for flag in (
         "max_model_refs", "max_containers", "max_annotations", "max_annotation_bytes",
         "max_queue", "max_queue_per_user", "max_header_bytes", "max_connections",
-        "header_timeout", "body_timeout", "keep_alive",
+        "tls_handshake_timeout", "header_timeout", "body_timeout", "keep_alive",
+        "audit_input_retention_days",
+        "audit_input_max_rows", "audit_prune_interval",
     ):  # fmt: skip
         if getattr(args, flag) <= 0:
             raise MlgateError(f"--{flag.replace('_', '-')} must be positive")
 
 
-def run(args: argparse.Namespace) -> int:
-    _check(args)
-    import uvicorn
-
-    from mlgate.server import logs
-    from mlgate.server.config import ENV_VAR, ServerConfig
-    from mlgate.server.tls import ContextFactory, TlsFiles, build_context
-
-    files = None
-    if not args.insecure:
-        files = TlsFiles(args.cert, args.key, args.client_ca)
-        try:
-            build_context(files)  # a bad pair fails here with a clear message, not in a worker
-        except (OSError, ValueError) as err:
-            raise MlgateError(f"cannot load the TLS certificate and key: {err}") from None
-    config = ServerConfig(
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """The webhook's settings from the command line."""
+    return ServerConfig(
         policy_dir=str(args.policies) if args.policies else None,
         backend=args.backend,
         audit_db=None if args.no_audit else str(args.audit_db),
         audit_retention_days=args.audit_retention_days,
         audit_max_rows=args.audit_max_rows,
+        audit_input_retention_days=args.audit_input_retention_days,
+        audit_input_max_rows=args.audit_input_max_rows,
+        audit_prune_interval_s=args.audit_prune_interval,
         audit_mask=args.audit_mask,
         audit_key_file=str(args.audit_key_file) if args.audit_key_file else None,
         fail_open=args.fail_open,
@@ -167,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         max_annotation_bytes=args.max_annotation_bytes,
         max_queue=args.max_queue,
         max_queue_per_user=args.max_queue_per_user,
+        tls_handshake_timeout_s=args.tls_handshake_timeout,
         header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout,
         keep_alive_s=args.keep_alive,
@@ -180,6 +207,24 @@ def run(args: argparse.Namespace) -> int:
         kube_ca_file=str(args.kube_ca_file) if args.kube_ca_file else None,
         log_level=args.log_level,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    import uvicorn
+
+    from mlgate.server import logs
+    from mlgate.server.config import ENV_VAR
+    from mlgate.server.tls import ContextFactory, TlsFiles, build_context
+
+    files = None
+    if not args.insecure:
+        files = TlsFiles(args.cert, args.key, args.client_ca)
+        try:
+            build_context(files)  # a bad pair fails here with a clear message, not in a worker
+        except (OSError, ValueError) as err:
+            raise MlgateError(f"cannot load the TLS certificate and key: {err}") from None
+    config = server_config(args)
     # Workers are separate processes: they rebuild the app from this variable.
     os.environ[ENV_VAR] = config.to_json()
     logs.configure(args.log_level)
@@ -189,14 +234,15 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop="uvloop",
+        # uvloop with a TLS handshake deadline (a client that never finishes it is dropped).
+        loop="mlgate.server.loop:HandshakeBoundedLoop",
         # httptools plus header/body deadlines and a header-size bound (slowloris).
         http="mlgate._internal.uvicorn_protocol:GuardedHttpToolsProtocol",
         ssl_context_factory=ContextFactory(files) if files else None,
         log_config=logs.uvicorn_log_config(args.log_level),
         access_log=False,
         # The API server keeps connections to webhooks open; do not make it re-handshake.
-        timeout_keep_alive=config.keep_alive_s,
+        timeout_keep_alive=round(config.keep_alive_s),
         # Past this many connections or in-flight requests, new requests get HTTP 503.
         limit_concurrency=config.max_connections,
         server_header=False,

@@ -28,7 +28,7 @@ def default_test_dir() -> Path:
     return local
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "test",
         help="run policy test cases (policy-tests/) and Rego test_ rules",

@@ -16,17 +16,20 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from mlgate.cli.common import add_cert_chain_option
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.errors import InputError
 
+if TYPE_CHECKING:
+    from mlgate.supplychain.trust import TrustPolicy
+
 EXPECT_ENV = "MLGATE_EXPECT_DIGEST"
 MODELS_ENV = "MLGATE_MODELS"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "verify",
         help="verify a model directory against its signature",
@@ -82,8 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _trust(args: argparse.Namespace):  # -> TrustPolicy
-    from mlgate.supplychain.trust import TrustPolicy, single_authority_policy
+def _trust(args: argparse.Namespace) -> TrustPolicy:
+    from mlgate.supplychain.trust import TrustPolicy
+    from mlgate.supplychain.trustload import single_authority_policy
 
     keyless = args.identity or args.identity_regex or args.issuer
     chosen = [

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mlgate.errors import MlgateError
 
@@ -43,7 +44,7 @@ EXIT_ERROR = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 already; keep its message short
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 already; keep its message short
         self.print_usage(sys.stderr)
         print(f"mlgate: error: {message}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
@@ -59,13 +60,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in (only,) if only in COMMAND_MODULES else COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mlgate.cli.cmd_{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"mlgate.cli.cmd_{name}":
-                continue  # command not shipped in this build
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"mlgate.cli.cmd_{name}").register(subparsers)
     return parser
 
 

@@ -27,10 +27,6 @@ class CheckResult:
         return f"{self.kind}/{self.name}"
 
 
-def _violations(result: CheckResult) -> list[Violation]:
-    return result.decision.violations
-
-
 def render(
     results: list[CheckResult],
     fmt: str,

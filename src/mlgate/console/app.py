@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -59,7 +60,9 @@ def create_app(config: ConsoleConfig) -> FastAPI:
         return HTMLResponse(text, status_code=status)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next):
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         if request.url.path not in OPEN_PATHS and not auth.allowed(
             request.headers.get("authorization"), request.cookies.get(COOKIE)
         ):

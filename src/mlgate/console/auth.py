@@ -47,4 +47,6 @@ class Authenticator:
             return True
         if authorization and authorization.lower().startswith("bearer "):
             return self.check_token(authorization[7:].strip())
-        return bool(cookie) and hmac.compare_digest(cookie.encode(), self.session_value().encode())
+        return cookie is not None and hmac.compare_digest(
+            cookie.encode(), self.session_value().encode()
+        )

@@ -507,7 +507,8 @@ def _read_csv(p: Path, requested: Sequence[str] | None, forced: dict[str, Kind])
 
 def _load_npy(p: Path) -> np.ndarray:
     try:
-        return np.load(p, mmap_mode="r", allow_pickle=False)
+        array: np.ndarray = np.load(p, mmap_mode="r", allow_pickle=False)
+        return array
     except ValueError as err:
         # numpy says "Object arrays cannot be loaded when allow_pickle=False" for pickles.
         raise InputError(f"not a usable .npy array: {err}", location=str(p)) from None
@@ -517,7 +518,8 @@ def _load_npy(p: Path) -> np.ndarray:
 
 def _load_npz(p: Path) -> np.lib.npyio.NpzFile:
     try:
-        return np.load(p, allow_pickle=False)
+        archive: np.lib.npyio.NpzFile = np.load(p, allow_pickle=False)
+        return archive
     except (ValueError, OSError, EOFError) as err:
         raise InputError(f"cannot read .npz file: {err}", location=str(p)) from None
 

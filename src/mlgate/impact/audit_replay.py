@@ -1,10 +1,15 @@
 """Replays the decisions recorded in the audit log under two policy sets.
 
 Replay is honest: it evaluates the exact stored (masked) inputs, as of the time of the
-original decision (``context.now_ns`` is part of the input), and says so when it cannot:
+original decision (``context.now_ns`` is part of the input), and says so, with a reason code
+(``impact.model.REASON_CODES``), when it cannot:
+- a request refused before any policy ran (a work limit, an invalid object, a full queue) or
+  admitted without evaluation (a housekeeping UPDATE): no policy input exists, and no policy
+  change alters its outcome;
+- a recorded system failure (timeout, evaluation or log error, fail-open) rather than a policy
+  result;
 - no stored input (recorded before inputs were kept, or past the inputs' retention);
 - a stored input that does not match the digest in the hash-chained record;
-- a recorded system failure (timeout, evaluation or log error) rather than a policy result;
 - signature or attestation evidence when the proposed set changes the trust policy (it was
   verified under the old one; the log keeps facts, not a re-verification);
 - a replay under the recording revision that disagrees with what was recorded;
@@ -20,12 +25,24 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mlgate.audit.replay_inputs import DIGEST_KEY, EMAILS, MASKED_EMAIL
+from mlgate.audit.replay_inputs import EMAILS, MASKED_EMAIL
 from mlgate.audit.store import AuditStore, StoredRecord
+from mlgate.decide import FAILED_CONTROLS, REFUSED_CONTROLS
 from mlgate.engine import Engine
-from mlgate.impact.model import NOT_REPRODUCIBLE, Outcome, ReplayItem
-
-SYSTEM_PREFIX = "MLGATE-"
+from mlgate.impact.model import (
+    INPUT_TAMPERED,
+    MASKED_DEPENDENCE,
+    NO_DECISION,
+    NO_STORED_INPUT,
+    NOT_EVALUATED,
+    NOT_REPRODUCIBLE,
+    REFUSED,
+    REVISION_MISMATCH,
+    SYSTEM_FAILURE,
+    TRUST_CHANGED,
+    Outcome,
+    ReplayItem,
+)
 
 
 def _set_pointer(doc: Any, pointer: str, value: Any) -> None:
@@ -49,7 +66,7 @@ def _probe(inputs: list[dict[str, Any]], masked: list[str]) -> list[dict[str, An
         def stand_in(match: re.Match[str]) -> str:
             return tokens.setdefault(match.group(0), f"probe{len(tokens)}@replay.invalid")
 
-        probed = json.loads(MASKED_EMAIL.sub(stand_in, json.dumps(inputs)))
+        probed: list[dict[str, Any]] = json.loads(MASKED_EMAIL.sub(stand_in, json.dumps(inputs)))
     else:
         probed = copy.deepcopy(inputs)
     for i, pointer in enumerate(p for p in masked if p != EMAILS):
@@ -77,9 +94,37 @@ def _item(record: StoredRecord) -> ReplayItem:
     )
 
 
-def _not_reproducible(item: ReplayItem, reason: str) -> ReplayItem:
-    item.status, item.reason = NOT_REPRODUCIBLE, reason
+def _not_reproducible(item: ReplayItem, code: str, reason: str) -> ReplayItem:
+    item.status, item.reason_code, item.reason = NOT_REPRODUCIBLE, code, reason
     return item
+
+
+def _unevaluated(item: ReplayItem, record: StoredRecord) -> ReplayItem | None:
+    """The item, marked, when the record holds no policy result to replay."""
+    recorded = item.recorded
+    if recorded is None:
+        return _not_reproducible(item, NO_DECISION, "the record holds no decision")
+    if record.body.get("fail_open") or any(c in FAILED_CONTROLS for c in recorded.denied):
+        return _not_reproducible(
+            item,
+            SYSTEM_FAILURE,
+            "recorded a system failure (error, timeout or fail-open), not a policy result",
+        )
+    refused = sorted(c for c in recorded.denied if c in REFUSED_CONTROLS)
+    if refused:
+        return _not_reproducible(
+            item,
+            REFUSED,
+            f"refused before any policy ran ({', '.join(refused)}): there is no policy input, "
+            "and no policy change alters the refusal",
+        )
+    if record.body.get("evaluated") is False:
+        return _not_reproducible(
+            item,
+            NOT_EVALUATED,
+            "admitted without evaluation (an UPDATE that changed no model-bearing field)",
+        )
+    return None
 
 
 class AuditReplayer:
@@ -97,25 +142,24 @@ class AuditReplayer:
 
     def replay_one(self, store: AuditStore, record: StoredRecord) -> ReplayItem:
         item = _item(record)
+        unevaluated = _unevaluated(item, record)
+        if unevaluated is not None:
+            return unevaluated
         recorded = item.recorded
-        if recorded is None:
-            return _not_reproducible(item, "the record holds no decision")
-        if any(c.startswith(SYSTEM_PREFIX) for c in recorded.denied) or record.body.get(
-            "fail_open"
-        ):
-            return _not_reproducible(
-                item, "recorded a system failure (error, timeout or fail-open), not a policy result"
-            )
+        assert recorded is not None
         stored = store.stored_inputs(record.seq)
         if stored is None:
             return _not_reproducible(
                 item,
+                NO_STORED_INPUT,
                 "no stored input: recorded before inputs were kept, or deleted by the inputs' "
                 "retention bound",
             )
-        if stored.digest != record.body.get(DIGEST_KEY):
+        if stored.digest != store.chained_input_digest(record, stored):
             return _not_reproducible(
-                item, "the stored input does not match the digest in the hash-chained record"
+                item,
+                INPUT_TAMPERED,
+                "the stored input does not match the digest in the hash-chained record",
             )
         item.models = sorted({str(doc.get("model", {}).get("name", "")) for doc in stored.inputs})
         subject = dict(record.body.get("decision", {}).get("subject") or {})
@@ -129,11 +173,13 @@ class AuditReplayer:
         ):
             return _not_reproducible(
                 item,
+                REVISION_MISMATCH,
                 "replaying under the recording policy revision does not give the recorded decision",
             )
         if self.trust_changed and _uses_verified_evidence(stored.inputs):
             return _not_reproducible(
                 item,
+                TRUST_CHANGED,
                 "the proposed set changes trust.yaml; signature and attestation facts in the "
                 "log were verified under the current trust policy and are not re-verified",
             )
@@ -145,6 +191,7 @@ class AuditReplayer:
             ) or Outcome.of(self.proposed.evaluate_all(probed, subject)) != Outcome.of(proposed):
                 return _not_reproducible(
                     item,
+                    MASKED_DEPENDENCE,
                     "the result depends on personal data the log keeps only masked ("
                     + ", ".join(stored.masked[:3])
                     + ")",

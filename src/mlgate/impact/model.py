@@ -18,6 +18,21 @@ WARNING_DROPPED = "warning-dropped"
 UNCHANGED = "unchanged"
 CHANGES = (ALLOW_TO_DENY, DENY_TO_ALLOW, NEW_WARNING, REASONS_CHANGED, WARNING_DROPPED)
 
+# Why a recorded decision cannot be replayed exactly (``ReplayItem.reason_code``).
+NO_DECISION = "no-decision"  # the record holds no decision
+REFUSED = "refused-before-evaluation"  # a limit, an invalid object, a full queue: no policy ran
+NOT_EVALUATED = "not-evaluated"  # admitted without evaluation (housekeeping UPDATE)
+SYSTEM_FAILURE = "system-failure"  # evaluation or recording failed, or fail-open admitted
+NO_STORED_INPUT = "no-stored-input"  # recorded before inputs were kept, or past retention
+INPUT_TAMPERED = "input-digest-mismatch"  # the stored input is not the one the chain names
+REVISION_MISMATCH = "revision-mismatch"  # the recording revision no longer gives the record
+TRUST_CHANGED = "trust-changed"  # logged signature facts were verified under the old trust
+MASKED_DEPENDENCE = "depends-on-masked-data"  # the result hinges on values kept only masked
+REASON_CODES = (
+    NO_DECISION, REFUSED, NOT_EVALUATED, SYSTEM_FAILURE, NO_STORED_INPUT, INPUT_TAMPERED,
+    REVISION_MISMATCH, TRUST_CHANGED, MASKED_DEPENDENCE,
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -54,6 +69,7 @@ class ReplayItem:
     environment: str
     status: str = REPLAYED
     reason: str = ""
+    reason_code: str = ""  # one of REASON_CODES when status is NOT_REPRODUCIBLE
     when: str = ""  # RFC3339 time of the recorded decision (audit items)
     recorded: Outcome | None = None
     current: Outcome | None = None

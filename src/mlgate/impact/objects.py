@@ -13,6 +13,7 @@ from mlgate.cli.cmd_check import _files, load_documents
 from mlgate.engine import Engine
 from mlgate.errors import InputError
 from mlgate.impact.model import Outcome, ReplayItem
+from mlgate.scan.audit import access_controls, set_aside_access
 from mlgate.subjects import RequestInfo, Subject, subject_from_object
 from mlgate.timeutil import now_ns
 
@@ -21,6 +22,10 @@ from mlgate.timeutil import now_ns
 class FoundObject:
     ref: str
     subject: Subject
+    origin: str = "object"  # "object" (files) | "cluster" (read through the API)
+    # False for objects at rest whose deployer is unknown (a cluster, no --user/--group):
+    # access controls are set aside on both sides, as `mlgate scan` does.
+    judge_access: bool = True
 
 
 def _unpack(doc: Any) -> list[Any]:
@@ -63,8 +68,11 @@ def replay_objects(
         proposed_inputs = proposed.build_inputs(subject, now_ns=at) if trust_changed else inputs
         before = current.evaluate_all(inputs, described)
         after = proposed.evaluate_all(proposed_inputs, described)
+        if not obj.judge_access:
+            before = set_aside_access(before, access_controls(current))
+            after = set_aside_access(after, access_controls(proposed))
         yield ReplayItem(
-            origin="object",
+            origin=obj.origin,
             ref=obj.ref,
             kind=subject.kind,
             namespace=subject.namespace,

@@ -51,7 +51,7 @@ def render_table(report: ImpactReport) -> str:
     if report.not_reproducible:
         lines.append("\nNot reproducible (reported, not guessed):")
         for item in report.not_reproducible:
-            lines.append(f"  {item.ref:<28} {item.label}: {item.reason}")
+            lines.append(f"  {item.ref:<28} {item.label}: [{item.reason_code}] {item.reason}")
     lines += [f"\nnote: {n}" for n in report.notes]
     return "\n".join(lines)
 

@@ -112,7 +112,7 @@ def _literal_text(literal: str) -> str:
     """The value of a Rego string literal (JSON escapes in "...", none in `...`)."""
     if literal.startswith("`"):
         return literal[1:-1]
-    return json.loads(literal)
+    return str(json.loads(literal))
 
 
 def check_module(

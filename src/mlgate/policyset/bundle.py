@@ -260,7 +260,7 @@ def verify_files(
     Raises VerificationError naming the first problem: a missing signature, a bad signature,
     a changed file (digest mismatch), a file that is not signed, a signed file that is missing.
     """
-    key = load_public_key(public_key) if isinstance(public_key, Path | str) else public_key
+    key = load_public_key(Path(public_key)) if isinstance(public_key, Path | str) else public_key
     alg = alg or default_alg(key)
     raw = files.get(SIGNATURES)
     if raw is None:

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -34,7 +35,7 @@ STRUCTURED = frozenset({DATA, MANIFEST, "data.yaml", "data.yml"})
 ALGORITHMS = ("RS256", "ES256")
 
 # Hash algorithms OPA accepts in .signatures.json, minus the broken ones (MD5, SHA-1).
-_HASHES = {
+_HASHES: dict[str, Callable[[], Any]] = {
     "SHA-224": hashlib.sha224,
     "SHA-256": hashlib.sha256,
     "SHA-384": hashlib.sha384,
@@ -126,7 +127,7 @@ def file_hash(name: str, raw: bytes, algorithm: str = "SHA-256") -> str:
             h.update(part)
     else:
         h.update(raw)
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 # -- JWS ------------------------------------------------------------------------------------

@@ -117,7 +117,8 @@ def diff_policies(
 
 def _cell_params(params: dict[str, Any], tier: str, env: str) -> dict[str, Any]:
     env = env if env in params["environments"] else "production"
-    return params["resolved"][tier][env]
+    cell: dict[str, Any] = params["resolved"][tier][env]
+    return cell
 
 
 def _get(params: dict[str, Any], dotted: str) -> Any:
@@ -199,14 +200,16 @@ def _parameters(old: dict[str, Any], new: dict[str, Any], envs: tuple[str, ...])
 def _recognised(params: dict[str, Any]) -> dict[str, set[tuple[str, ...]]]:
     """What the top-level recognition lists make mlgate see: model-server images (and which
     serve LLMs) and Annex III purpose terms. Each entry is a fact a decision may rest on."""
-    servers = {
+    servers: set[tuple[str, ...]] = {
         (str(s.get("runtime")), str(image), str(bool(s.get("llm"))))
         for s in params.get("model_servers") or []
         if isinstance(s, dict)
         for image in s.get("images") or []
     }
     terms_by_area = (params.get("classification") or {}).get("annex_iii_terms") or {}
-    terms = {(str(a), str(t)) for a, listed in terms_by_area.items() for t in listed or []}
+    terms: set[tuple[str, ...]] = {
+        (str(a), str(t)) for a, listed in terms_by_area.items() for t in listed or []
+    }
     return {"model_servers": servers, "classification.annex_iii_terms": terms}
 
 

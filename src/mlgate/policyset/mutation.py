@@ -121,7 +121,9 @@ def mutations(file: str, document: Any, lines: LineMap) -> Iterator[Mutation]:
             for i, value in enumerate(node):
                 child = f"{pointer}/{i}"
                 line = lines.line(child)
-                ops = ("delete", "retype", "rename") if isinstance(value, str) else ("delete",)
+                ops: tuple[str, ...] = (
+                    ("delete", "retype", "rename") if isinstance(value, str) else ("delete",)
+                )
                 if not isinstance(value, dict | list | str):
                     ops = ("delete", "retype")
                 for op in ops:
@@ -211,14 +213,14 @@ def decision_relevant(data: PolicyData, trust: Any) -> str:
         [e.id, e.control, e.namespace, e.model, e.environment, e.expires_ns]
         for e in data.exemptions
     ]
-    signers = None
+    signers: list[Any] | None = None
     if isinstance(trust, dict):
-        signers = [
+        authorities = [
             {k: v for k, v in a.items() if k != "description"}
             for a in trust.get("authorities", [])
             if isinstance(a, dict)
         ]
-        signers = [signers, trust.get("sources")]
+        signers = [authorities, trust.get("sources")]
     return json.dumps([data.params, controls, exemptions, signers], sort_keys=True, default=str)
 
 

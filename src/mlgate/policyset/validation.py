@@ -22,6 +22,7 @@ import jsonschema
 
 from mlgate.errors import PolicyError
 from mlgate.policyset.yamlfile import LineMap, pointer_of
+from mlgate.shapes import mapping, sequence
 
 # Package data (src/mlgate/schemas links to the repository's schemas/; a wheel holds a copy).
 SCHEMA_DIR = Path(str(resources.files("mlgate") / "schemas")).resolve()
@@ -80,15 +81,12 @@ def suggest(word: object, candidates: Iterable[str]) -> str | None:
     return close[0] if close else None
 
 
-def schema_dir() -> Path:
-    return SCHEMA_DIR
-
-
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     path = SCHEMA_DIR / name
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return schema
     except (OSError, ValueError) as err:
         raise PolicyError(f"cannot read schema: {err}", location=str(path)) from None
 
@@ -132,8 +130,9 @@ def _problems_of(err: jsonschema.ValidationError, lines: LineMap, root: Any) -> 
     pointer = pointer_of(err.absolute_path)
     shown = pointer or "/"
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        known = list(err.schema.get("properties", {}))
-        patterns = err.schema.get("patternProperties", {})
+        schema = mapping(err.schema)
+        known = list(schema.get("properties", {}))
+        patterns = schema.get("patternProperties", {})
         extras = [k for k in err.instance if k not in known and not _matches_any(k, patterns)]
         where_known = f" (known: {', '.join(known)})" if known and len(known) <= 12 else ""
         return [
@@ -148,7 +147,7 @@ def _problems_of(err: jsonschema.ValidationError, lines: LineMap, root: Any) -> 
     if err.validator == "const":
         return [Problem(INVALID, lines.where(pointer), f"{shown}: {err.message}")]
     if err.validator == "enum":
-        allowed = err.validator_value
+        allowed = sequence(err.validator_value)
         names = [a for a in allowed if isinstance(a, str)]
         target = _resolve(root, err.absolute_path)
         if isinstance(target, dict) and isinstance(err.instance, str) and err.instance in target:
@@ -170,8 +169,8 @@ def _problems_of(err: jsonschema.ValidationError, lines: LineMap, root: Any) -> 
             )
         ]
     if err.validator == "type":
-        expected = err.validator_value
-        expected = [expected] if isinstance(expected, str) else list(expected)
+        value = err.validator_value
+        expected = [value] if isinstance(value, str) else sequence(value)
         return [
             Problem(
                 WRONG_TYPE,

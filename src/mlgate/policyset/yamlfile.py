@@ -24,7 +24,7 @@ FALLBACK_NOTICE = (
 _notice_shown = False
 
 
-def _without_timestamps(base: type) -> dict[str, list[tuple[str, Any]]]:
+def _without_timestamps(base: Any) -> dict[str, list[tuple[str, Any]]]:
     """Implicit resolvers minus timestamps: policies convert dates to ns themselves, and a
     schema that says "string" should not see a ``datetime.date``."""
     return {

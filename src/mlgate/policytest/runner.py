@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlgate.decide import could_not_decide
 from mlgate.policytest.cases import Case
 from mlgate.policytest.expect import check_expectation, summarize
 from mlgate.policytest.results import CaseResult
@@ -26,7 +27,7 @@ def run_cases(engine: Any, cases: list[Case]) -> list[CaseResult]:
         decision = engine.evaluate(case.document, validate=True)
         problems = check_expectation(case.expect, decision)
         actual = summarize(decision)
-        if not decision.allowed and decision.violations[0].control.startswith("MLGATE-"):
+        if not decision.allowed and could_not_decide(decision.violations[0].control):
             actual["error"] = decision.violations[0].message
         results.append(
             CaseResult(

@@ -44,9 +44,10 @@ from opa_client.errors import DeletePolicyError, RegoParseError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from mlgate._internal.opa_client import session_of
+from mlgate.breaker import CircuitBreaker
 from mlgate.errors import BackendUnavailable, EvaluationError, PolicyError
 from mlgate.policyset import PolicySet
-from mlgate.rego.breaker import CircuitBreaker
 from mlgate.rego.opaprocess import OpaProcess
 
 log = logging.getLogger("mlgate.rego.opa")
@@ -137,8 +138,8 @@ class OpaBackend:
                 total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False
             ),
         )
-        client._session.mount("http://", adapter)
-        client._session.mount("https://", adapter)
+        session_of(client).mount("http://", adapter)
+        session_of(client).mount("https://", adapter)
         client.timeout = (self.timeout, self.timeout)
         return client
 
@@ -167,12 +168,13 @@ class OpaBackend:
             self._synced = True
 
     def _served_revision(self, client: OpaClient) -> str | None:
-        response = client._session.get(
+        response = session_of(client).get(
             f"{client.root_url}/data/{MARKER_PATH}/revision", timeout=client.timeout
         )
         if response.status_code != 200:
             _raise_for_answer(response, "reading the loaded revision")
-        return response.json().get("result")
+        revision = response.json().get("result")
+        return revision if isinstance(revision, str) else None
 
     def _push(self, client: OpaClient) -> None:
         # Another revision may be loaded (an OPA kept across a policy update): clear it first,
@@ -228,7 +230,7 @@ class OpaBackend:
 
     @staticmethod
     def _put_data(client: OpaClient, key: str, value: Any) -> None:
-        response = client._session.put(
+        response = session_of(client).put(
             f"{client.root_url}/data/{key}",
             data=json.dumps(value),
             headers={"Content-Type": "application/json"},
@@ -295,7 +297,10 @@ class OpaBackend:
         attempts = 1 + self.retries
         for attempt in range(attempts):
             try:
-                return client.query_rule(input_document, package, rule, query_params=params)
+                result: dict[str, Any] = client.query_rule(
+                    input_document, package, rule, query_params=params
+                )
+                return result
             except requests.HTTPError as err:
                 _raise_for_answer(err.response, f"evaluating {self._entry}")
             except requests.Timeout as err:
@@ -376,14 +381,15 @@ def _unwrap(body: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 def _get_provenance(client: OpaClient) -> dict[str, Any]:
     """The provenance of a (cheap) query: which bundles, at which revisions, OPA serves."""
-    response = client._session.post(
+    response = session_of(client).post(
         f"{client.root_url}/data/{MARKER_PATH}?provenance=true",
         json={"input": {}},
         timeout=client.timeout,
     )
     if response.status_code != 200:
         _raise_for_answer(response, "reading provenance")
-    return response.json()
+    provenance: dict[str, Any] = response.json()
+    return provenance
 
 
 def _raise_for_answer(response: requests.Response | None, doing: str) -> None:

@@ -49,7 +49,10 @@ def sources_digest(modules: Mapping[str, str], entrypoints: Sequence[str] = (ENT
 
 def shipped_manifest() -> dict[str, object]:
     try:
-        return json.loads((SHIPPED / MANIFEST_NAME).read_text(encoding="utf-8"))
+        manifest: dict[str, object] = json.loads(
+            (SHIPPED / MANIFEST_NAME).read_text(encoding="utf-8")
+        )
+        return manifest
     except (OSError, ValueError):
         return {}
 

@@ -54,7 +54,8 @@ def impact_body(report: ImpactReport) -> str:
         for i in report.flips
     ]
     unreproducible = [
-        [esc(i.ref), esc(i.label), esc(i.when), esc(i.reason)] for i in report.not_reproducible
+        [esc(i.ref), esc(i.label), esc(i.when), f"<code>{esc(i.reason_code)}</code>", esc(i.reason)]
+        for i in report.not_reproducible
     ]
     notes = "".join(f"<p class=muted>Note: {esc(n)}</p>" for n in report.notes)
     return (
@@ -75,7 +76,7 @@ def impact_body(report: ImpactReport) -> str:
         + "<h2>Not reproducible</h2><p class=muted>Inputs that cannot be replayed exactly are "
         "reported here, not guessed.</p>"
         + table(
-            ["Source", "Object", "Recorded", "Reason"],
+            ["Source", "Object", "Recorded", "Code", "Reason"],
             unreproducible,
             table_id="impact-unreproducible",
         )

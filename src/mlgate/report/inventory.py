@@ -55,7 +55,7 @@ def entries_from(
 ) -> list[ModelEntry]:
     """One entry per model reference of a decision (one when the inputs are not known)."""
     subject = decision.get("subject") or {}
-    common = {
+    common: dict[str, Any] = {
         "kind": str(subject.get("kind", "")),
         "namespace": str(subject.get("namespace", "")),
         "name": str(subject.get("name", "")),

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlgate.decide import INPUT_ERROR_CONTROL, failed_closed
+from mlgate.decide import INPUT_ERROR_CONTROL
 from mlgate.decision import Decision
 from mlgate.errors import InputError
 from mlgate.scan.cluster import ClusterReader, ServedKind, UnservedKind
-from mlgate.subjects import RequestInfo, subject_from_object
+from mlgate.subjects import RequestInfo, Subject, subject_from_object
 from mlgate.subjects.kinds import ADAPTERS
 
 ACCESS_GROUP = "access"
@@ -122,19 +122,24 @@ def set_aside_access(decision: Decision, access_controls: set[str]) -> Decision:
     )
 
 
-def scan_cluster(
-    reader: ClusterReader,
-    engine: Any,
-    *,
-    namespace: str | None = None,
-    identity: Identity = Identity(),
-) -> ScanReport:
+@dataclass(frozen=True)
+class ClusterSubject:
+    """An object of the cluster the policies judge: its subject, or why it cannot have one."""
+
+    item: ScannedObject
+    subject: Subject | None
+    error: InputError | None = None
+
+
+def read_cluster(
+    reader: ClusterReader, *, namespace: str | None = None, identity: Identity = Identity()
+) -> tuple[ScanReport, list[ClusterSubject]]:
+    """Every object of every served kind (skipped ones marked in the report), and the
+    subjects to judge. Shared by `mlgate scan` and `mlgate impact --cluster`."""
     kinds = {(a.group, a.kind) for a in ADAPTERS}
     served, unserved = reader.served(ADAPTERS)
-    access = {
-        c.id for c in engine.policy_set.catalogue.controls.values() if c.group == ACCESS_GROUP
-    }
     report = ScanReport(reader.server, served, unserved, namespace)
+    subjects: list[ClusterSubject] = []
     for kind in served:
         if namespace and not kind.namespaced:
             continue
@@ -155,16 +160,43 @@ def scan_cluster(
             try:
                 subject = subject_from_object(obj, info)
             except InputError as err:
-                # Malformed is not "nothing to check": it is a fail-closed finding.
-                item.decision = failed_closed(
-                    {"request": {"kind": kind.kind, "name": item.name, "namespace": item.namespace}},
-                    engine.policy_set, engine.backend.name, INPUT_ERROR_CONTROL,
-                    f"invalid {kind.kind}: {err}",
-                )  # fmt: skip
+                subjects.append(ClusterSubject(item, None, err))
                 continue
             if subject is None:
                 item.skipped = "carries no model reference"
                 continue
-            decision = engine.evaluate_subject(subject)
-            item.decision = decision if identity.known else set_aside_access(decision, access)
+            subjects.append(ClusterSubject(item, subject))
+    return report, subjects
+
+
+def access_controls(engine: Any) -> set[str]:
+    """The catalogue's controls that need the deployer's identity."""
+    return {c.id for c in engine.policy_set.catalogue.controls.values() if c.group == ACCESS_GROUP}
+
+
+def invalid_object(engine: Any, item: ScannedObject, err: InputError) -> Decision:
+    """Malformed is not "nothing to check": it is a fail-closed finding."""
+    return engine.failed_closed(  # type: ignore[no-any-return]
+        {"request": {"kind": item.kind, "name": item.name, "namespace": item.namespace}},
+        INPUT_ERROR_CONTROL,
+        f"invalid {item.kind}: {err}",
+    )
+
+
+def scan_cluster(
+    reader: ClusterReader,
+    engine: Any,
+    *,
+    namespace: str | None = None,
+    identity: Identity = Identity(),
+) -> ScanReport:
+    report, subjects = read_cluster(reader, namespace=namespace, identity=identity)
+    access = access_controls(engine)
+    for found in subjects:
+        if found.subject is None:
+            assert found.error is not None
+            found.item.decision = invalid_object(engine, found.item, found.error)
+            continue
+        decision = engine.evaluate_subject(found.subject)
+        found.item.decision = decision if identity.known else set_aside_access(decision, access)
     return report

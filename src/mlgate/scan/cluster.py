@@ -97,7 +97,8 @@ class ClusterReader:
                 f"GET {path}: {response.status} {response.reason}", location=self.server
             )
         try:
-            return json.loads(response.data)
+            document: dict[str, Any] = json.loads(response.data)
+            return document
         except ValueError as err:
             raise ClusterError(f"GET {path}: not JSON: {err}", location=self.server) from None
 

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from mlgate.decide import could_not_decide
 from mlgate.decision import AppliedExemption, Decision, Violation
 from mlgate.scan.audit import ScannedObject, ScanReport
 from mlgate.scan.cluster import ClusterError
@@ -21,7 +22,6 @@ from mlgate.scan.cluster import ClusterError
 GROUP, VERSION, PLURAL = "wgpolicyk8s.io", "v1alpha2", "policyreports"
 SOURCE = "mlgate"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlgate"}
-SYSTEM_PREFIX = "MLGATE-"
 MAX_MESSAGE = 1024
 
 
@@ -47,7 +47,7 @@ def _result(
 def _finding(
     decision: Decision, v: Violation, result: str, stamp: dict[str, int]
 ) -> dict[str, Any]:
-    if v.control.startswith(SYSTEM_PREFIX):
+    if could_not_decide(v.control):
         result = "error"
     entry = _result(
         decision, v.control, result, v.message, stamp,
@@ -115,7 +115,7 @@ def policy_report(obj: ScannedObject, now_s: float | None = None) -> dict[str, A
 def write_reports(api_client: Any, report: ScanReport) -> tuple[int, int]:
     """Create or replace each object's report; delete stale mlgate reports. (written, deleted)"""
     from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     api = client.CustomObjectsApi(api_client)
     wanted: dict[str, set[str]] = {}
@@ -132,7 +132,7 @@ def write_reports(api_client: Any, report: ScanReport) -> tuple[int, int]:
             except ApiException as err:
                 if err.status != 409:
                     raise
-                current = api.get_namespaced_custom_object(
+                current: Any = api.get_namespaced_custom_object(
                     GROUP, VERSION, obj.namespace, PLURAL, name
                 )
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
@@ -141,6 +141,7 @@ def write_reports(api_client: Any, report: ScanReport) -> tuple[int, int]:
                 )
             written += 1
         deleted = 0
+        existing: Any  # the kubernetes client declares these calls as returning object
         selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
         if report.namespace:
             existing = api.list_namespaced_custom_object(

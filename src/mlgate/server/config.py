@@ -19,6 +19,9 @@ class ServerConfig:
     audit_db: str | None = None
     audit_retention_days: float | None = 90.0
     audit_max_rows: int | None = 5_000_000
+    # The masked inputs kept for `mlgate impact` (audit/replay_inputs.py): a shorter bound.
+    audit_input_retention_days: float = 30.0
+    audit_input_max_rows: int = 20_000
     audit_mask: str = "hash"
     audit_key_file: str | None = None
     audit_timeout_s: float = 1.5
@@ -40,6 +43,7 @@ class ServerConfig:
     max_queue: int = 256
     max_queue_per_user: int = 64
     # Connection hygiene (uvicorn and server/protocol.py): a slow or stalled client is cut off.
+    tls_handshake_timeout_s: float = 5.0  # from TCP accept to the end of the TLS handshake
     header_timeout_s: float = 5.0  # from connection (after TLS) to the end of the headers
     body_timeout_s: float = 5.0  # from the end of the headers to the end of the body
     keep_alive_s: float = 30.0  # the API server reuses its connections to webhooks

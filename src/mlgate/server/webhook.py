@@ -28,9 +28,13 @@ from typing import Any
 
 from mlgate.audit import AuditWriter, Masker, decision_record, load_or_create_key
 from mlgate.decide import (
+    AUDIT_ERROR_CONTROL,
     BACKEND_UNAVAILABLE_CONTROL,
     EVAL_ERROR_CONTROL,
     INPUT_ERROR_CONTROL,
+    LIMIT_CONTROL,
+    OVERLOAD_CONTROL,
+    failed_closed,
     system_violation,
 )
 from mlgate.decision import Decision, Violation
@@ -60,9 +64,6 @@ from mlgate.timeutil import rfc3339
 log = logging.getLogger("mlgate.webhook")
 decision_log = logging.getLogger("mlgate.decision")
 
-AUDIT_ERROR_CONTROL = "MLGATE-AUDIT-ERROR"
-LIMIT_CONTROL = "MLGATE-LIMIT-EXCEEDED"
-OVERLOAD_CONTROL = "MLGATE-OVERLOADED"
 # Formats for CI only: on /validate they would let the deployer declare its own environment,
 # groups and evidence, and make the server read files from its own disk.
 CI_ONLY_GROUPS = frozenset({"mlgate.io"})
@@ -88,6 +89,9 @@ class Outcome:
     audit_ms: float = 0.0
     # An infrastructure fault (not caused by the request): the only kind --fail-open admits.
     infrastructure: bool = False
+    # False: decided without running the policy (a housekeeping UPDATE); `mlgate impact`
+    # then reports it as not replayable instead of looking for its input.
+    evaluated: bool = True
 
 
 class _Job:
@@ -109,13 +113,7 @@ class _Job:
             return self.stage
 
 
-def _system_violation(control: str, message: str, title: str) -> Violation:
-    return system_violation(
-        control,
-        message,
-        "See the message; mlgate denies what it could not evaluate or record.",
-        title,
-    )
+_SYSTEM_REMEDIATION = "See the message; mlgate denies what it could not evaluate or record."
 
 
 _ERROR_CONTROLS = frozenset({EVAL_ERROR_CONTROL, BACKEND_UNAVAILABLE_CONTROL})
@@ -186,6 +184,9 @@ class Webhook:
                 retention_days=config.audit_retention_days,
                 max_rows=config.audit_max_rows,
                 prune_interval_s=config.audit_prune_interval_s,
+                input_retention_days=config.audit_input_retention_days,
+                input_max_rows=config.audit_input_max_rows,
+                input_masker=self.masker,
                 on_batch=self.metrics.observe_audit_batch,
             )
 
@@ -359,7 +360,7 @@ class Webhook:
         try:
             # On timeout wait_for cancels the wrapped future: a queued job is then dropped
             # unrun, and a running one stops at its next model reference (job.abandoned).
-            outcome = await asyncio.wait_for(
+            outcome: Outcome | None = await asyncio.wait_for(
                 asyncio.wrap_future(future),
                 timeout=self.config.timeout_s + self.config.audit_timeout_s,
             )
@@ -476,8 +477,9 @@ class Webhook:
             if job.abandoned:  # the request was already answered (deadline); do not log twice
                 return outcome
             job.stage = "recording"
+            # The input is masked and stored after the commit, off this request's path.
             future = self.audit.submit(
-                self._payload(job.review, outcome, job.started, inputs=job.inputs)
+                self._payload(job.review, outcome, job.started), inputs=job.inputs
             )
         recorded = time.perf_counter()
         try:
@@ -510,16 +512,15 @@ class Webhook:
 
     def _denial(self, review: AdmissionRequest, control: str, message: str, title: str) -> Decision:
         engine = self.reloader.engine
-        return Decision(
-            allowed=False,
-            decision_id=uuid.uuid4().hex,
-            subject={"kind": review.kind, "name": review.name, "namespace": review.namespace},
-            risk_tier="unknown",
-            violations=[_system_violation(control, message, title)],
-            policy_revision=engine.revision if engine is not None else "",
+        return failed_closed(
+            {"kind": review.kind, "name": review.name, "namespace": review.namespace},
+            control,
+            message,
+            revision=engine.revision if engine is not None else "",
             backend=engine.backend.name if engine is not None else "",
-            evaluated_at=rfc3339(),
             dry_run=review.dry_run,
+            remediation=_SYSTEM_REMEDIATION,
+            title=title,
         )
 
     def _housekeeping(self, review: AdmissionRequest) -> Outcome:
@@ -536,7 +537,7 @@ class Webhook:
             evaluated_at=rfc3339(),
             dry_run=review.dry_run,
         )
-        return Outcome(decision)
+        return Outcome(decision, evaluated=False)
 
     def _error(
         self, review: AdmissionRequest, reason: str, message: str, *, infrastructure: bool = False
@@ -577,14 +578,16 @@ class Webhook:
             return Outcome(decision, error=message)
         if self.config.fail_open:
             return self._fail_open(
-                dataclasses.replace(decision, violations=[_system_violation(AUDIT_ERROR_CONTROL, message, "Decision log unavailable")]),
+                dataclasses.replace(decision, violations=[system_violation(AUDIT_ERROR_CONTROL, message, _SYSTEM_REMEDIATION, "Decision log unavailable")]),
                 message,
             )  # fmt: skip
         denied = dataclasses.replace(
             decision,
             allowed=False,
             violations=[
-                _system_violation(AUDIT_ERROR_CONTROL, message, "Decision log unavailable")
+                system_violation(
+                    AUDIT_ERROR_CONTROL, message, _SYSTEM_REMEDIATION, "Decision log unavailable"
+                )
             ],
         )
         return Outcome(denied, error=message)
@@ -594,8 +597,6 @@ class Webhook:
         review: AdmissionRequest,
         outcome: Outcome,
         started: float,
-        *,
-        inputs: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         assert outcome.decision is not None
         payload = decision_record(
@@ -607,10 +608,11 @@ class Webhook:
             groups=review.groups,
             duration_ms=(time.perf_counter() - started) * 1000,
             fail_open=outcome.fail_open,
-            inputs=inputs,
         )
         if outcome.error:
             payload["error"] = self.masker.text(outcome.error)
+        if not outcome.evaluated:
+            payload["evaluated"] = False
         return payload
 
     async def _record_async(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.errors import InputError
+from mlgate.shapes import mapping
 from mlgate.subjects.base import (
     ENVIRONMENT_LABEL,
     ModelRef,
@@ -175,9 +176,9 @@ def _pods(
     """(pod spec, the pod's annotations) of every pod template."""
     out = []
     for _, template, _ in templates:
-        spec = template.get("spec") if isinstance(template.get("spec"), dict) else {}
-        meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
-        own = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+        spec = mapping(template.get("spec"))
+        meta = mapping(template.get("metadata"))
+        own = mapping(meta.get("annotations"))
         out.append((spec, pod_annotations if pod_annotations is not None else own))
     return out
 

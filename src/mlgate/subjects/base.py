@@ -149,7 +149,7 @@ def normalize_uri(uri: str) -> str:
     host, sep, path = rest.partition("/")
     host = host.lower()
     if scheme in ("https", "http") and host in _HF_HOSTS:
-        scheme, host, sep, path = "hf", *path.partition("/")  # type: ignore[assignment]
+        scheme, (host, sep, path) = "hf", path.partition("/")
         host_path = f"{host}{sep}{path}".rstrip("/")
         repo, _, tail = host_path.partition("/tree/")  # huggingface.co/org/model/tree/<rev>
         return f"hf://{repo}" + (f"@{tail}" if tail else "")

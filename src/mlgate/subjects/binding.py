@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from mlgate.errors import InputError
+from mlgate.shapes import sequence
 from mlgate.subjects.base import (
     ATTESTATION,
     ATTESTATION_REF,
@@ -164,7 +165,7 @@ def _mounts_fillable_volume(container: dict[str, Any], pod_spec: dict[str, Any])
     others = [
         other
         for key in ("initContainers", "containers", "ephemeralContainers")
-        for other in (pod_spec.get(key) if isinstance(pod_spec.get(key), list) else [])
+        for other in sequence(pod_spec.get(key))
         if isinstance(other, dict) and other is not container
     ]
     for mount in container.get("volumeMounts") or []:

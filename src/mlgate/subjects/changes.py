@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlgate.shapes import mapping
 from mlgate.subjects.base import ANNOTATION_PREFIX
 
 HOUSEKEEPING_SPEC_FIELDS = ("replicas",)
 
 
 def model_bearing(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    meta = mapping(obj.get("metadata"))
+    annotations = mapping(meta.get("annotations"))
     spec = obj.get("spec")
     if isinstance(spec, dict):
         spec = {k: v for k, v in spec.items() if k not in HOUSEKEEPING_SPEC_FIELDS}

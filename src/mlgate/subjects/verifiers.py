@@ -166,7 +166,7 @@ def _step(container: dict[str, Any], annotations: dict[str, str]) -> dict[str, A
         visible = {k: v for k, v in env.items() if v is not None}
         with contextlib.suppress(InputError):
             expect = admitted_digest(args, visible)
-    image = container.get("image") if isinstance(container.get("image"), str) else ""
+    image = found if isinstance(found := container.get("image"), str) else ""
     model_dir = (args.model_dir or args.model_dir_opt) if args is not None else None
     return {
         "container": str(container.get("name", "")),

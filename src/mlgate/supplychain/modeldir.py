@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate._internal.model_signing import manifest_of, statement_of
 from mlgate.errors import InputError
 from mlgate.supplychain.dsse import KeySigner
 from mlgate.supplychain.signature import inspect_bundle
@@ -81,9 +82,6 @@ def default_signature_path(model_path: Path) -> Path:
 
 
 def _statement_for_dir(model_dir: Path, ignore: Sequence[str | Path]) -> dict[str, Any]:
-    from google.protobuf import json_format
-    from model_signing._signing import signing
-
     _require_model(model_dir)
     try:
         manifest = _hashing_config(_ignore_list(model_dir, ignore)).hash(model_dir)
@@ -91,7 +89,7 @@ def _statement_for_dir(model_dir: Path, ignore: Sequence[str | Path]) -> dict[st
         raise InputError(f"cannot hash model: {err}", location=str(model_dir)) from None
     # model_signing's Payload is the definition of the root digest; reuse it verbatim. Its
     # ignore list comes from a set: sort it so that signing the same files is reproducible.
-    statement = json.loads(json_format.MessageToJson(signing.Payload(manifest).statement.pb))
+    statement = statement_of(manifest)
     serialization = statement["predicate"]["serialization"]
     if "ignore_paths" in serialization:
         serialization["ignore_paths"] = sorted(serialization["ignore_paths"])
@@ -101,7 +99,7 @@ def _statement_for_dir(model_dir: Path, ignore: Sequence[str | Path]) -> dict[st
 def model_digest(model_dir: str | Path, ignore: Sequence[str | Path] = ()) -> str:
     """``sha256:<hex>``: the root digest a model-signing signature of this directory names."""
     statement = _statement_for_dir(Path(model_dir), ignore)
-    return "sha256:" + statement["subject"][0]["digest"]["sha256"]
+    return "sha256:" + str(statement["subject"][0]["digest"]["sha256"])
 
 
 def sign_model(
@@ -154,7 +152,7 @@ def unverified_subject_digest(bundle: bytes) -> str | None:
     try:
         envelope = json.loads(bundle)["dsseEnvelope"]
         statement = json.loads(base64.b64decode(envelope["payload"]))
-        return "sha256:" + statement["subject"][0]["digest"]["sha256"]
+        return "sha256:" + str(statement["subject"][0]["digest"]["sha256"])
     except (ValueError, KeyError, IndexError, TypeError):
         return None
 
@@ -188,8 +186,6 @@ def verify_model_dir(
     This is the pod-start check: the webhook admitted ``expect_digest`` on the strength of
     the signature alone; here the bytes on disk must be what was signed.
     """
-    from model_signing._signing import signing
-
     model_dir = Path(model_dir)
     _require_model(model_dir)
     facts, statement = inspect_bundle(
@@ -202,7 +198,7 @@ def verify_model_dir(
     if expect_digest is not None and not facts["trusted"]:
         return DirVerification(False, facts["error"] or "digest mismatch", facts)
     try:
-        expected = signing.dsse_payload_to_manifest(statement)
+        expected = manifest_of(statement)
         serialization = expected.serialization_type
         extra = [*serialization.get("ignore_paths", [])]
         if signature_path is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from mlgate._internal.sigstore import timestamp_source
 from mlgate.supplychain.dsse import dsse_signature_ok
 from mlgate.supplychain.trust import Authority, PublicKey, Scope, TrustPolicy
 
@@ -227,8 +228,8 @@ def verify_keyless(bundle: bytes, trust: TrustPolicy, scope: Scope, purpose: str
         parsed = Bundle.from_json(bundle)
     except Exception as err:  # InvalidBundle, pydantic errors
         raise Rejected(f"invalid Sigstore bundle: {first_line(err)}") from None
-    if parsed._dsse_envelope is None:  # private: no public accessor
-        raise Rejected("bundle has no DSSE envelope (bare message signatures are not accepted)")
+    # A DSSE envelope is present: the caller checked the JSON before choosing this path, and
+    # verify_dsse() refuses a bundle without one.
     cert = parsed.signing_certificate
     names = tuple(_san_values(cert))
     issuer = _oidc_issuer(cert)
@@ -254,26 +255,11 @@ def verify_keyless(bundle: bytes, trust: TrustPolicy, scope: Scope, purpose: str
             issuer=issuer,
             names=names,
             authorities=tuple(a for a in authorities if a.trust_root == root_id),
-            timestamp_source=_timestamp_source(root.verifier, parsed),
+            timestamp_source=timestamp_source(root.verifier, parsed),
             payload_type=payload_type,
             payload=payload,
         )
     raise Rejected("Sigstore verification failed: " + "; ".join(problems))
-
-
-def _timestamp_source(verifier: Any, bundle: Any) -> str | None:
-    # verify_dsse() established the signing time but does not say how; ask the same
-    # (private) routine. Cheap, and the result is cached with the facts. If a sigstore
-    # release moves it, report "unknown" (None) rather than reject a verified bundle.
-    try:
-        from sigstore._internal.timestamp import TimestampSource
-
-        sources = {r.source for r in verifier._establish_time(bundle)}
-    except Exception:
-        return None
-    if TimestampSource.TIMESTAMP_AUTHORITY in sources:
-        return "rfc3161"
-    return "rekor" if sources else "none"
 
 
 def first_line(err: BaseException) -> str:

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from mlgate.breaker import CircuitBreaker
+from mlgate.errors import BackendUnavailable
 from mlgate.supplychain.cache import VerificationCache
 from mlgate.supplychain.trust import DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_BUNDLE_BYTES
 
-DIGEST_ANNOTATION = "mlgate.io/model-digest"
 ANNOTATIONS = {
     "signature": ("mlgate.io/signature", "mlgate.io/signature-ref"),
     "attestation": ("mlgate.io/attestation", "mlgate.io/attestation-ref"),
@@ -43,27 +44,6 @@ class Fetched:
     data: bytes | None = None
     error: str | None = None
     ref: str | None = None
-
-
-class _Breaker:
-    """Per-host circuit breaker: a dead store must not add its timeout to every request."""
-
-    def __init__(self) -> None:
-        self._state: dict[str, tuple[int, float]] = {}
-        self._lock = threading.Lock()
-
-    def open_for(self, host: str) -> float:
-        with self._lock:
-            failures, until = self._state.get(host, (0, 0.0))
-        return max(0.0, until - time.monotonic()) if failures >= BREAKER_THRESHOLD else 0.0
-
-    def record(self, host: str, ok: bool) -> None:
-        with self._lock:
-            if ok:
-                self._state.pop(host, None)
-                return
-            failures = self._state.get(host, (0, 0.0))[0] + 1
-            self._state[host] = (failures, time.monotonic() + BREAKER_COOLDOWN)
 
 
 class BundleSources:
@@ -85,7 +65,7 @@ class BundleSources:
         self.retries = retries
         self._client = client
         self._client_lock = threading.Lock()
-        self._breaker = _Breaker()
+        self._breakers: dict[str, CircuitBreaker] = {}  # per host
         # Bundles fetched over HTTP are kept briefly: the same deployment is admitted
         # several times (create, dry run, replicas) and the store should not pay each time.
         self._http_cache = VerificationCache(1024, http_cache_ttl, 0.0)
@@ -169,8 +149,11 @@ class BundleSources:
         if cached is not None:
             return Fetched(True, "http", data=cached["data"], ref=url)
         host = urlsplit(url).netloc.lower()
-        wait = self._breaker.open_for(host)
-        if wait:
+        breaker = self._breaker_for(host)
+        try:
+            breaker.before_call()
+        except BackendUnavailable:
+            wait = breaker.snapshot().retry_in_s
             return Fetched(
                 True,
                 "http",
@@ -178,11 +161,25 @@ class BundleSources:
                 ref=url,
             )
         data, error, healthy = self._get(url)
-        self._breaker.record(host, healthy)
+        if healthy:
+            breaker.record_success()
+        else:
+            breaker.record_failure(error or "unhealthy")
         if error is not None:
             return Fetched(True, "http", error=error, ref=url)
         self._http_cache.put(url, {"data": data, "error": None})
         return Fetched(True, "http", data=data, ref=url)
+
+    def _breaker_for(self, host: str) -> CircuitBreaker:
+        # A dead store must not add its timeout to every request: each host trips alone.
+        with self._client_lock:
+            if host not in self._breakers:
+                self._breakers[host] = CircuitBreaker(
+                    f"signature store {host}",
+                    failure_threshold=BREAKER_THRESHOLD,
+                    reset_timeout=BREAKER_COOLDOWN,
+                )
+            return self._breakers[host]
 
     def _allowed(self, url: str) -> bool:
         try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,30 +30,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mlgate.errors import InputError, PolicyError
 
 if TYPE_CHECKING:
-    from sigstore.models import ClientTrustConfig
     from sigstore.verify import Verifier
-
-    from mlgate.policyset.yamlfile import LineMap
 
 TRUST_FILE = "trust.yaml"
 SCHEMA = "trust.schema.json"
-PURPOSES = ("model", "attestation")
-METHODS = ("key", "certificate", "keyless")
-BUILTIN_ROOTS = ("production", "staging")
 DEFAULT_MAX_BUNDLE_BYTES = 1024 * 1024
 DEFAULT_HTTP_TIMEOUT = 2.0
 SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")  # what model_signing accepts
-
-# The Sigstore TUF repositories whose trust roots ship inside the sigstore package.
-_TUF_URLS = {
-    "production": "https://tuf-repo-cdn.sigstore.dev",
-    "staging": "https://tuf-repo-cdn.sigstage.dev",
-}
-_CLIENT_TRUST_CONFIG_MEDIA_TYPE = "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"
-
-# Identity regexes may be shown to (or reused by) Rego, whose rego-cpp engine speaks
-# ECMAScript regex: reject the Python/RE2-only syntax that would mean something else there.
-_NON_PORTABLE_REGEX = re.compile(r"\(\?[aiLmsux-]|\(\?P|\\[AZzpP]")
 
 
 @dataclass(frozen=True)
@@ -216,7 +198,7 @@ class TrustPolicy:
         if not path.exists():
             return cls(
                 authorities=(),
-                sources=SourceConfig(store_dir=_default_store(Path(policy_dir))),
+                sources=SourceConfig(store_dir=default_store(Path(policy_dir))),
                 origin=str(path) + " (missing)",
             )
         return cls.load(path)
@@ -225,6 +207,7 @@ class TrustPolicy:
     def load(cls, path: str | Path) -> TrustPolicy:
         from mlgate.policyset.validation import check
         from mlgate.policyset.yamlfile import load_yaml_file
+        from mlgate.supplychain.trustload import TrustCompiler
 
         path = Path(path)
         try:
@@ -232,284 +215,22 @@ class TrustPolicy:
         except InputError as err:
             raise PolicyError(err.message, location=err.location) from None
         check(doc, SCHEMA, lines)
-        return _Compiler(path.parent, lines).policy(doc, str(path))
+        return TrustCompiler(path.parent, lines).policy(doc, str(path))
 
     @classmethod
     def from_document(cls, doc: dict[str, Any], base_dir: str | Path = ".") -> TrustPolicy:
         """Builds a policy from an already parsed document (tests, ad-hoc CLI trust)."""
         from mlgate.policyset.validation import check
         from mlgate.policyset.yamlfile import LineMap
+        from mlgate.supplychain.trustload import TrustCompiler
 
         lines = LineMap("<trust>", {})
         check(doc, SCHEMA, lines)
-        return _Compiler(Path(base_dir), lines).policy(doc, "<trust>")
+        return TrustCompiler(Path(base_dir), lines).policy(doc, "<trust>")
 
     def authorities_for(self, method: str) -> list[Authority]:
         return [a for a in self.authorities if a.method == method]
 
 
-def _default_store(policy_dir: Path) -> Path:
+def default_store(policy_dir: Path) -> Path:
     return (policy_dir / ".." / "signatures").resolve()
-
-
-class _Compiler:
-    """Turns a schema-valid document into a TrustPolicy; errors name ``file:line``."""
-
-    def __init__(self, base_dir: Path, lines: LineMap) -> None:
-        self.base_dir = base_dir
-        self.lines = lines
-        self.files: dict[str, bytes] = {}  # every referenced file, for the revision
-
-    def fail(self, pointer: str, message: str) -> PolicyError:
-        return PolicyError(message, location=self.lines.where(pointer))
-
-    def policy(self, doc: dict[str, Any], origin: str) -> TrustPolicy:
-        authorities: list[Authority] = []
-        roots: dict[str, SigstoreRoot] = {}
-        names: set[str] = set()
-        for i, item in enumerate(doc.get("authorities", [])):
-            pointer = f"/authorities/{i}"
-            if item["name"] in names:
-                raise self.fail(f"{pointer}/name", f"duplicate authority name {item['name']!r}")
-            names.add(item["name"])
-            authority = self.authority(item, pointer)
-            if authority.trust_root is not None and authority.trust_root not in roots:
-                roots[authority.trust_root] = self.root(authority.trust_root, item, pointer)
-            authorities.append(authority)
-        sources = self.sources(doc.get("sources", {}))
-        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
-        digest = hashlib.sha256(canonical.encode())
-        for name in sorted(self.files):
-            digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(self.files[name]).digest())
-        return TrustPolicy(
-            authorities=tuple(authorities),
-            roots=roots,
-            sources=sources,
-            revision="sha256:" + digest.hexdigest(),
-            origin=origin,
-        )
-
-    def read(self, pointer: str, ref: str) -> bytes:
-        path = (self.base_dir / ref).resolve()
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise self.fail(pointer, f"cannot read {ref}: {err.strerror or err}") from None
-        self.files[str(path)] = data
-        return data
-
-    def material(self, node: dict[str, str], pointer: str) -> bytes:
-        if "pem" in node:
-            return node["pem"].encode()
-        return self.read(f"{pointer}/path", node["path"])
-
-    def authority(self, item: dict[str, Any], pointer: str) -> Authority:
-        scope = item.get("scope", {})
-        common: dict[str, Any] = {
-            "name": item["name"],
-            "purposes": frozenset(item["purposes"]),
-            "environments": tuple(scope.get("environments", ["*"])),
-            "namespaces": tuple(scope.get("namespaces", ["*"])),
-        }
-        if "key" in item:
-            pem = self.material(item["key"], f"{pointer}/key")
-            try:
-                key = PublicKey.from_pem(pem)
-            except ValueError as err:
-                raise self.fail(f"{pointer}/key", f"invalid public key: {err}") from None
-            return Authority(method="key", key=key, **common)
-        if "certificate" in item:
-            spec = item["certificate"]
-            certs: list[x509.Certificate] = []
-            for j, ca in enumerate(spec["ca"]):
-                where = f"{pointer}/certificate/ca/{j}"
-                try:
-                    certs.extend(x509.load_pem_x509_certificates(self.material(ca, where)))
-                except ValueError as err:
-                    raise self.fail(where, f"invalid CA certificate PEM: {err}") from None
-            identities = self.identities(spec.get("identities", []), f"{pointer}/certificate")
-            anchors, intermediates = split_anchors(
-                certs, bool(spec.get("allow_intermediate_anchor", False))
-            )
-            if not anchors:
-                raise self.fail(
-                    f"{pointer}/certificate/ca",
-                    "no self-signed root certificate among the CA certificates; only a root "
-                    "anchors a chain (set allow_intermediate_anchor: true to trust an "
-                    "intermediate directly)",
-                )
-            return Authority(
-                method="certificate",
-                ca_certs=anchors,
-                intermediates=intermediates,
-                identities=identities,
-                **common,
-            )
-        spec = item["keyless"]
-        identities = self.identities(spec["identities"], f"{pointer}/keyless")
-        if "trust_config" in spec:
-            path = (self.base_dir / spec["trust_config"]).resolve()
-            root = f"trust_config:{path}"
-        else:
-            root = spec.get("trust_root", "production")
-        return Authority(method="keyless", trust_root=root, identities=identities, **common)
-
-    def identities(self, items: list[dict[str, str]], pointer: str) -> tuple[IdentityMatcher, ...]:
-        out = []
-        for j, spec in enumerate(items):
-            where = f"{pointer}/identities/{j}"
-            out.append(
-                IdentityMatcher(
-                    subject=spec.get("subject"),
-                    subject_regex=self.regex(spec.get("subject_regex"), f"{where}/subject_regex"),
-                    issuer=spec.get("issuer"),
-                    issuer_regex=self.regex(spec.get("issuer_regex"), f"{where}/issuer_regex"),
-                )
-            )
-        return tuple(out)
-
-    def regex(self, text: str | None, pointer: str) -> re.Pattern[str] | None:
-        if text is None:
-            return None
-        if _NON_PORTABLE_REGEX.search(text):
-            raise self.fail(
-                pointer,
-                f"regex {text!r} uses Python-only syntax (inline flags, named groups, \\A, \\Z, "
-                "\\p); write a portable (ECMAScript-compatible) pattern",
-            )
-        try:
-            return re.compile(text)
-        except re.error as err:
-            raise self.fail(pointer, f"invalid regex {text!r}: {err}") from None
-
-    def root(self, root_id: str, item: dict[str, Any], pointer: str) -> SigstoreRoot:
-        if root_id in BUILTIN_ROOTS:
-            return SigstoreRoot(root_id, functools.partial(_builtin_verifier, root_id))
-        ref = item["keyless"]["trust_config"]
-        config = self.read(f"{pointer}/keyless/trust_config", ref)
-        try:
-            return SigstoreRoot(ref, _built(verifier_from_trust_config(config)))
-        except Exception as err:  # sigstore raises several types for a bad trust config
-            raise self.fail(
-                f"{pointer}/keyless/trust_config", f"invalid Sigstore trust config {ref}: {err}"
-            ) from None
-
-    def sources(self, spec: dict[str, Any]) -> SourceConfig:
-        store = spec.get("store")
-        return SourceConfig(
-            store_dir=(self.base_dir / store).resolve() if store else _default_store(self.base_dir),
-            http_allow=tuple(spec.get("http_allow", [])),
-            max_bundle_bytes=int(spec.get("max_bundle_bytes", DEFAULT_MAX_BUNDLE_BYTES)),
-            http_timeout=float(spec.get("http_timeout_seconds", DEFAULT_HTTP_TIMEOUT)),
-        )
-
-
-# --- Sigstore trust roots, offline -------------------------------------------------------
-
-
-@functools.cache
-def builtin_trust_config(name: str) -> ClientTrustConfig:
-    """The production or staging ClientTrustConfig embedded in the sigstore package.
-
-    ``ClientTrustConfig.production()`` refreshes TUF metadata over the network, and its
-    ``offline=True`` mode reads (and first writes) a per-user cache directory whose contents
-    may be stale or unverified. Admission needs neither: it reads the assets sigstore ships.
-    """
-    from importlib import resources
-    from urllib.parse import quote
-
-    from sigstore.models import ClientTrustConfig
-    from sigstore_models.trustroot import v1 as trustroot_v1
-
-    assets = resources.files("sigstore._store").joinpath(quote(_TUF_URLS[name], safe=""))
-    inner = trustroot_v1.ClientTrustConfig(
-        media_type=_CLIENT_TRUST_CONFIG_MEDIA_TYPE,
-        trusted_root=trustroot_v1.TrustedRoot.from_json(
-            assets.joinpath("trusted_root.json").read_bytes()
-        ),
-        signing_config=trustroot_v1.SigningConfig.from_json(
-            assets.joinpath("signing_config.v0.2.json").read_bytes()
-        ),
-    )
-    return ClientTrustConfig(inner)
-
-
-@functools.cache
-def _builtin_verifier(name: str) -> Verifier:
-    from sigstore.verify import Verifier
-
-    return Verifier(trusted_root=builtin_trust_config(name).trusted_root)
-
-
-def _built(verifier: Verifier) -> Callable[[], Verifier]:
-    """A private trust config is parsed at load time, so a broken one is a policy error
-    then, not at the first signature."""
-    return lambda: verifier
-
-
-def verifier_from_trust_config(config_json: bytes) -> Verifier:
-    """A verifier for a private (air-gapped) Sigstore deployment's ClientTrustConfig."""
-    from sigstore.models import ClientTrustConfig
-    from sigstore.verify import Verifier
-
-    return Verifier(trusted_root=ClientTrustConfig.from_json(config_json.decode()).trusted_root)
-
-
-# --- ad-hoc policies for `mlgate verify --key/--cert-chain/--identity` ----------------------
-
-
-def single_authority_policy(
-    *,
-    key_pem: bytes | None = None,
-    ca_pems: Sequence[bytes] = (),
-    identity: str | None = None,
-    identity_regex: str | None = None,
-    issuer: str | None = None,
-    staging: bool = False,
-    trust_config: bytes | None = None,
-    purposes: Sequence[str] = ("model",),
-    allow_intermediate_anchor: bool = False,
-) -> TrustPolicy:
-    """A policy with one authority trusted everywhere: what a CLI flag means."""
-    common: dict[str, Any] = {"name": "cli", "purposes": frozenset(purposes)}
-    if key_pem is not None:
-        try:
-            key = PublicKey.from_pem(key_pem)
-        except ValueError as err:
-            raise InputError(f"invalid public key: {err}") from None
-        return TrustPolicy(authorities=(Authority(method="key", key=key, **common),))
-    if ca_pems:
-        try:
-            certs = tuple(c for pem in ca_pems for c in x509.load_pem_x509_certificates(pem))
-        except ValueError as err:
-            raise InputError(f"invalid certificate PEM: {err}") from None
-        anchors, intermediates = split_anchors(certs, allow_intermediate_anchor)
-        if not anchors:
-            raise InputError(
-                "--cert-chain holds no self-signed root certificate: only the root anchors "
-                "the chain (pass --allow-intermediate-anchor to trust an intermediate or "
-                "leaf certificate directly)"
-            )
-        authority = Authority(
-            method="certificate", ca_certs=anchors, intermediates=intermediates, **common
-        )
-        return TrustPolicy(authorities=(authority,))
-    if identity is None and identity_regex is None:
-        raise InputError("keyless verification needs --identity (or --identity-regex)")
-    if issuer is None:
-        raise InputError("keyless verification needs --issuer")
-    try:
-        pattern = re.compile(identity_regex) if identity_regex else None
-    except re.error as err:
-        raise InputError(f"invalid identity regex {identity_regex!r}: {err}") from None
-    matcher = IdentityMatcher(subject=identity, subject_regex=pattern, issuer=issuer)
-    if trust_config is not None:
-        try:
-            root = SigstoreRoot("trust_config", _built(verifier_from_trust_config(trust_config)))
-        except Exception as err:
-            raise InputError(f"invalid Sigstore trust config: {err}") from None
-    else:
-        name = "staging" if staging else "production"
-        root = SigstoreRoot(name, functools.partial(_builtin_verifier, name))
-    authority = Authority(method="keyless", trust_root=root.name, identities=(matcher,), **common)
-    return TrustPolicy(authorities=(authority,), roots={root.name: root})

@@ -1,4 +1,4 @@
-"""A small, thread-safe circuit breaker for calls to a remote Rego engine (DESIGN.md section 6).
+"""The one circuit breaker: thread-safe, for any remote dependency (DESIGN.md section 6).
 
 closed     every call goes through; ``failure_threshold`` consecutive failures open it.
 open       every call fails at once with ``BackendUnavailable`` (no request pile-up behind a
@@ -7,7 +7,8 @@ half-open  exactly one caller is let through as a probe; the others still fail f
            success closes the breaker, its failure opens it for another ``reset_timeout``.
 
 The breaker never decides anything itself: a rejected call raises ``BackendUnavailable``, which
-the engine turns into a fail-closed denial that carries the breaker's reason.
+the engine turns into a fail-closed denial that carries the breaker's reason. Used for the OPA
+server backend (one breaker) and for HTTPS signature stores (one breaker per host).
 """
 
 from __future__ import annotations
