@@ -153,6 +153,16 @@ def _install_crds(kubectl: Kubectl, crd_dir: Path) -> None:
     kubectl.ok("wait", "--for=condition=Established", "--timeout=300s", *args, timeout=400)
 
 
+# What the cluster audit must decide for the legacy-prod objects (the others carry no model
+# or are controller-made): True = allowed.
+LEGACY_JUDGED = {
+    ("InferenceService", "credit-scorer"): True,
+    ("InferenceService", "credit-scorer-unsigned"): False,
+    ("Deployment", "chatbot"): False,
+    ("ServingRuntime", "triton-tagged"): False,
+}
+
+
 def legacy_objects() -> list[dict[str, Any]]:
     """Objects already running when mlgate is installed: the cluster audit must find them."""
     ns = LEGACY_NAMESPACE
