@@ -11,9 +11,7 @@ Two uses, one code path (the admission verifier's):
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -221,6 +219,7 @@ def _read(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlgate.cli.output import verify as output
     from mlgate.supplychain.facts import normalize_digest
     from mlgate.supplychain.modeldir import default_signature_path, verify_model_dir
     from mlgate.supplychain.trust import Scope
@@ -242,10 +241,5 @@ def run(args: argparse.Namespace) -> int:
         ignore=args.ignore,
         signature_path=signature,
     )
-    if args.json:
-        print(json.dumps({"ok": result.ok, "message": result.message, **result.facts}, indent=2))
-    elif result.ok:
-        print(f"OK: {result.message}")
-    else:
-        print(f"FAIL: {model_dir}: {result.message}", file=sys.stderr)
+    output.write(result, model_dir, as_json=args.json)
     return EXIT_OK if result.ok else EXIT_DENIED

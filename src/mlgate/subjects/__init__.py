@@ -1,4 +1,10 @@
-"""Source adapters: turn an object (admission or CI) into a Subject with model references."""
+"""Source adapters: turn an object (admission or CI) into a Subject with model references.
+
+Each adapter reports one model reference per thing it loads and fails closed on what it cannot
+read. May import: ``mlgate.errors``, ``mlgate.policyset``, ``mlgate.shapes`` and
+``mlgate.cli.cmd_verify`` (the pod-start verifier's argument reader, so the adapter reads
+exactly what the verifier runs).
+"""
 
 from __future__ import annotations
 
