@@ -51,6 +51,29 @@ def engine():
     eng.close()
 
 
+@pytest.fixture(scope="session")
+def shipped_cases() -> list[Any]:
+    """The cases of the shipped suite (policy-tests/), loaded once per session."""
+    from mlgate.policytest.cases import Suite
+
+    return Suite(REPO / "policy-tests").load()
+
+
+@pytest.fixture(scope="session")
+def shipped_results(engine: Any, shipped_cases: list[Any]) -> list[tuple[Any, Any]]:
+    """``(case, decision)`` for every shipped case on the embedded engine: the suite runs once
+    per session, and every test about the shipped suite reads these decisions."""
+    return [(case, engine.evaluate(case.document)) for case in shipped_cases]
+
+
+@pytest.fixture(scope="session")
+def shipped_rego_results(engine: Any) -> list[Any]:
+    """The shipped Rego ``test_`` rules, run once per session on the embedded engine."""
+    from mlgate.policytest.runner import run_rego_tests
+
+    return run_rego_tests(engine.policy_set)
+
+
 @pytest.fixture
 def policy_copy(tmp_path: Path) -> Path:
     """A private copy of the shipped policy directory, safe to break."""

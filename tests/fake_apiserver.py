@@ -8,10 +8,9 @@ kubectl checks them (parsing, kustomize, kinds, scopes) without a cluster.
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from http_stub import HTTPStub, Reply, Request
 
 # group/version -> [(resource, kind, namespaced)]
 RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
@@ -70,45 +69,24 @@ def _groups() -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        path = self.path.split("?")[0].rstrip("/")
-        if path == "/api":
-            self._send(
-                200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
-            )
-        elif path == "/apis":
-            self._send(200, _groups())
-        elif path == "/api/v1":
-            self._send(200, _resource_list("v1"))
-        elif path.startswith("/apis/") and path.count("/") == 3 and path[6:] in RESOURCES:
-            self._send(200, _resource_list(path[6:]))
-        elif path == "/version":
-            self._send(200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0"})
-        else:
-            self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                             "reason": "NotFound", "code": 404, "message": f"{path} not found"})  # fmt: skip
+def _answer(request: Request) -> Reply:
+    path = request.path.rstrip("/")
+    if path == "/api":
+        return Reply(
+            200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+        )
+    if path == "/apis":
+        return Reply(200, _groups())
+    if path == "/api/v1":
+        return Reply(200, _resource_list("v1"))
+    if path.startswith("/apis/") and path.count("/") == 3 and path[6:] in RESOURCES:
+        return Reply(200, _resource_list(path[6:]))
+    if path == "/version":
+        return Reply(200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0"})
+    return Reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "reason": "NotFound", "code": 404, "message": f"{path} not found"})  # fmt: skip
 
 
-class FakeDiscovery:
-    def __enter__(self) -> FakeDiscovery:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+class FakeDiscovery(HTTPStub):
+    def __init__(self) -> None:
+        super().__init__(_answer)

@@ -19,7 +19,7 @@ from mlgate.supplychain.dsse import KeySigner
 from mlgate.supplychain.facts import GOVERNANCE_PREDICATE
 from mlgate.supplychain.modeldir import model_digest
 from mlgate.supplychain.trust import Scope, TrustPolicy
-from test_signing_roundtrip import make_chain, public_pem, write_key
+from pki import make_chain, public_pem, write_key
 
 REPO = Path(__file__).resolve().parents[1]
 DIGEST = "sha256:" + "ab" * 32
@@ -161,7 +161,7 @@ def test_scope_limits_trust(signer: KeySigner) -> None:
 
 def test_model_signature_is_not_an_attestation(tmp_path: Path, signer: KeySigner) -> None:
     from mlgate.supplychain.modeldir import sign_model
-    from test_signing_roundtrip import make_model
+    from pki import make_model
 
     model = make_model(tmp_path / "m")
     write_key(tmp_path / "k.pem")

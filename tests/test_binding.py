@@ -16,7 +16,7 @@ from mlgate.subjects.base import content_addressed, normalize_uri
 from mlgate.supplychain.modeldir import model_digest, sign_model, verify_model_dir
 from mlgate.supplychain.trust import Scope
 from mlgate.supplychain.trustload import single_authority_policy
-from test_signing_roundtrip import make_chain, make_model
+from pki import make_chain, make_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCOPE = Scope("production", "default")
@@ -27,7 +27,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 @pytest.mark.parametrize(
     ("left", "right"),
     [
-        ("S3://Bucket/models/x/", "s3://bucket/models/x"),
+        ("S3://bucket/models/x/", "s3://bucket/models/x"),  # scheme only: buckets keep case
         ("hf://org/model", "org/model"),
         ("https://huggingface.co/org/model", "hf://org/model"),
         (f"hf://org/model:{COMMIT}", f"org/model@{COMMIT}"),
@@ -174,7 +174,7 @@ def test_an_unresolvable_variable_names_no_digest() -> None:
 def test_single_file_model_sign_verify_digest_and_model_signing_interop(tmp_path: Path) -> None:
     from model_signing import hashing, verifying
 
-    from test_signing_roundtrip import write_key
+    from pki import write_key
 
     key = write_key(tmp_path / "k.pem")
     from cryptography.hazmat.primitives import serialization

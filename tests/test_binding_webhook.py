@@ -27,7 +27,12 @@ from webhook_support import EXAMPLES, REPO, Server, issue_certs, review
 MODEL = EXAMPLES / "models" / "credit-scorer"
 ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
 RELEASE = {"username": "release-bot", "groups": ["mlops-release-managers", "system:authenticated"]}
-VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0"
+VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0@sha256:" + "5e" * 32
+MODELS_RO = {"name": "models", "mountPath": "/models", "readOnly": True}
+POD_NAMESPACE = {
+    "name": "POD_NAMESPACE",
+    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+}
 KSERVE_SA = "system:serviceaccount:kserve:kserve-controller-manager"
 
 
@@ -98,19 +103,22 @@ def deployment(
     meta: dict[str, Any] = {"name": "credit-llm", "namespace": namespace}
     if owner:
         meta["ownerReferences"] = [owner]
-    spec: dict[str, Any] = {
-        "containers": [
-            # An ONNX server, not an LLM runtime: an LLM runtime would (rightly) also need the
-            # Art. 50 disclosure the credit scorer's card does not have (issue 10).
-            {
-                "name": "server",
-                "image": "registry.example/ml/onnx-server:1.4",
-                "args": ["--model", uri],
-            }
-        ]
+    server: dict[str, Any] = {
+        # An ONNX server, not an LLM runtime: an LLM runtime would (rightly) also need the
+        # Art. 50 disclosure the credit scorer's card does not have (issue 10).
+        "name": "server",
+        "image": "registry.example/ml/onnx-server:1.4",
+        "args": ["--model", uri],
     }
+    spec: dict[str, Any] = {"containers": [server]}
     if init:
+        # Pod-start verification: the server reads the verified copy of `uri`, read-only.
         spec["initContainers"] = init
+        spec["volumes"] = [{"name": "models", "emptyDir": {}}]
+        server["args"] = ["--model", "/models"]
+        server["volumeMounts"] = [dict(MODELS_RO)]
+        for step in init:
+            step["args"] = [uri if a == "$(URI)" else a for a in step["args"]]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -127,10 +135,13 @@ def deployment(
 
 
 def verifier(expect: str, image: str = VERIFIER) -> dict[str, Any]:
+    """The verifier image's entry point; $(URI) becomes the deployment's model URI."""
     return {
         "name": "verify-model",
         "image": image,
-        "args": ["--model-dir", "/models", "--expect-digest", expect, "--policies", "/etc/mlgate"],
+        "args": ["--model-dir", "/models", "--storage-uri", "$(URI)", "--expect-digest", expect],
+        "volumeMounts": [dict(MODELS_RO)],
+        "env": [POD_NAMESPACE],
     }
 
 
@@ -336,11 +347,9 @@ def test_a_verifier_must_be_real_and_name_the_admitted_digest(
 
 def test_verifier_digest_from_the_downward_api(server: Server, evidence: dict[str, str]) -> None:
     init = {
-        "name": "verify-model",
-        "image": VERIFIER,
-        "args": ["--model-dir", "/models", "--expect-digest", "$(EXPECT)"],
+        **verifier("$(EXPECT)"),
         "env": [{"name": "EXPECT", "valueFrom": {"fieldRef": {
-            "fieldPath": "metadata.annotations['mlgate.io/model-digest']"}}}],
+            "fieldPath": "metadata.annotations['mlgate.io/model-digest']"}}}, POD_NAMESPACE],
     }  # fmt: skip
     resp = decide(server, deployment(evidence, ATTESTED_URI, init=[init]))
     assert resp["allowed"] is True, resp

@@ -8,8 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mlgate import Engine
 from mlgate.cli.main import main as cli
@@ -34,37 +32,16 @@ from opa_support import (
     requires_opa,
     shared_engines,
 )
+from pki import write_keypair
 
 KEY_ID = "mlgate-test"
 needs_opa = requires_opa[1]
 
 
-def _keypair(tmp: Path, kind: str) -> tuple[Path, Path]:
-    key = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        if kind == "rsa"
-        else ec.generate_private_key(ec.SECP256R1())
-    )
-    private, public = tmp / f"{kind}.pem", tmp / f"{kind}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     tmp = tmp_path_factory.mktemp("keys")
-    return {"rsa": _keypair(tmp, "rsa"), "ec": _keypair(tmp, "ec")}
+    return {"rsa": write_keypair(tmp, "rsa"), "ec": write_keypair(tmp, "ec")}
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +213,7 @@ def test_wrong_key_and_unsigned_bundles(
     tmp_path: Path, signed: Path, keys: dict[str, tuple[Path, Path]]
 ) -> None:
     with pytest.raises(VerificationError, match="does not verify"):
-        verify_bundle(
-            signed, keys["rsa"][1].parent / "rsa.pub" if False else _keypair(tmp_path, "rsa")[1]
-        )
+        verify_bundle(signed, write_keypair(tmp_path, "rsa")[1])
     with pytest.raises(VerificationError, match="key id"):
         verify_bundle(signed, keys["rsa"][1], key_id="someone-else")
     unsigned = tmp_path / "unsigned.tar.gz"

@@ -11,14 +11,9 @@ import numpy as np
 import pytest
 
 from mlgate.errors import InputError
-from mlgate.gates import datafiles
-from mlgate.gates.datafiles import (
-    Categorical,
-    align_categories,
-    encode_categorical,
-    list_columns,
-    read_table,
-)
+from mlgate.gates import csvdata
+from mlgate.gates.columns import Categorical, align_categories, encode_categorical
+from mlgate.gates.datafiles import list_columns, read_table
 
 
 def write(path: Path, text: str) -> Path:
@@ -79,7 +74,7 @@ def test_csv_requested_columns_only_and_order(tmp_path: Path) -> None:
 def test_csv_chunking_gives_identical_columns(tmp_path: Path, monkeypatch, chunk: int) -> None:
     rows = ["v,k"] + [f"{i * 0.5},{'abc'[i % 3]}" for i in range(10)]
     path = write(tmp_path / "d.csv", "\n".join(rows) + "\n")
-    monkeypatch.setattr(datafiles, "CHUNK_ROWS", chunk)
+    monkeypatch.setattr(csvdata, "CHUNK_ROWS", chunk)
     table = read_table(path)
     np.testing.assert_array_equal(table["v"], np.arange(10) * 0.5)
     assert table["k"].labels() == ["abc"[i % 3] for i in range(10)]
@@ -88,7 +83,7 @@ def test_csv_chunking_gives_identical_columns(tmp_path: Path, monkeypatch, chunk
 def test_csv_kind_decided_by_first_chunk_with_values(tmp_path: Path, monkeypatch) -> None:
     # the first two rows are missing: the kind comes from the next chunk, the rows stay missing
     path = write(tmp_path / "d.csv", "n,c\n,\nNA,NA\n1.5,red\n2,blue\n")
-    monkeypatch.setattr(datafiles, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csvdata, "CHUNK_ROWS", 2)
     table = read_table(path)
     n = table["n"]
     assert isinstance(n, np.ndarray)

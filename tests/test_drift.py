@@ -16,7 +16,7 @@ from scipy.spatial.distance import jensenshannon
 
 from mlgate.errors import InputError, MlgateError, PolicyError
 from mlgate.gates import pvalues
-from mlgate.gates.datafiles import Categorical, encode_categorical
+from mlgate.gates.columns import Categorical, encode_categorical
 from mlgate.gates.drift import (
     PSI_EPSILON,
     DriftThresholds,

@@ -16,7 +16,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from mlgate.errors import InputError
-from mlgate.gates.datafiles import encode_categorical
+from mlgate.gates.columns import encode_categorical
 from mlgate.gates.fairness import compute_fairness
 
 TOL = 1e-9

@@ -9,19 +9,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlgate.errors import PolicyError
 from mlgate.policyset import load_policy_set
 from mlgate.server.reload import PolicyReloader
-
-
-def _public_pem() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+from pki import new_public_pem
 
 
 def _reference_key_file(policies: Path, ref: str) -> None:
@@ -40,7 +32,7 @@ def _reference_key_file(policies: Path, ref: str) -> None:
 def trusted_key(policy_copy: Path, tmp_path: Path) -> Path:
     key = tmp_path / "keys" / "model-signer.pem"  # outside the policy directory
     key.parent.mkdir()
-    key.write_bytes(_public_pem())
+    key.write_bytes(new_public_pem())
     _reference_key_file(policy_copy, "../keys/model-signer.pem")
     return key
 
@@ -48,7 +40,7 @@ def trusted_key(policy_copy: Path, tmp_path: Path) -> Path:
 def test_revision_covers_referenced_key_files(policy_copy: Path, trusted_key: Path) -> None:
     before = load_policy_set(policy_copy)
     assert trusted_key.resolve() in before.watched
-    trusted_key.write_bytes(_public_pem())
+    trusted_key.write_bytes(new_public_pem())
     after = load_policy_set(policy_copy)
     assert after.revision != before.revision
 
@@ -71,7 +63,7 @@ def test_replacing_a_referenced_key_reloads(policy_copy: Path, trusted_key: Path
     first = reloader.status.revision
     assert reloader.load() is False  # nothing changed
     replacement = trusted_key.with_suffix(".new")
-    replacement.write_bytes(_public_pem())
+    replacement.write_bytes(new_public_pem())
     os.replace(replacement, trusted_key)  # how a Secret mount or an operator swaps it
     assert reloader.load() is True
     assert reloader.status.revision != first

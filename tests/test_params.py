@@ -175,6 +175,8 @@ def test_enforcement_override_turns_a_denial_into_a_warning(policy_copy: Path) -
 def test_a_namespace_override_beats_the_environment_default(policy_copy: Path) -> None:
     doc = high()
     doc["request"]["namespace"] = "ml-research"
+    for step in doc["binding"]["pod_start_steps"]:  # the pod-start check runs in its pod's
+        step["scope"]["namespace"] = "ml-research"
     set_path(doc, "evidence.drift.features.income.psi", 0.4)
     decision = Engine.from_path(policy_copy).evaluate(doc)
     assert decision.allowed is True

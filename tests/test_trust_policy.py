@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlgate.errors import PolicyError
 from mlgate.supplychain.trust import Scope, TrustPolicy
-from test_signing_roundtrip import make_chain, public_pem, write_key
+from pki import make_chain, public_pem, spki_pem, write_key
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "apiVersion: mlgate.io/v1\nkind: TrustPolicy\n"
@@ -34,11 +34,11 @@ def test_shipped_policy_loads_and_trusts_the_demo_keys() -> None:
     assert names["demo-promotion-pipeline"].purposes == {"attestation"}
     keys = REPO / "examples" / "keys"
     assert (
-        names["demo-model-signer"].key.key.public_bytes(*_spki())
+        spki_pem(names["demo-model-signer"].key.key)
         == (keys / "model-signing.pub.pem").read_bytes()
     )
     assert (
-        names["demo-promotion-pipeline"].key.key.public_bytes(*_spki())
+        spki_pem(names["demo-promotion-pipeline"].key.key)
         == (keys / "promotion-pipeline.pub.pem").read_bytes()
     )
     keyless = names["github-release-workflow"]
@@ -47,12 +47,6 @@ def test_shipped_policy_loads_and_trusts_the_demo_keys() -> None:
     assert keyless.applies_to(Scope("sandbox", "ml-sandbox-a"), "model")
     assert trust.revision == TrustPolicy.from_policy_dir(REPO / "policies").revision
     assert trust.sources.store_dir == (REPO / "signatures").resolve()
-
-
-def _spki():
-    from cryptography.hazmat.primitives import serialization
-
-    return serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
 
 
 def test_missing_trust_file_trusts_nobody(tmp_path: Path) -> None:

@@ -6,18 +6,17 @@ failure modes (slow, broken, unrecordable) deterministic and independent of the 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 from concurrent.futures import Future
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from http_stub import HTTPStub, Reply, Request
 from mlgate.audit import AuditStore, AuditWriter, Masker
 from mlgate.decide import BACKEND_UNAVAILABLE_CONTROL, EVAL_ERROR_CONTROL
 from mlgate.decision import Decision, Violation
@@ -232,46 +231,28 @@ def test_body_limit_is_configurable(make_app) -> None:
 # -- namespace labels from the Kubernetes API ----------------------------------------------------
 
 
-class FakeKubeAPI:
+class FakeKubeAPI(HTTPStub):
     """GET /api/v1/namespaces/<ns> with a bearer token; can be switched off."""
 
     def __init__(self, labels: dict[str, dict[str, str]], token: str) -> None:
-        self.labels, self.token, self.up, self.calls = labels, token, True, 0
-        api = self
+        self.labels, self.token, self.up = labels, token, True
+        super().__init__(self._namespace)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+    @property
+    def calls(self) -> int:
+        return sum(self.hits.values())
 
-            def do_GET(self) -> None:
-                api.calls += 1
-                name = self.path.rsplit("/", 1)[-1]
-                if not api.up:
-                    status, body = 503, {"kind": "Status", "code": 503}
-                elif self.headers.get("Authorization") != f"Bearer {api.token}":
-                    status, body = 401, {"kind": "Status", "code": 401}
-                elif name not in api.labels:
-                    status, body = 404, {"kind": "Status", "code": 404}
-                else:
-                    status = 200
-                    body = {
-                        "kind": "Namespace",
-                        "metadata": {"name": name, "labels": api.labels[name]},
-                    }
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _namespace(self, request: Request) -> Reply:
+        name = request.path.rsplit("/", 1)[-1]
+        if not self.up:
+            return Reply(503, {"kind": "Status", "code": 503})
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return Reply(401, {"kind": "Status", "code": 401})
+        if name not in self.labels:
+            return Reply(404, {"kind": "Status", "code": 404})
+        return Reply(
+            200, {"kind": "Namespace", "metadata": {"name": name, "labels": self.labels[name]}}
+        )
 
 
 @pytest.fixture

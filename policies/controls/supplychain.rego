@@ -208,8 +208,12 @@ findings contains lib.finding("SC-URI-DIGEST", msg, "/model/uri_digest") if {
 }
 
 # SC-POD-START-VERIFY: the bytes behind a mutable reference are checked when the pod starts,
-# against the digest admitted here. Content-addressed references need no such step.
+# against the digest admitted here, in the place the server reads them, and nothing can change
+# them afterwards. Content-addressed references need no such step. (Shapes that count:
+# docs/operator-guide.md, "Pod-start verification".)
 verifier_images := lib.arr(lib.param(["supply_chain", "verifier_images"], []))
+
+verifier_digests := lib.arr(lib.param(["supply_chain", "verifier_image_digests"], []))
 
 kserve_verified_prefixes := lib.arr(lib.param(["supply_chain", "kserve_verified_uri_prefixes"], []))
 
@@ -221,6 +225,13 @@ template_steps := [s |
 	not s.kserve_storage_initializer == true
 ]
 
+# The steps that check what this reference's server reads; every step when none does (each
+# is then reported with the reason it does not).
+relevant_steps := serving if {
+	serving := [s | some s in template_steps; s.serves == true]
+	count(serving) > 0
+} else := template_steps
+
 # A ModelManifest (CI) describes a model, not a pod: the Kubernetes object is checked.
 needs_pod_start if {
 	not bind.content_addressed == true
@@ -228,10 +239,11 @@ needs_pod_start if {
 }
 
 pod_start_verified if {
-	some step in pod_start_steps
+	some step in template_steps
 	object.get(step, "image_repository", "") in verifier_images
 	checks_admitted_digest(step)
 	count(ungated(step)) == 0
+	count(problems_of(step)) == 0
 }
 
 checks_admitted_digest(step) if {
@@ -255,6 +267,108 @@ ungated(step) := array.concat(
 	],
 )
 
+# Why a verifier step does not prove what the server runs, one entry per mismatch.
+problems_of(step) := [msg | some [name, msg] in step_problem; name == step.container]
+
+loads := lib.obj(object.get(bind, "loads", {}))
+
+location(step) := lib.obj(object.get(step, "location", {}))
+
+scope(step) := lib.obj(object.get(step, "scope", {}))
+
+# The server reads another place than the one checked.
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	not step.serves == true
+	msg := not_served(step)
+}
+
+not_served(step) := sprintf("mlgate sees no container reading %s, so no check can be tied to it", [lib.show(deployed_uri)]) if {
+	not is_string(object.get(loads, "container", null))
+} else := sprintf("container %s loads %s itself, not the directory %s that %s verified: point its model argument at %s", [
+	lib.show(loads.container), loads.uri, lib.show(object.get(step, "model_dir", "")),
+	lib.show(step.container), lib.show(object.get(step, "model_dir", "")),
+]) if {
+	not is_string(object.get(loads, "path", null))
+} else := sprintf("%s verifies %v, which is not on a volume the server can mount", [lib.show(step.container), object.get(step, "model_dir", null)]) if {
+	not is_string(object.get(location(step), "volume", null))
+} else := sprintf("container %s loads %s from its own image filesystem, not the volume %s that %s verified", [
+	lib.show(loads.container), loads.path, lib.show(location(step).volume), lib.show(step.container),
+]) if {
+	not is_string(object.get(loads, "volume", null))
+} else := sprintf("container %s loads %s (volume %s, path %v), but %s verified %v (volume %s, path %v)", [
+	lib.show(loads.container), loads.path, lib.show(loads.volume), object.get(loads, "volume_path", null),
+	lib.show(step.container), object.get(step, "model_dir", null),
+	lib.show(location(step).volume), object.get(location(step), "volume_path", null),
+])
+
+pod_private_volumes := {"emptyDir"}
+
+# A volume something outside the pod can write (a claim, a host path, NFS) can change
+# between the check and the server reading it.
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	volume := location(step).volume
+	is_string(volume)
+	kind := object.get(location(step), "volume_type", null)
+	not kind in pod_private_volumes
+	msg := sprintf("the verified volume %s is %v, which something outside the pod can change after the check: copy the model into an emptyDir and verify the copy", [lib.show(volume), kind])
+}
+
+# Nothing in the pod may write the verified volume after the check.
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	some writer in lib.arr(object.get(step, "writers", []))
+	msg := sprintf("container %s mounts the verified volume %s writable at %s after the check: mount it readOnly", [
+		lib.show(writer.container), lib.show(location(step).volume), writer.mount_path,
+	])
+}
+
+# A tag can be moved to another build of the verifier (or to anything at all).
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	not step.image_pinned == true
+	msg := sprintf("its image %s is not pinned by digest (@sha256:), so the tag can be moved to another build: pin it", [lib.show(object.get(step, "image", ""))])
+}
+
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	step.image_pinned == true
+	count(verifier_digests) > 0
+	not step.image_digest in verifier_digests
+	msg := sprintf("its image digest %v is not a trusted verifier build (supply_chain.verifier_image_digests: %s)", [step.image_digest, lib.join(", ", sort(verifier_digests))])
+}
+
+# The check trusts the image's own trust policy, with nothing left out, in this pod's scope.
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	object.get(step, "policies", null) != object.get(step, "image_policies", "")
+	msg := sprintf("it trusts the policy directory %v, not the verifier image's own %v (--policies / MLGATE_POLICIES)", [object.get(step, "policies", null), object.get(step, "image_policies", null)])
+}
+
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	overrides := lib.arr(object.get(step, "overrides", []))
+	count(overrides) > 0
+	msg := sprintf("its options %s replace what it trusts or leave files unchecked", [lib.join(", ", overrides)])
+}
+
+# `mlgate verify` defaults to production's trust (the reference); another environment than
+# production or the pod's own may trust signers this one does not.
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	scope_env := object.get(scope(step), "environment", null)
+	not scope_env in {input.context.environment, "production"}
+	msg := sprintf("it evaluates trust.yaml for environment %s, not %s (--environment / MLGATE_ENVIRONMENT)", [lib.show(scope_env), lib.show(input.context.environment)])
+}
+
+step_problem contains [step.container, msg] if {
+	some step in template_steps
+	scope_ns := object.get(scope(step), "namespace", null)
+	scope_ns != input.request.namespace
+	msg := sprintf("it evaluates trust.yaml for namespace %s, not %s: set POD_NAMESPACE from the downward API (fieldRef metadata.namespace)", [lib.show(scope_ns), lib.show(input.request.namespace)])
+}
+
 # KServe: the storage initializer replaced by the verifying ClusterStorageContainer
 # (webhook/verifier/) for these URI prefixes, configured by the platform team; on the
 # InferenceService and on the pod templates KServe makes for it.
@@ -262,6 +376,12 @@ pod_start_verified if {
 	kserve_storage_initializer
 	some prefix in kserve_verified_prefixes
 	startswith(deployed_uri, prefix)
+}
+
+# KServe copies a content-addressed model (oci://...@sha256:) into the pods it makes.
+pod_start_verified if {
+	kserve_storage_initializer
+	bind.uri_content_addressed == true
 }
 
 kserve_storage_initializer if input.request.kind == "InferenceService"
@@ -292,7 +412,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
 	needs_pod_start
 	not pod_start_verified
-	some step in template_steps
+	some step in relevant_steps
 	not object.get(step, "image_repository", "") in verifier_images
 	msg := sprintf("init container %s verifies with image %s, which is not a configured verifier image (%s)", [
 		lib.show(object.get(step, "container", "")),
@@ -304,7 +424,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
 	needs_pod_start
 	not pod_start_verified
-	some step in template_steps
+	some step in relevant_steps
 	object.get(step, "image_repository", "") in verifier_images
 	checks_admitted_digest(step)
 	reasons := ungated(step)
@@ -318,7 +438,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
 	needs_pod_start
 	not pod_start_verified
-	some step in template_steps
+	some step in relevant_steps
 	object.get(step, "image_repository", "") in verifier_images
 	not checks_admitted_digest(step)
 	msg := sprintf("the pod-start verifier %s checks %v, not the admitted digest %v (expected %v)", [
@@ -326,6 +446,20 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 		object.get(step, "expect_digest", null),
 		object.get(input.model, "declared_digest", null),
 		object.get(input.model, "declared_digest", null),
+	])
+}
+
+findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_steps") if {
+	needs_pod_start
+	not pod_start_verified
+	some step in relevant_steps
+	object.get(step, "image_repository", "") in verifier_images
+	problems := problems_of(step)
+	count(problems) > 0
+	msg := sprintf("the pod-start verifier %s does not prove what runs as %s: %s", [
+		lib.show(object.get(step, "container", "")),
+		lib.show(deployed_uri),
+		lib.join("; ", problems),
 	])
 }
 

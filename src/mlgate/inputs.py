@@ -23,6 +23,7 @@ from mlgate.subjects.base import (
     uri_digest,
     uri_scheme,
 )
+from mlgate.subjects.verifiers import serves
 from mlgate.supplychain.facts import new_facts
 from mlgate.supplychain.trust import Scope
 from mlgate.timeutil import now_ns as current_ns
@@ -88,16 +89,32 @@ def attested_uris(predicate: dict[str, Any]) -> list[str]:
 
 
 def binding_facts(subject: Subject, ref: ModelRef, predicate: dict[str, Any]) -> dict[str, Any]:
-    """How the evidence is tied to this reference: scope, attested URIs, pod-start checks."""
+    """How the evidence is tied to this reference: scope, attested URIs, pod-start checks.
+
+    ``loads`` is where the server reads the model (a path in its pod, or ``path: null`` when
+    it fetches the URI itself); each pod-start step says whether it ``serves`` that place.
+    A local copy is never content-addressed, whatever URI it is said to come from: its
+    bytes are whatever filled the directory (the pod-start check decides).
+    """
     uri = normalize_uri(ref.uri)
     attested = attested_uris(predicate)
+    site = ref.site
+    local_copy = bool(site and site.get("path"))
+    pod = site.get("pod") if site else None
+    steps = [
+        {**step, "serves": serves(step, site)}
+        for step in subject.verifiers
+        if pod is None or step.get("pod", "") == pod
+    ]
     return {
         "evidence": ref.evidence,
         "uri": uri,
-        "content_addressed": content_addressed(ref.uri),
+        "content_addressed": content_addressed(ref.uri) and not local_copy,
+        "uri_content_addressed": content_addressed(ref.uri),
         "attested_uris": attested,
         "uri_attested": uri in attested,
-        "pod_start_steps": list(subject.verifiers),
+        "loads": dict(site) if site else None,
+        "pod_start_steps": steps,
     }
 
 

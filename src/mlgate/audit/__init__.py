@@ -1,4 +1,8 @@
-"""The decision log: append-only, hash-chained, durable, masked and bounded (DESIGN.md 6)."""
+"""The decision log: append-only, hash-chained, durable, masked and bounded (DESIGN.md 6).
+
+May import: ``mlgate.decision``, ``mlgate.errors``, ``mlgate.subjects`` (masking rules) and
+``mlgate.timeutil``; never the engine or the server.
+"""
 
 from mlgate.audit.masking import Masker, load_or_create_key
 from mlgate.audit.record import decision_record

@@ -10,7 +10,7 @@ from typing import Any
 from mlgate.cli.check_pool import PARALLEL_MIN_BYTES, Workers, worker_count
 from mlgate.cli.common import add_engine_options, parse_labels
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
-from mlgate.cli.output import FORMATS, CheckResult, render
+from mlgate.cli.output.check import FORMATS, CheckResult, render
 from mlgate.cli.skipped import Skipped, skipped_entry
 from mlgate.errors import InputError
 

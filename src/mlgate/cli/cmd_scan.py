@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlgate.cli.common import add_engine_options, make_engine
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
-from mlgate.cli.output import FORMATS, CheckResult, render
+from mlgate.cli.output.check import FORMATS, CheckResult, render
 from mlgate.cli.skipped import Skipped
 
 

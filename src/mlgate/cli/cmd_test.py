@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlgate.policytest import render
+    from mlgate.cli.output import test as render
     from mlgate.policytest.cases import Suite
     from mlgate.policytest.runner import run_cases, run_rego_tests
 

@@ -11,9 +11,7 @@ Two uses, one code path (the admission verifier's):
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -27,9 +25,15 @@ if TYPE_CHECKING:
 
 EXPECT_ENV = "MLGATE_EXPECT_DIGEST"
 MODELS_ENV = "MLGATE_MODELS"
+ENVIRONMENT_ENV = "MLGATE_ENVIRONMENT"
+NAMESPACE_ENV = "POD_NAMESPACE"
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    env = os.environ if environ is None else environ
     p = subparsers.add_parser(
         "verify",
         help="verify a model directory against its signature",
@@ -73,12 +77,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     trust.add_argument("--policies", type=Path, metavar="DIR", help="use DIR/trust.yaml")
     trust.add_argument(
         "--environment",
-        default=os.environ.get("MLGATE_ENVIRONMENT", "production"),
+        default=env.get(ENVIRONMENT_ENV, "production"),
         help="with --policies: scope (default $MLGATE_ENVIRONMENT or production)",
     )
     trust.add_argument(
         "--namespace",
-        default=os.environ.get("POD_NAMESPACE", "default"),
+        default=env.get(NAMESPACE_ENV, "default"),
         help="with --policies: scope (default $POD_NAMESPACE or default)",
     )
     p.add_argument("--json", action="store_true", help="print the verification facts as JSON")
@@ -160,11 +164,14 @@ class _QuietParser(argparse.ArgumentParser):
         raise _Refused(message or "")
 
 
-def read_arguments(argv: list[str]) -> argparse.Namespace | None:
-    """How ``mlgate verify`` parses ``argv`` (argparse: the last of a repeated flag wins, and
-    unambiguous prefixes count), or None when it would refuse them."""
+def read_arguments(
+    argv: list[str], environ: Mapping[str, str] | None = None
+) -> argparse.Namespace | None:
+    """How ``mlgate verify`` parses ``argv`` in a container with environment ``environ``
+    (argparse: the last of a repeated flag wins, and unambiguous prefixes count), or None
+    when it would refuse them."""
     root = _QuietParser(prog="mlgate", add_help=False)
-    register(root.add_subparsers(dest="command", parser_class=_QuietParser))
+    register(root.add_subparsers(dest="command", parser_class=_QuietParser), environ or {})
     try:
         return root.parse_args(["verify", *argv])
     except _Refused:
@@ -212,6 +219,7 @@ def _read(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mlgate.cli.output import verify as output
     from mlgate.supplychain.facts import normalize_digest
     from mlgate.supplychain.modeldir import default_signature_path, verify_model_dir
     from mlgate.supplychain.trust import Scope
@@ -233,10 +241,5 @@ def run(args: argparse.Namespace) -> int:
         ignore=args.ignore,
         signature_path=signature,
     )
-    if args.json:
-        print(json.dumps({"ok": result.ok, "message": result.message, **result.facts}, indent=2))
-    elif result.ok:
-        print(f"OK: {result.message}")
-    else:
-        print(f"FAIL: {model_dir}: {result.message}", file=sys.stderr)
+    output.write(result, model_dir, as_json=args.json)
     return EXIT_OK if result.ok else EXIT_DENIED

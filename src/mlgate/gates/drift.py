@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mlgate.errors import InputError, PolicyError
-from mlgate.gates.datafiles import Categorical, Column
+from mlgate.gates.columns import Categorical, Column
 from mlgate.gates.pvalues import KSResult, chi2_pvalue, ks_pvalue
 
 PSI_EPSILON = 1e-4
@@ -320,7 +320,7 @@ def _categorical_feature(
     if reference.categories != current.categories:
         raise ValueError(
             f"feature {name!r}: reference and current categories differ; "
-            "use datafiles.align_categories first"
+            "use columns.align_categories first"
         )
     k = len(reference.categories)
     counts = []
@@ -364,7 +364,7 @@ def compute_drift(
     """The ``drift`` section of the evidence document.
 
     ``reference``/``current`` map feature names to numeric arrays or to :class:`Categorical`
-    columns sharing one coding (see ``datafiles.align_categories``). ``labels`` name the two
+    columns sharing one coding (see ``columns.align_categories``). ``labels`` name the two
     sides in error messages (the gate passes the file paths).
     """
     thresholds = thresholds or DriftThresholds()

@@ -30,14 +30,8 @@ from typing import Any
 import numpy as np
 
 from mlgate.errors import InputError
-from mlgate.gates.datafiles import (
-    Categorical,
-    Column,
-    Table,
-    align_categories,
-    list_columns,
-    read_table,
-)
+from mlgate.gates.columns import Categorical, Column, Table, align_categories
+from mlgate.gates.datafiles import list_columns, read_table
 from mlgate.gates.drift import DriftThresholds, compute_drift, load_thresholds
 from mlgate.gates.fairness import DEFAULT_MIN_GROUP_SIZE, FOUR_FIFTHS, compute_fairness
 from mlgate.gates.performance import (

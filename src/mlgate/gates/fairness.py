@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mlgate.errors import InputError
-from mlgate.gates.datafiles import Categorical, encode_categorical
+from mlgate.gates.columns import Categorical, encode_categorical
 
 FOUR_FIFTHS = 0.8
 DEFAULT_MIN_GROUP_SIZE = 30

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mlgate.errors import InputError
-from mlgate.gates.datafiles import Categorical, encode_categorical
+from mlgate.gates.columns import Categorical, encode_categorical
 
 METRICS = ("accuracy", "precision", "recall", "f1", "auc")
 DEFAULT_BOOTSTRAP = 1000

@@ -1,6 +1,12 @@
 """Rego backends: wasm (OPA-compiled WebAssembly, the default) and an OPA server.
 
-One small Protocol."""
+One small Protocol.
+
+``wasm`` evaluates OPA-compiled WebAssembly (``wasm_build`` compiles it with OPA;
+``hostbuiltins`` and ``gofmt`` implement the builtins the host provides); ``opa`` talks to an
+OPA server (``opaprocess`` runs one). May import: ``mlgate.policyset``, ``mlgate.breaker``,
+``mlgate.errors`` and ``mlgate._internal``; never the engine.
+"""
 
 from __future__ import annotations
 

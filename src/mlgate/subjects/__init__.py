@@ -1,4 +1,10 @@
-"""Source adapters: turn an object (admission or CI) into a Subject with model references."""
+"""Source adapters: turn an object (admission or CI) into a Subject with model references.
+
+Each adapter reports one model reference per thing it loads and fails closed on what it cannot
+read. May import: ``mlgate.errors``, ``mlgate.policyset``, ``mlgate.shapes`` and
+``mlgate.cli.cmd_verify`` (the pod-start verifier's argument reader, so the adapter reads
+exactly what the verifier runs).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from mlgate.subjects.kinds import ADAPTERS, NO_MODEL_KINDS, KindAdapter, adapter
 from mlgate.subjects.manifest import manifest_parts
 from mlgate.subjects.podspec import resolve_idle
 from mlgate.subjects.servers import ServerCatalog, shipped_catalog
-from mlgate.subjects.verifiers import kserve_source, verification_steps
+from mlgate.subjects.verifiers import bind_verified_paths, kserve_source, verification_steps
 from mlgate.subjects.workloads import MODEL_URI_ANNOTATION, Template, template_annotations
 
 __all__ = [
@@ -129,8 +135,8 @@ def subject_from_object(
         return None
     # --- evidence binding (issue 9): keep below the adapters so new kinds get it too ---
     pod_annotations = annotations if kind == "Pod" else None
-    verifiers = _verifiers(templates, pod_annotations)
-    models = _bind_templates(models, templates, pod_annotations)
+    verifiers = _verifiers(templates, pod_annotations, namespace)
+    models = bind_verified_paths(_bind_templates(models, templates, pod_annotations), verifiers)
     if not declared:
         models = bind_evidence(models, annotations, where)
     controller = controller_of(obj)
@@ -172,24 +178,24 @@ def subject_from_object(
 
 def _pods(
     templates: list[Template], pod_annotations: dict[str, str] | None
-) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """(pod spec, the pod's annotations) of every pod template."""
+) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+    """(template prefix, pod spec, the pod's annotations) of every pod template."""
     out = []
-    for _, template, _ in templates:
+    for prefix, template, _ in templates:
         spec = mapping(template.get("spec"))
         meta = mapping(template.get("metadata"))
         own = mapping(meta.get("annotations"))
-        out.append((spec, pod_annotations if pod_annotations is not None else own))
+        out.append((prefix, spec, pod_annotations if pod_annotations is not None else own))
     return out
 
 
 def _verifiers(
-    templates: list[Template], pod_annotations: dict[str, str] | None
+    templates: list[Template], pod_annotations: dict[str, str] | None, namespace: str
 ) -> list[dict[str, Any]]:
     """Pod-start verification steps of every pod template (issue 9's verifiers module)."""
     steps: list[dict[str, Any]] = []
-    for spec, pod in _pods(templates, pod_annotations):
-        steps += verification_steps(spec, pod)
+    for prefix, spec, pod in _pods(templates, pod_annotations):
+        steps += verification_steps(spec, pod, prefix, namespace or None)
     return steps
 
 
@@ -197,8 +203,8 @@ def _bind_templates(
     models: list[ModelRef], templates: list[Template], pod_annotations: dict[str, str] | None
 ) -> list[ModelRef]:
     """Issue 9 for pods: a KServe-made pod serves its storage URI; --revision pins hf://."""
-    for spec, pod in _pods(templates, pod_annotations):
-        models = pin_revisions(kserve_source(models, pod), spec)
+    for prefix, spec, pod in _pods(templates, pod_annotations):
+        models = pin_revisions(kserve_source(models, pod, spec, prefix), spec)
     return models
 
 

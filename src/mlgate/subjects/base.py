@@ -55,6 +55,9 @@ class ModelRef:
     # Where this reference's evidence came from (subjects/binding.py): "reference" (its own
     # entry), "object" (object-wide annotations, only for a single-model object) or "none".
     evidence: str = "reference"
+    # Where in its pod the container that loads it reads it (subjects/mounts.py): None when
+    # the reference is not read by a container mlgate can see (a storageUri, a manifest).
+    site: dict[str, Any] | None = None
 
 
 @dataclass
@@ -132,10 +135,14 @@ def uri_digest(uri: str) -> str | None:
 def normalize_uri(uri: str) -> str:
     """The form in which a deployed URI is compared with the URIs an attestation names.
 
-    Scheme and host are case-insensitive, a trailing slash means nothing, and a Hugging Face
-    model is the same whether written ``hf://org/model``, ``org/model`` (vLLM, TGI) or as a
-    huggingface.co URL; its revision is kept (``hf://org/model@rev``). Paths keep their case:
-    object-store keys are case-sensitive.
+    Only what a specification makes case-insensitive is folded: the scheme (RFC 3986 3.1)
+    and a DNS host name (RFC 3986 3.2.2; ``https://``, ``oci://`` registries, ``hdfs://``
+    name nodes). A bucket or claim is not a host name: S3 keeps the case of legacy
+    us-east-1 bucket names, GCS/Azure object names and Hugging Face repository ids are
+    compared exactly, so ``s3://Bucket/x`` and ``s3://bucket/x`` stay two models (a mismatch
+    fails closed). A trailing slash means nothing, and a Hugging Face model is the same
+    whether written ``hf://org/model``, ``org/model`` (vLLM, TGI) or as a huggingface.co
+    URL; its revision is kept (``hf://org/model@rev``).
     """
     text = uri.strip()
     if "://" not in text:
@@ -147,7 +154,8 @@ def normalize_uri(uri: str) -> str:
     scheme, rest = text.split("://", 1)
     scheme = scheme.lower()
     host, sep, path = rest.partition("/")
-    host = host.lower()
+    if scheme in _DNS_HOST_SCHEMES:
+        host = _fold_host(host)
     if scheme in ("https", "http") and host in _HF_HOSTS:
         scheme, (host, sep, path) = "hf", path.partition("/")
         host_path = f"{host}{sep}{path}".rstrip("/")
@@ -159,6 +167,17 @@ def normalize_uri(uri: str) -> str:
             rev = hf.group("rev")
             return f"hf://{hf.group('repo')}" + (f"@{rev}" if rev else "")
     return f"{scheme}://{host}{sep}{path}".rstrip("/")
+
+
+# Schemes whose authority is a DNS host name (case-insensitive); for the others (s3, gs,
+# pvc, azure, hf, ...) the first segment is a bucket, claim or organisation: kept as written.
+_DNS_HOST_SCHEMES = frozenset({"http", "https", "oci", "hdfs", "webhdfs", "ftp", "sftp"})
+
+
+def _fold_host(authority: str) -> str:
+    """``user@Host:port`` with only the host lower-cased (user info is case-sensitive)."""
+    user, at, hostport = authority.rpartition("@")
+    return f"{user}{at}{hostport.lower()}"
 
 
 # Where a digest in the reference is the address the bytes are fetched by. Elsewhere

@@ -28,7 +28,7 @@ HF_FORMAT = "huggingface"
 KSERVE_MOUNT = "/mnt/models"  # where KServe's storage initializer puts storageUri
 
 
-def _ref(component: str, uri: str, annotations: dict[str, str], **kw: str) -> ModelRef:
+def _ref(component: str, uri: str, annotations: dict[str, str], **kw: Any) -> ModelRef:
     return ModelRef(
         component=component, uri=uri, annotations=model_annotations(annotations, component), **kw
     )

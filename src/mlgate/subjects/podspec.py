@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mlgate.errors import InputError
 from mlgate.subjects.base import ModelRef, expect_mapping, model_annotations
 from mlgate.subjects.commandline import ContainerScan, scan_container
+from mlgate.subjects.mounts import local_path, locate
 from mlgate.subjects.servers import ServerCatalog
 from mlgate.subjects.verifiers import verification_steps
 
@@ -101,8 +103,22 @@ def pod_spec_refs(
         server = catalog.match(image or "")
         scan = scan_container(container, cwhere)
         runtime = server.runtime if server else next(iter(sorted(scan.runtimes)), "")
-        refs += scan_refs(scan, f"{prefix}container/{name}", runtime, annotations, image or "")
+        found = scan_refs(scan, f"{prefix}container/{name}", runtime, annotations, image or "")
+        refs += [
+            dataclasses.replace(r, site=model_site(r.uri, container, spec, prefix)) for r in found
+        ]
     return refs
+
+
+def model_site(
+    uri: str, container: dict[str, Any], spec: dict[str, Any], pod: str
+) -> dict[str, Any]:
+    """Where ``container`` reads the model it names: a place in its pod (mounts.locate) for
+    a local path; ``path: None`` for a URI the server fetches itself."""
+    name = str(container.get("name", ""))
+    path = local_path(uri, container)
+    where = locate(path, container, spec) if path else {"path": None}
+    return {"pod": pod, "container": name, "uri": uri, **where}
 
 
 def resolve_idle(refs: list[ModelRef]) -> list[ModelRef]:

@@ -1,4 +1,4 @@
-"""Renderers for check results: table, json, junit, sarif, github (like Conftest's)."""
+"""``mlgate check`` and ``mlgate scan`` results: table, json, junit, sarif, github (as Conftest's)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlgate.cli import skipped as skip
+from mlgate.cli.output import junit
+from mlgate.cli.output.findings import finding_lines
+from mlgate.cli.output.junit import JUnitCase, JUnitSuite
 from mlgate.cli.skipped import Skipped
 from mlgate.decision import Decision, Violation
 
@@ -60,9 +63,7 @@ def _summary(results: list[CheckResult], skipped: tuple[Skipped, ...] = ()) -> d
 def render_table(
     results: list[CheckResult], *, color: bool = False, skipped: tuple[Skipped, ...] = ()
 ) -> str:
-    red, yellow, green, dim, reset = (
-        ("\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m") if color else ("",) * 5
-    )
+    red, green, dim, reset = ("\033[31m", "\033[32m", "\033[2m", "\033[0m") if color else ("",) * 4
     lines: list[str] = []
     for r in results:
         d = r.decision
@@ -72,19 +73,7 @@ def render_table(
             f"{verdict}  {r.label}  ({r.file}:{r.line}, tier {d.risk_tier}, env {env}, "
             f"decision {d.decision_id[:12]})"
         )
-        for v in d.violations:
-            lines.append(f"  {red}✗ {v.control}{reset} [{v.severity}] {v.message}")
-            lines.append(f"      {dim}regulation:{reset} {', '.join(v.regulations)}")
-            lines.append(f"      {dim}fix:{reset} {v.remediation}")
-        for v in d.warnings:
-            lines.append(f"  {yellow}! {v.control}{reset} (warn) {v.message}")
-        for e in d.exemptions:
-            lines.append(
-                f"  {dim}~ {e.control} exempted by {e.id} (approved by {e.approver}, "
-                f"expires {e.expires}): {e.reason}{reset}"
-            )
-        for v in d.audits:
-            lines.append(f"  {dim}· {v.control} (audit) {v.message}{reset}")
+        lines += finding_lines(d, color=color)
     lines += skip.table_lines(skipped, dim, reset)
     s = _summary(results, skipped)
     lines.append(
@@ -178,37 +167,21 @@ def render_json(
 def render_junit(
     results: list[CheckResult], *, color: bool = False, skipped: tuple[Skipped, ...] = ()
 ) -> str:
-    import xml.etree.ElementTree as ET  # only JUnit output needs it (and its import)
-
-    suite = ET.Element(
-        "testsuite",
-        name="mlgate check",
-        tests=str(len(results)),
-        failures=str(sum(not r.decision.allowed for r in results)),
-    )
+    suite = JUnitSuite("mlgate check")
     for r in results:
-        case = ET.SubElement(suite, "testcase", classname=r.file, name=r.label)
+        case = JUnitCase(r.label, r.file)
         if not r.decision.allowed:
             text = "\n".join(
                 f"{v.control}: {v.message} ({', '.join(v.regulations)}). Fix: {v.remediation}"
                 for v in r.decision.violations
             )
-            failure = ET.SubElement(
-                case, "failure", message=", ".join(r.decision.denied_controls), type="denied"
-            )
-            failure.text = text
+            case.failure = (", ".join(r.decision.denied_controls), text)
+            case.failure_type = "denied"
         if r.decision.warnings:
-            out = ET.SubElement(case, "system-out")
-            out.text = "\n".join(f"warn {v.control}: {v.message}" for v in r.decision.warnings)
-    suite.set("skipped", str(len(skipped)))
-    suite.set("tests", str(len(results) + len(skipped)))
-    for item in skipped:
-        case = ET.SubElement(suite, "testcase", classname=item.file, name=item.label)
-        ET.SubElement(case, "skipped", message=item.reason)
-    suites = ET.Element("testsuites")
-    suites.append(suite)
-    ET.indent(suites)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True)
+            case.output = "\n".join(f"warn {v.control}: {v.message}" for v in r.decision.warnings)
+        suite.cases.append(case)
+    suite.cases += [JUnitCase(item.label, item.file, skipped=item.reason) for item in skipped]
+    return junit.render([suite])
 
 
 _SARIF_LEVEL = {"deny": "error", "warn": "warning", "audit": "note"}

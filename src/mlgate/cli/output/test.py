@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from mlgate.cli.output import junit
+from mlgate.cli.output.junit import JUnitCase, JUnitSuite
 from mlgate.policytest.expect import format_ids
 from mlgate.policytest.results import CaseResult, totals
 
@@ -43,42 +44,21 @@ def render_json(results: list[CaseResult]) -> str:
 
 
 def render_junit(results: list[CaseResult]) -> str:
-    root = ET.Element("testsuites", name="mlgate test")
     by_file: dict[str, list[CaseResult]] = {}
     for r in results:
         by_file.setdefault(r.file, []).append(r)
+    suites = []
     for file, items in by_file.items():
-        t = totals(items)
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=file,
-            tests=str(t["total"]),
-            failures=str(t["failed"]),
-            errors="0",
-            skipped=str(t["skipped"]),
-            time=f"{sum(r.seconds for r in items):.6f}",
-        )
+        time = f"{sum(r.seconds for r in items):.6f}"
+        suite = JUnitSuite(file, attributes={"errors": "0", "time": time})
         for r in items:
-            case = ET.SubElement(
-                suite,
-                "testcase",
-                name=r.name,
-                classname=Path(file).stem,
-                file=file,
-                line=str(r.line),
-                time=f"{r.seconds:.6f}",
-            )
+            where = {"file": file, "line": str(r.line), "time": f"{r.seconds:.6f}"}
+            case = JUnitCase(r.name, Path(file).stem, attributes=where)
             if r.status == "fail":
-                failure = ET.SubElement(
-                    case, "failure", message=(r.problems[0] if r.problems else "failed")[:500]
-                )
-                failure.text = "\n".join(r.problems)
+                message = (r.problems[0] if r.problems else "failed")[:500]
+                case.failure = (message, "\n".join(r.problems))
             elif r.status == "skip":
-                ET.SubElement(case, "skipped", message=(r.problems[0] if r.problems else ""))
-    t = totals(results)
-    root.set("tests", str(t["total"]))
-    root.set("failures", str(t["failed"]))
-    root.set("skipped", str(t["skipped"]))
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+                case.skipped = r.problems[0] if r.problems else ""
+            suite.cases.append(case)
+        suites.append(suite)
+    return junit.render(suites, name="mlgate test", totals=True)
