@@ -9,9 +9,11 @@ The embedded engine is OPA-compiled WebAssembly. Two more figures per input expl
 time goes and why there is no decision cache any more:
   * host builtin calls: how many calls per decision leave the module for Python (sprintf,
     time.date) and the share of the Rego time they take;
-  * input_key: what keying a decision cache on the exact input would cost (canonical JSON +
-    blake2b). Admission inputs carry the request time (context.now_ns), so such a cache never
-    hits on admission; the former rego-cpp engine had one, the Wasm engine does not.
+  * input_key: what keying a decision cache on the exact input would cost at best (canonical
+    JSON by orjson + blake2b). Admission inputs carry the request time (context.now_ns), and
+    `mlgate check` inputs are distinct objects, so such a cache never hits on either; the
+    former rego-cpp engine had one, the Wasm engine does not.
+  * backend.evaluate_batch: mlgate check's path, 32 inputs per call into the module.
 
 Usage: python bench/bench_engine.py [--n 2000] [--quick]
 Output: JSON lines (one per measurement) with median/p90/p99 in microseconds.
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,13 +33,12 @@ from _common import emit, percentiles, time_calls
 REPO = Path(__file__).resolve().parents[1]
 
 
-def representative_inputs() -> list[tuple[str, dict]]:
-    """The policy-test bases: realistic, complete canonical inputs."""
-    from mlgate.policytest.cases import Suite  # the policy-test loader (bases loaded once, copied)
+def representative_inputs(engine) -> list[tuple[str, dict]]:
+    """bench_backends.py's inputs: the policy-test bases, a denied and an exempted variant,
+    and the inputs the subject adapters build from examples/k8s (up to 47 findings)."""
+    from bench_backends import inputs
 
-    suite = Suite(REPO / "policy-tests")
-    paths = sorted((REPO / "policy-tests" / "bases").glob("*.yaml"))
-    return [(p.stem, suite.base(p.stem, str(p))) for p in paths]
+    return [(name, engine.with_card_evidence(doc)) for name, doc in inputs(engine)]
 
 
 def main() -> None:
@@ -53,11 +53,12 @@ def main() -> None:
     engine = Engine.from_path(REPO / "policies", pool_size=1)
     host = _count_host_calls(engine.backend)
     rules = sum(src.count("findings contains") for src in engine.policy_set.modules.values())
-    for name, doc in representative_inputs():
-        decision = engine.evaluate(doc)
+    for name, doc in representative_inputs(engine):
+        decision = engine.evaluate(doc, validate=False)
         base = {
             "bench": "engine",
             "input": name,
+            "findings": len(engine.backend.evaluate(doc)["findings"]),
             "controls": len(engine.policy_set.catalogue),
             "rules": rules,
             "violations": len(decision.violations),
@@ -68,6 +69,17 @@ def main() -> None:
         emit({**base, "path": "evaluate(validate=False)", **hot, "budget_p99_us": 1000})
         emit({**base, "path": "evaluate(validate=True)", **validated})
         emit({**base, "path": "backend.evaluate (rego only)", **rego})
+        # mlgate check's path: 32 inputs per call into the module (per input).
+        batch = [doc] * 32
+        batched = time_calls(lambda b=batch: engine.backend.evaluate_batch(b), max(10, n // 32))
+        per_input = percentiles([t / len(batch) for t in batched])
+        emit(
+            {
+                **base,
+                "path": "backend.evaluate_batch (rego only, per input, 32 a call)",
+                **per_input,
+            }
+        )
         if host is not None:
             host["calls"], host["seconds"] = 0, 0.0
             started = time.perf_counter()
@@ -96,8 +108,11 @@ def main() -> None:
 
 
 def _input_key(doc: dict) -> bytes:
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+    """The cheapest exact key: canonical JSON (orjson, sorted keys) and blake2b."""
+    import orjson
+
+    text = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(text, digest_size=20).digest()
 
 
 def _count_host_calls(backend) -> dict | None:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit
+from _common import emit, with_bytecode
 
 REPO = Path(__file__).resolve().parents[1]
 OBJECT = REPO / "examples" / "k8s" / "credit-scorer-isvc.yaml"
@@ -32,7 +32,7 @@ _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
 def _env(src: Path | None) -> dict[str, str]:
-    env = dict(os.environ)
+    env = with_bytecode(dict(os.environ))
     if src is not None:
         env["PYTHONPATH"] = str(src)
     return env

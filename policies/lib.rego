@@ -75,9 +75,11 @@ fmt(x) := decimals(x, "%.3f")
 
 val(x) := decimals(x, "%.6f")
 
-# (Whole numbers go through format_int: OPA's %f does not accept integers. Numbers of 2^53
-# and more are named by their bound: format_int stops at int64 on the Wasm engine, and there
-# OPA computes exact decimals where the Wasm engine has doubles, so the digits would differ.)
+# (Whole numbers go through format_int: OPA's %f does not accept integers. The Wasm engine's
+# format_int stops at 32 bits (beyond, it fails the evaluation), so larger whole numbers print
+# their JSON text when it is plain digits (what format_int gives on OPA), else %.0f (a whole
+# float: exact below 2^53). Numbers of 2^53 and more are named by their bound: there OPA
+# computes exact decimals where the Wasm engine has doubles, so the digits would differ.)
 decimals(x, pattern) := "more than 9007199254740991" if {
 	is_number(x)
 	x >= 9007199254740992
@@ -87,11 +89,19 @@ decimals(x, pattern) := "more than 9007199254740991" if {
 } else := trim_space(format_int(x, 10)) if {
 	is_number(x)
 	x == floor(x)
+	abs(x) <= 2147483647
+} else := json.marshal(x) if {
+	is_number(x)
+	x == floor(x)
+	regex.match(`^-?[0-9]+$`, json.marshal(x))
+} else := sprintf("%.0f", [x]) if {
+	is_number(x)
+	x == floor(x)
 } else := trim_space(trim_suffix(trim_right(sprintf(pattern, [x]), "0"), ".")) if {
 	is_number(x)
 } else := trim_space(x) if {
 	is_string(x)
-} else := sprintf("%v", [x])
+} else := format("%v", [x])
 
 # join(sep, xs) is concat() for messages. rego-cpp's sprintf prints the result of concat,
 # lower, upper, replace or format_int, and string literals passed as function arguments,
@@ -101,11 +111,56 @@ join(sep, xs) := trim_space(concat(sep, xs))
 
 # show(x) renders a value from the input for a message: strings quoted, null as "not set".
 # (Not json.marshal or %q: inside sprintf they break rego-cpp's output or are unsupported.)
-show(x) := sprintf("'%s'", [trim_space(x)]) if is_string(x)
+show(x) := concat("", ["'", trim_space(x), "'"]) if is_string(x)
 
 else := "not set" if x == null
 
-else := sprintf("%v", [x])
+else := format("%v", [x])
+
+# format(template, args) is sprintf(template, args), and every message is built with it.
+# On the Wasm engine sprintf is not compiled into the module: each call goes out to the
+# host (about 200 us, against a few us for a builtin inside the module). format computes
+# the common case with builtins the module implements itself, and gives that case to
+# sprintf's own rules (OPA's topdown/strings.go): every verb is %s, %v or %d, one per
+# argument; a string prints as itself under %s and %v; null and booleans print their Rego
+# text (null, true, false) under %s and %v; a number prints its digits under %v and %d when
+# its JSON text is plain integer digits (what format_int gives: OPA hands sprintf such a
+# number as an integer). Any other template or argument (%%, widths, floats, objects, a
+# count mismatch) goes to sprintf itself, so the result is sprintf's in every case
+# (lib_test.rego compares the two on OPA; tests/test_wasm_differential.py on both engines).
+format(template, args) := concat("", array.concat([parts[0]], pieces)) if {
+	parts := split(template, "%")
+	count(parts) == count(args) + 1
+	pieces := [piece |
+		some i, arg in args
+		part := parts[i + 1]
+		piece := concat("", [verb_text(substring(part, 0, 1), arg), substring(part, 1, -1)])
+	]
+	count(pieces) == count(args)
+} else := sprintf(template, args)
+
+verb_text(verb, x) := x if {
+	verb in {"s", "v"}
+	is_string(x)
+}
+
+verb_text(verb, x) := json.marshal(x) if {
+	verb in {"s", "v"}
+	not is_string(x)
+	plain_scalar(x)
+}
+
+verb_text(verb, x) := digits if {
+	verb in {"v", "d"}
+	is_number(x)
+	abs(x) <= 2147483647 # the Wasm engine's format_int stops at 32 bits
+	digits := format_int(x, 10)
+	digits == json.marshal(x)
+}
+
+plain_scalar(x) if x == null
+
+plain_scalar(x) if is_boolean(x)
 
 # days(ns) is a duration in whole days.
 days(ns) := floor(ns / ns_per_day)

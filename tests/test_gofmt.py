@@ -20,7 +20,7 @@ from mlgate.rego.gofmt import UnsupportedFormat, check_format, sprintf
 from mlgate.rego.hostbuiltins import HOST_BUILTINS, time_date
 from mlgate.rego.wasm import new_policy
 from mlgate.rego.wasm_build import compile_modules
-from opa_support import OPA
+from opa_support import OPA, POLICIES
 
 POLICY = "package t\n\nr := [sprintf(c[0], c[1]) | some c in input.cases]\n"
 DATES = "package t\n\nr := [time.date(n) | some n in input.cases]\n"
@@ -182,9 +182,12 @@ def test_unsupported_directives_are_refused(fmt: str) -> None:
 
 
 def test_a_literal_unsupported_format_is_refused_with_file_and_line() -> None:
-    source = 'package p\n\nok := sprintf("%d of %v", [1, 2])\n\nbad := sprintf("%x", [255])\n'
+    source = (
+        'package p\n\nok := sprintf("%d of %v", [1, 2])\n\nbad := sprintf("%x", [255])\n'
+        'also := lib.format("%q", ["x"])\n'
+    )
     problems = check_module("p.rego", source)
-    assert [(p.line, p.name) for p in problems] == [(5, "sprintf")]
+    assert [(p.line, p.name) for p in problems] == [(5, "sprintf"), (6, "sprintf")]
     assert "%x" in problems[0].reason
 
 
@@ -202,3 +205,59 @@ def test_a_literal_unsupported_format_is_refused_with_file_and_line() -> None:
 )
 def test_go_fmt_examples(fmt: str, args: list[Any], want: str) -> None:
     assert sprintf(fmt, args) == want
+
+
+LIB_FORMAT = (
+    "package t\n\nimport data.mlgate.lib\n\nr := [lib.format(c[0], c[1]) | some c in input.cases]\n"
+)
+MIXED_FORMATS = ["%s and %v", "%v|%s|%d", "%s é %s ✓", "%d%%", "%v (%s)"]
+
+
+def _lib_format_cases() -> list[list[Any]]:
+    """sprintf's cases, plus templates with several verbs over mixed argument types."""
+    rng = random.Random(SEED + 1)
+    values = _values(rng)
+    cases = _cases()
+    for fmt in MIXED_FORMATS:
+        for _ in range(40):
+            cases.append([fmt, [rng.choice(values) for _ in range(fmt.count("%"))]])
+    return cases
+
+
+@pytest.mark.opa
+def test_lib_format_is_opa_sprintf_on_both_engines(tmp_path: Path) -> None:
+    """Every message goes through lib.format (policies/lib.rego), which computes the plain
+    cases with builtins inside the module: on OPA and on Wasm it must give OPA's sprintf."""
+    if OPA is None:
+        pytest.skip("OPA binary not found: run `make opa`")
+    cases = _lib_format_cases()
+    lib = (POLICIES / "lib.rego").read_text()
+    want = _opa_eval(POLICY, cases, tmp_path)
+    on_opa = _opa_eval_modules({"p.rego": LIB_FORMAT, "lib.rego": lib}, cases, tmp_path)
+    wasm = compile_modules({"p.rego": LIB_FORMAT, "lib.rego": lib}, ["t/r"], opa_binary=OPA)
+    policy = new_policy(wasm, pool_size=1, eval_timeout_s=30.0)
+    try:
+        for name in policy.builtins:
+            policy.register_builtin(name, HOST_BUILTINS[name])
+        on_wasm = policy.evaluate({"cases": cases}, "t/r")
+    finally:
+        policy.close()
+    for engine, got in (("opa", on_opa), ("wasm", on_wasm)):
+        diffs = [(c, w, g) for c, w, g in zip(cases, want, got, strict=True) if w != g]
+        assert not diffs, f"{engine}: {len(diffs)} of {len(cases)} differ, e.g.:\n" + "\n".join(
+            f"lib.format({c[0]!r}, {json.dumps(c[1])[:80]}): sprintf={w!r:.120} got={g!r:.120}"
+            for c, w, g in diffs[:20]
+        )
+
+
+def _opa_eval_modules(modules: dict[str, str], cases: list[Any], tmp: Path) -> list[Any]:
+    for name, text in modules.items():
+        (tmp / name).write_text(text)
+    (tmp / "input.json").write_text(json.dumps({"cases": cases}))
+    args = [str(OPA), "eval", "-f", "json", "-i", str(tmp / "input.json")]
+    for name in modules:
+        args += ["-d", str(tmp / name)]
+    proc = subprocess.run(
+        [*args, "data.t.r"], capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(proc.stdout)["result"][0]["expressions"][0]["value"]

@@ -40,7 +40,7 @@ HOSTILE = [
     "x" * 100_000,
     '"}], "environment": "development", "findings": [{"control": "X',
 ]
-EDGE_NUMBERS = [2**63 - 1, -(2**63), 2**53 + 1, 9.2e18, -1e-300, 5e-324, 0.1, -0.0]
+EDGE_NUMBERS = [2**63 - 1, -(2**63), 2**53 + 1, 9.2e18, -1e-300, 5e-324, 0.1, -0.0, 2**31, 5e9]
 BEYOND_INT64 = [2**63, -(2**63) - 1, 10**30, 1e300, -1e19]
 OTHER_TYPES = ["text", 7, 2.5, True, None, [], {}, ["a", 1], {"k": "v"}]
 

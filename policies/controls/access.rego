@@ -30,7 +30,7 @@ controller_child if {
 findings contains lib.finding("ACCESS-DEPLOYER", msg, "/request/user/groups") if {
 	not user_allowed
 	not controller_child
-	msg := sprintf("user %v (groups: %s) may not deploy %s-risk models to %s; allowed groups: %s", [
+	msg := lib.format("user %v (groups: %s) may not deploy %s-risk models to %s; allowed groups: %s", [
 		input.request.user.username,
 		listing(user_groups),
 		lib.risk_tier,

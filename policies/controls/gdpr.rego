@@ -29,7 +29,7 @@ findings contains lib.finding("GDPR-6-LAWFUL-BASIS", msg, "/card/governance/pers
 	lib.processes_personal_data
 	basis := object.get(pd, "lawful_basis", null)
 	not basis in lawful_bases
-	msg := sprintf("personal data is processed without a valid Art. 6(1) lawful basis (governance.personal_data.lawful_basis is %v)", [lib.show(basis)])
+	msg := lib.format("personal data is processed without a valid Art. 6(1) lawful basis (governance.personal_data.lawful_basis is %v)", [lib.show(basis)])
 }
 
 # GDPR-9-SPECIAL-CATEGORY: special categories need an Art. 9(2) condition.
@@ -37,8 +37,8 @@ findings contains lib.finding("GDPR-9-SPECIAL-CATEGORY", msg, "/card/governance/
 	lib.processes_special_categories
 	condition := object.get(pd, "special_category_condition", null)
 	not condition in special_conditions
-	cats := lib.join(", ", sort([sprintf("%v", [c]) | some c in lib.special_categories]))
-	msg := sprintf("special categories of personal data (%s) are processed without an Art. 9(2) condition (governance.personal_data.special_category_condition is %v)", [cats, lib.show(condition)])
+	cats := lib.join(", ", sort([lib.format("%v", [c]) | some c in lib.special_categories]))
+	msg := lib.format("special categories of personal data (%s) are processed without an Art. 9(2) condition (governance.personal_data.special_category_condition is %v)", [cats, lib.show(condition)])
 }
 
 # GDPR-35-DPIA: a DPIA for high-risk processing: special categories at scale, automated
@@ -58,7 +58,7 @@ dpia_reasons contains "the AI system is high risk and processes personal data" i
 findings contains lib.finding("GDPR-35-DPIA", msg, "/card/governance/personal_data/dpia_ref") if {
 	count(dpia_reasons) > 0
 	not lib.text(object.get(pd, "dpia_ref", null))
-	msg := sprintf("a data protection impact assessment is required (%s) but governance.personal_data.dpia_ref is missing", [lib.join("; ", sort(dpia_reasons))])
+	msg := lib.format("a data protection impact assessment is required (%s) but governance.personal_data.dpia_ref is missing", [lib.join("; ", sort(dpia_reasons))])
 }
 
 # GDPR-22-AUTOMATED-DECISION: decisions with legal effect need meaningful human review.
@@ -104,14 +104,14 @@ findings contains lib.finding("GDPR-32-SECURITY", msg, "/card/governance/persona
 	sec := lib.obj(object.get(pd, "security", {}))
 	lacking := [m | some m in security_measures; not object.get(sec, m, false) == true]
 	count(lacking) > 0
-	msg := sprintf("security measures not in place for personal data: %s (governance.personal_data.security)", [lib.join(", ", lacking)])
+	msg := lib.format("security measures not in place for personal data: %s (governance.personal_data.security)", [lib.join(", ", lacking)])
 }
 
 # GDPR-44-TRANSFERS: personal data stays in the EU/EEA, or leaves it under a Chapter V
 # mechanism the organisation accepts.
 regions := [r | some r in lib.arr(object.get(pd, "storage_regions", []))]
 
-outside_regions := sort([sprintf("%v", [r]) | some r in regions; not r in lib.param(["gdpr", "allowed_regions"], [])])
+outside_regions := sort([lib.format("%v", [r]) | some r in regions; not r in lib.param(["gdpr", "allowed_regions"], [])])
 
 findings contains lib.finding("GDPR-44-TRANSFERS", msg, "/card/governance/personal_data/storage_regions") if {
 	lib.processes_personal_data
@@ -124,7 +124,7 @@ findings contains lib.finding("GDPR-44-TRANSFERS", msg, "/card/governance/person
 	count(outside_regions) > 0
 	mechanism := object.get(pd, "transfer_mechanism", null)
 	not mechanism in lib.param(["gdpr", "allowed_transfer_mechanisms"], [])
-	msg := sprintf("personal data is stored outside the EU/EEA (%s) with transfer mechanism %v; one of %s is required (Art. 44-49)", [lib.join(", ", outside_regions), lib.show(mechanism), lib.join(", ", sort(lib.param(["gdpr", "allowed_transfer_mechanisms"], [])))])
+	msg := lib.format("personal data is stored outside the EU/EEA (%s) with transfer mechanism %v; one of %s is required (Art. 44-49)", [lib.join(", ", outside_regions), lib.show(mechanism), lib.join(", ", sort(lib.param(["gdpr", "allowed_transfer_mechanisms"], [])))])
 }
 
 # GDPR-5-RETENTION: personal data is kept no longer than necessary.
@@ -140,5 +140,5 @@ findings contains lib.finding("GDPR-5-RETENTION", msg, "/card/governance/persona
 	is_number(days)
 	maximum := lib.num_param(["gdpr", "max_retention_days"], 1095)
 	days > maximum
-	msg := sprintf("personal data is kept %s days, longer than the %s days the organisation allows", [lib.val(days), lib.val(maximum)])
+	msg := lib.format("personal data is kept %s days, longer than the %s days the organisation allows", [lib.val(days), lib.val(maximum)])
 }

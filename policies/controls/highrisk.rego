@@ -69,7 +69,7 @@ findings contains lib.finding("AIA-11-TECHNICAL-DOCUMENTATION", msg, path) if {
 	some field in undocumented_fields
 	dotted := lib.join(".", field)
 	path := concat("/", ["/card", concat("/", field)])
-	msg := sprintf("Annex IV documentation field %s is missing or empty in the model card", [dotted])
+	msg := lib.format("Annex IV documentation field %s is missing or empty in the model card", [dotted])
 }
 
 # AIA-12-LOGGING: events are recorded automatically over the system's lifetime (Art. 12).
@@ -81,7 +81,7 @@ findings contains lib.finding("AIA-12-LOGGING", msg, "/card/governance/logging/e
 # AIA-19-LOG-RETENTION: logs are kept at least six months (Art. 19(1), Art. 26(6)).
 findings contains lib.finding("AIA-19-LOG-RETENTION", msg, "/card/governance/logging/retention_days") if {
 	not is_number(object.get(lib.section("logging"), "retention_days", null))
-	msg := sprintf("governance.logging.retention_days is not set; logs must be kept at least %s days", [lib.val(min_log_retention)])
+	msg := lib.format("governance.logging.retention_days is not set; logs must be kept at least %s days", [lib.val(min_log_retention)])
 }
 
 findings contains lib.finding("AIA-19-LOG-RETENTION", msg, "/card/governance/logging/retention_days") if {
@@ -89,7 +89,7 @@ findings contains lib.finding("AIA-19-LOG-RETENTION", msg, "/card/governance/log
 	is_number(days)
 	minimum := min_log_retention
 	days < minimum
-	msg := sprintf("logs are kept %s days, less than the required %s days", [lib.val(days), lib.val(minimum)])
+	msg := lib.format("logs are kept %s days, less than the required %s days", [lib.val(days), lib.val(minimum)])
 }
 
 min_log_retention := lib.num_param(["logging", "min_retention_days"], 180)
@@ -106,7 +106,7 @@ oversight_modes := {"human-in-the-loop", "human-on-the-loop", "human-in-command"
 findings contains lib.finding("AIA-14-HUMAN-OVERSIGHT", msg, "/card/governance/human_oversight/mode") if {
 	mode := object.get(lib.section("human_oversight"), "mode", null)
 	not mode in oversight_modes
-	msg := sprintf("human oversight mode is %v; set governance.human_oversight.mode to human-in-the-loop, human-on-the-loop or human-in-command", [lib.show(mode)])
+	msg := lib.format("human oversight mode is %v; set governance.human_oversight.mode to human-in-the-loop, human-on-the-loop or human-in-command", [lib.show(mode)])
 }
 
 findings contains lib.finding("AIA-14-HUMAN-OVERSIGHT", msg, "/card/governance/human_oversight/owner") if {
@@ -174,7 +174,7 @@ declared_metrics := [name | some pair in declared_levels; name := pair[0]]
 findings contains lib.finding("AIA-15-ACCURACY", msg, "/card/quantitative_analysis/performance_metrics") if {
 	some name in gated_metrics
 	not name in declared_metrics
-	msg := sprintf("the card declares no overall %s level in quantitative_analysis.performance_metrics (Art. 15(3) requires the accuracy levels to be declared)", [name])
+	msg := lib.format("the card declares no overall %s level in quantitative_analysis.performance_metrics (Art. 15(3) requires the accuracy levels to be declared)", [name])
 }
 
 findings contains lib.finding("AIA-15-ACCURACY", msg, "/card/quantitative_analysis/performance_metrics") if {
@@ -183,7 +183,7 @@ findings contains lib.finding("AIA-15-ACCURACY", msg, "/card/quantitative_analys
 	pair[0] == name
 	measured := measured_upper[name]
 	pair[1] > measured + declared_tolerance
-	msg := sprintf("the card declares %s %s but the attested evaluation measured at most %s", [name, lib.val(pair[1]), lib.val(measured)])
+	msg := lib.format("the card declares %s %s but the attested evaluation measured at most %s", [name, lib.val(pair[1]), lib.val(measured)])
 }
 
 declared_tolerance := lib.num_param(["metrics", "declared_tolerance"], 0.01)
@@ -214,7 +214,7 @@ findings contains lib.finding("AIA-27-FRIA", msg, "/card/governance/fria/require
 	area := lib.annex_iii_area
 	area in fria_areas
 	not lib.section("fria").required == true
-	msg := sprintf("Annex III area '%s' requires a fundamental rights impact assessment (Art. 27(1)); set governance.fria.required and governance.fria.ref", [area])
+	msg := lib.format("Annex III area '%s' requires a fundamental rights impact assessment (Art. 27(1)); set governance.fria.required and governance.fria.ref", [area])
 }
 
 fria_areas := lib.param(["fria", "required_areas"], [])
@@ -231,7 +231,7 @@ must_register if {
 findings contains lib.finding("AIA-49-REGISTRATION", msg, "/card/governance/eu_database_registration_id") if {
 	must_register
 	lib.gov_missing("eu_database_registration_id")
-	msg := sprintf("no EU database registration: set governance.eu_database_registration_id (required for %s systems)", [registration_reason])
+	msg := lib.format("no EU database registration: set governance.eu_database_registration_id (required for %s systems)", [registration_reason])
 }
 
 registration_reason := "Annex III systems claiming the Art. 6(3) derogation" if {
@@ -263,7 +263,7 @@ findings contains lib.finding("AIA-50-TRANSPARENCY", msg, "/card/governance/tran
 	kinds := [k | some k in ["interactive", "generative"]; lib.governance[k] == true]
 	count(kinds) > 0
 	lib.gov_missing("transparency_disclosure")
-	msg := sprintf("the system is %s but governance.transparency_disclosure is missing (Art. 50)", [lib.join(" and ", kinds)])
+	msg := lib.format("the system is %s but governance.transparency_disclosure is missing (Art. 50)", [lib.join(" and ", kinds)])
 }
 
 # A model served by an LLM runtime generates content and talks to people, whatever the
@@ -273,9 +273,9 @@ findings contains lib.finding("AIA-50-TRANSPARENCY", msg, "/card/governance/tran
 	not lib.governance.interactive == true
 	not lib.governance.generative == true
 	lib.gov_missing("transparency_disclosure")
-	msg := sprintf("the model is served by the LLM runtime %s, so it is generative and interactive whatever the card says, but governance.transparency_disclosure is missing (Art. 50)", [runtime_name])
+	msg := lib.format("the model is served by the LLM runtime %s, so it is generative and interactive whatever the card says, but governance.transparency_disclosure is missing (Art. 50)", [runtime_name])
 }
 
 runtime_name := lib.show(input.model.runtime) if lib.text(input.model.runtime)
 
-else := sprintf("for format %s", [lib.show(input.model.format)])
+else := lib.format("for format %s", [lib.show(input.model.format)])

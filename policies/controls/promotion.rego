@@ -6,7 +6,7 @@ package mlgate.controls.promotion
 
 import data.mlgate.lib
 
-tier_label := sprintf("%s-risk models in %s", [lib.risk_tier, lib.environment])
+tier_label := lib.format("%s-risk models in %s", [lib.risk_tier, lib.environment])
 
 # ---------------------------------------------------------------------------------------
 # GATE-METRICS: evaluation metrics meet the per-tier thresholds. When
@@ -43,14 +43,14 @@ else := []
 findings contains lib.finding("GATE-METRICS", msg, "/card/quantitative_analysis/performance_metrics") if {
 	lib.task != ""
 	count(lib.card_metric_names) == 0
-	msg := sprintf("the card declares no evaluation metrics for its task '%s' (quantitative_analysis.performance_metrics); models of this task are judged on the metrics their card declares", [lib.task])
+	msg := lib.format("the card declares no evaluation metrics for its task '%s' (quantitative_analysis.performance_metrics); models of this task are judged on the metrics their card declares", [lib.task])
 }
 
 findings contains lib.finding("GATE-METRICS", msg, path) if {
 	some name in required_metrics
 	not is_object(object.get(metrics, name, null))
 	path := concat("/", ["/evidence/metrics", name])
-	msg := sprintf("no evaluation evidence for metric %s, required for %s (run mlgate gate and attest the result)", [name, tier_label])
+	msg := lib.format("no evaluation evidence for metric %s, required for %s (run mlgate gate and attest the result)", [name, tier_label])
 }
 
 findings contains lib.finding("GATE-METRICS", msg, path) if {
@@ -59,7 +59,7 @@ findings contains lib.finding("GATE-METRICS", msg, path) if {
 	field := metric_field
 	not is_number(object.get(m, field, null))
 	path := concat("/", ["/evidence/metrics", name, field])
-	msg := sprintf("metric %s has no numeric %s; %s are gated on %s", [name, field, tier_label, field_meaning[field]])
+	msg := lib.format("metric %s has no numeric %s; %s are gated on %s", [name, field, tier_label, field_meaning[field]])
 }
 
 metric_field := "ci_low" if use_ci
@@ -84,7 +84,7 @@ findings contains lib.finding("GATE-METRICS", msg, path) if {
 	is_number(measured)
 	measured < threshold
 	path := concat("/", ["/evidence/metrics", name, metric_field])
-	msg := sprintf("%s %s (%s) is below the minimum %s for %s%s", [name, lib.val(measured), field_meaning[metric_field], lib.val(threshold), tier_label, sample_note(m)])
+	msg := lib.format("%s %s (%s) is below the minimum %s for %s%s", [name, lib.val(measured), field_meaning[metric_field], lib.val(threshold), tier_label, sample_note(m)])
 }
 
 findings contains lib.finding("GATE-METRICS", msg, path) if {
@@ -95,10 +95,10 @@ findings contains lib.finding("GATE-METRICS", msg, path) if {
 	is_number(measured)
 	measured > ceiling
 	path := concat("/", ["/evidence/metrics", name, metric_upper_field])
-	msg := sprintf("%s %s (%s) is above the maximum %s for %s%s", [name, lib.val(measured), field_meaning[metric_upper_field], lib.val(ceiling), tier_label, sample_note(m)])
+	msg := lib.format("%s %s (%s) is above the maximum %s for %s%s", [name, lib.val(measured), field_meaning[metric_upper_field], lib.val(ceiling), tier_label, sample_note(m)])
 }
 
-sample_note(m) := sprintf(" (point estimate %s, n=%s)", [lib.val(m.value), lib.val(m.n)]) if {
+sample_note(m) := lib.format(" (point estimate %s, n=%s)", [lib.val(m.value), lib.val(m.n)]) if {
 	is_number(m.value)
 	is_number(m.n)
 } else := ""
@@ -147,11 +147,11 @@ ks_pvalue := lib.num_param(["drift", "ks_pvalue"], 0.05)
 
 chi2_pvalue := lib.num_param(["drift", "chi2_pvalue"], 0.05)
 
-describe_feature(name, f) := sprintf("%s (PSI %s)", [name, lib.fmt(f.psi)]) if is_number(f.psi)
+describe_feature(name, f) := lib.format("%s (PSI %s)", [name, lib.fmt(f.psi)]) if is_number(f.psi)
 
-else := sprintf("%s (KS p=%s)", [name, lib.val(f.ks_pvalue)]) if is_number(f.ks_pvalue)
+else := lib.format("%s (KS p=%s)", [name, lib.val(f.ks_pvalue)]) if is_number(f.ks_pvalue)
 
-else := sprintf("%s (chi-square p=%s)", [name, lib.val(f.chi2_pvalue)]) if is_number(f.chi2_pvalue)
+else := lib.format("%s (chi-square p=%s)", [name, lib.val(f.chi2_pvalue)]) if is_number(f.chi2_pvalue)
 
 else := name
 
@@ -175,7 +175,7 @@ findings contains lib.finding("GATE-DRIFT", msg, "/evidence/drift") if {
 
 findings contains lib.finding("GATE-DRIFT", msg, "/evidence/drift/features") if {
 	count(denied_features) > 0
-	msg := sprintf("%d feature(s) drifted beyond the deny threshold (PSI >= %s): %s", [count(denied_features), lib.val(psi_deny), lib.join(", ", denied_features)])
+	msg := lib.format("%d feature(s) drifted beyond the deny threshold (PSI >= %s): %s", [count(denied_features), lib.val(psi_deny), lib.join(", ", denied_features)])
 }
 
 findings contains lib.finding("GATE-DRIFT", msg, "/evidence/drift/drift_share") if {
@@ -183,12 +183,12 @@ findings contains lib.finding("GATE-DRIFT", msg, "/evidence/drift/drift_share") 
 	is_number(share)
 	limit := lib.num_param(["drift", "dataset_drift_share"], 0.5)
 	share >= limit
-	msg := sprintf("dataset drift: %s%% of features drifted (limit %s%%)", [lib.fmt(share * 100), lib.fmt(limit * 100)])
+	msg := lib.format("dataset drift: %s%% of features drifted (limit %s%%)", [lib.fmt(share * 100), lib.fmt(limit * 100)])
 }
 
 findings contains lib.finding("GATE-DRIFT-WARN", msg, "/evidence/drift/features") if {
 	count(warned_features) > 0
-	msg := sprintf("%d feature(s) show moderate drift (PSI >= %s or a significant KS / chi-square test): %s", [count(warned_features), lib.val(psi_warn), lib.join(", ", warned_features)])
+	msg := lib.format("%d feature(s) show moderate drift (PSI >= %s or a significant KS / chi-square test): %s", [count(warned_features), lib.val(psi_warn), lib.join(", ", warned_features)])
 }
 
 # ---------------------------------------------------------------------------------------
@@ -218,14 +218,14 @@ selection_rates := {name: rate |
 top_rate := max([rate | some rate in selection_rates])
 
 # Computed in the body, not the head: rego-cpp fails on arithmetic in a comprehension head.
-lagging_groups := sort([sprintf("%s %s", [name, lib.fmt(ratio)]) |
+lagging_groups := sort([lib.format("%s %s", [name, lib.fmt(ratio)]) |
 	top_rate > 0
 	some name
 	ratio := selection_rates[name] / top_rate
 	ratio < min_parity
 ])
 
-lagging_note := sprintf("; selection rate relative to the best group: %s", [lib.join(", ", lagging_groups)]) if {
+lagging_note := lib.format("; selection rate relative to the best group: %s", [lib.join(", ", lagging_groups)]) if {
 	count(lagging_groups) > 0
 } else := ""
 
@@ -239,13 +239,13 @@ findings contains lib.finding("GATE-FAIRNESS", msg, "/evidence/fairness/demograp
 	ratio := fairness.demographic_parity_ratio
 	is_number(ratio)
 	ratio < min_parity
-	msg := sprintf("demographic parity ratio %s across %s is below the minimum %s%s", [lib.val(ratio), group_column, lib.val(min_parity), lagging_note])
+	msg := lib.format("demographic parity ratio %s across %s is below the minimum %s%s", [lib.val(ratio), group_column, lib.val(min_parity), lagging_note])
 }
 
 findings contains lib.finding("GATE-FAIRNESS", msg, "/evidence/fairness/four_fifths_rule") if {
 	fairness.four_fifths_rule == false
 	not parity_ratio_failed
-	msg := sprintf("the four-fifths rule fails across %s%s", [group_column, lagging_note])
+	msg := lib.format("the four-fifths rule fails across %s%s", [group_column, lagging_note])
 }
 
 parity_ratio_failed if {
@@ -258,10 +258,10 @@ findings contains lib.finding("GATE-FAIRNESS", msg, "/evidence/fairness/equal_op
 	is_number(diff)
 	limit := lib.num_param(["fairness", "max_equal_opportunity_difference"], 0.1)
 	diff > limit
-	msg := sprintf("equal-opportunity difference (true-positive-rate gap) %s across %s exceeds the maximum %s", [lib.val(diff), group_column, lib.val(limit)])
+	msg := lib.format("equal-opportunity difference (true-positive-rate gap) %s across %s exceeds the maximum %s", [lib.val(diff), group_column, lib.val(limit)])
 }
 
-group_column := sprintf("'%s'", [fairness.group_column]) if is_string(fairness.group_column)
+group_column := lib.format("'%s'", [fairness.group_column]) if is_string(fairness.group_column)
 
 else := "the protected groups"
 
@@ -272,7 +272,7 @@ stability := lib.evidence_section("stability")
 
 max_drop := lib.num_param(["stability", "max_metric_drop"], 0.05)
 
-unstable_metrics := sort([sprintf("%s drops by %s", [name, lib.fmt(drop)]) |
+unstable_metrics := sort([lib.format("%s drops by %s", [name, lib.fmt(drop)]) |
 	some name
 	drop := lib.obj(stability.max_drop)[name]
 	is_number(drop)
@@ -286,7 +286,7 @@ findings contains lib.finding("GATE-STABILITY", msg, "/evidence/stability") if {
 
 findings contains lib.finding("GATE-STABILITY", msg, "/evidence/stability/max_drop") if {
 	count(unstable_metrics) > 0
-	msg := sprintf("performance is not stable across periods: %s (maximum allowed drop %s)", [lib.join(", ", unstable_metrics), lib.val(max_drop)])
+	msg := lib.format("performance is not stable across periods: %s (maximum allowed drop %s)", [lib.join(", ", unstable_metrics), lib.val(max_drop)])
 }
 
 findings contains lib.finding("GATE-STABILITY", msg, "/evidence/stability/stable") if {
@@ -332,18 +332,18 @@ rollout_done if {
 
 describe_stage(stage) := "not run" if {
 	not is_object(object.get(deployment, stage, null))
-} else := sprintf("completed=%v, %s days", [object.get(deployment[stage], "completed", false), lib.val(object.get(deployment[stage], "days", 0))])
+} else := lib.format("completed=%v, %s days", [object.get(deployment[stage], "completed", false), lib.val(object.get(deployment[stage], "days", 0))])
 
 findings contains lib.finding("GATE-CANARY", msg, "/evidence/deployment") if {
 	not rollout_done
-	msg := sprintf("no completed shadow or canary deployment of at least %s days before production (shadow: %s; canary: %s)", [lib.val(min_days), describe_stage("shadow"), describe_stage("canary")])
+	msg := lib.format("no completed shadow or canary deployment of at least %s days before production (shadow: %s; canary: %s)", [lib.val(min_days), describe_stage("shadow"), describe_stage("canary")])
 }
 
 findings contains lib.finding("GATE-CANARY", msg, "/evidence/deployment/canary/error_rate") if {
 	stage_done("canary")
 	not canary_error_ok
 	not stage_done("shadow")
-	msg := sprintf("canary error rate %s exceeds the maximum %s", [lib.val(canary.error_rate), lib.val(max_error_rate)])
+	msg := lib.format("canary error rate %s exceeds the maximum %s", [lib.val(canary.error_rate), lib.val(max_error_rate)])
 }
 
 # ---------------------------------------------------------------------------------------
@@ -404,27 +404,27 @@ findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
 
 	# trim_space: rego-cpp's sprintf would quote a string literal taken from a collection.
 	why := trim_space(reason)
-	msg := sprintf("approval by %v as %v does not count: the approver is %s (no self-approval)", [a.approver, object.get(a, "role", null), why])
+	msg := lib.format("approval by %v as %v does not count: the approver is %s (no self-approval)", [a.approver, object.get(a, "role", null), why])
 }
 
 findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
 	some a in lib.approvals
 	lib.text(a.approver)
 	not is_number(object.get(a, "approved_at_ns", null))
-	msg := sprintf("approval by %v has no timestamp (approved_at) and does not count", [a.approver])
+	msg := lib.format("approval by %v has no timestamp (approved_at) and does not count", [a.approver])
 }
 
 findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
 	some a in lib.approvals
 	is_number(a.approved_at_ns)
 	a.approved_at_ns > lib.now_ns
-	msg := sprintf("approval by %v is dated in the future (%s) and does not count", [a.approver, lib.date(a.approved_at_ns)])
+	msg := lib.format("approval by %v is dated in the future (%s) and does not count", [a.approver, lib.date(a.approved_at_ns)])
 }
 
 findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
 	some role in lib.param(["approvals", "required_roles"], [])
 	not role in approved_roles
-	msg := sprintf("no valid approval by role %v, required for %s", [role, tier_label])
+	msg := lib.format("no valid approval by role %v, required for %s", [role, tier_label])
 }
 
 findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
@@ -432,10 +432,10 @@ findings contains lib.finding("GATE-APPROVALS", msg, "/evidence/approvals") if {
 	is_number(needed)
 	count(approvers) < needed
 	who := approver_list
-	msg := sprintf("%s distinct approvers are required for %s, found %d%s", [lib.val(needed), tier_label, count(approvers), who])
+	msg := lib.format("%s distinct approvers are required for %s, found %d%s", [lib.val(needed), tier_label, count(approvers), who])
 }
 
-approver_list := sprintf(" (%s)", [lib.join(", ", sort(approvers))]) if count(approvers) > 0
+approver_list := lib.format(" (%s)", [lib.join(", ", sort(approvers))]) if count(approvers) > 0
 
 else := ""
 
@@ -485,7 +485,7 @@ bg_problem contains [w.name, msg] if {
 	break_glass_requested
 	some a in lib.approvals
 	not approved_before(a, w.start_ns)
-	msg := sprintf("approval by %v on %s is not before the freeze began on %s, so this is not a rollback to a previously approved version", [object.get(a, "approver", null), lib.date(object.get(a, "approved_at_ns", null)), lib.date(w.start_ns)])
+	msg := lib.format("approval by %v on %s is not before the freeze began on %s, so this is not a rollback to a previously approved version", [object.get(a, "approver", null), lib.date(object.get(a, "approved_at_ns", null)), lib.date(w.start_ns)])
 }
 
 bg_problem contains [w.name, msg] if {
@@ -493,7 +493,7 @@ bg_problem contains [w.name, msg] if {
 	break_glass_requested
 	target := break_glass.rollback_to_digest
 	target != object.get(input.model, "declared_digest", null)
-	msg := sprintf("break-glass names rollback target %v but the object deploys %v", [target, object.get(input.model, "declared_digest", null)])
+	msg := lib.format("break-glass names rollback target %v but the object deploys %v", [target, object.get(input.model, "declared_digest", null)])
 }
 
 approved_before(a, start) if {
@@ -507,20 +507,20 @@ findings contains lib.finding("GATE-FREEZE", msg, "/context/now_ns") if {
 	some w in active_windows
 	problems := window_problems(w.name)
 	count(problems) > 0
-	msg := sprintf("change freeze '%s' is in force for %s from %s to %s; only a break-glass rollback to a version approved before the freeze is allowed, and %s", [w.name, lib.environment, lib.date(w.start_ns), lib.date(w.end_ns), lib.join("; ", problems)])
+	msg := lib.format("change freeze '%s' is in force for %s from %s to %s; only a break-glass rollback to a version approved before the freeze is allowed, and %s", [w.name, lib.environment, lib.date(w.start_ns), lib.date(w.end_ns), lib.join("; ", problems)])
 }
 
 findings contains lib.finding("GATE-BREAK-GLASS", msg, "/context/break_glass") if {
 	break_glass_requested
-	msg := sprintf("break-glass requested by %v (reason: %v) for %v %v: %s", [input.request.user.username, object.get(break_glass, "reason", ""), object.get(input.model, "name", input.model.uri), object.get(input.model, "declared_digest", null), break_glass_outcome])
+	msg := lib.format("break-glass requested by %v (reason: %v) for %v %v: %s", [input.request.user.username, object.get(break_glass, "reason", ""), object.get(input.model, "name", input.model.uri), object.get(input.model, "declared_digest", null), break_glass_outcome])
 }
 
 break_glass_outcome := "no change freeze is in force, break-glass was not needed" if {
 	count(active_windows) == 0
-} else := sprintf("rejected during freeze '%s'", [w.name]) if {
+} else := lib.format("rejected during freeze '%s'", [w.name]) if {
 	some w in active_windows
 	count(window_problems(w.name)) > 0
-} else := sprintf("accepted as a rollback during freeze '%s'", [active_windows[0].name])
+} else := lib.format("accepted as a rollback during freeze '%s'", [active_windows[0].name])
 
 # ---------------------------------------------------------------------------------------
 # GATE-STALENESS: the model is not older than the tier allows.
@@ -539,13 +539,13 @@ findings contains lib.finding("GATE-STALENESS", msg, "/card/governance/training_
 	is_number(max_age)
 	age := lib.days(lib.now_ns - trained_at)
 	age > max_age
-	msg := sprintf("the model was trained %d days ago (%s), more than the %s days allowed for %s; retrain and re-evaluate it", [age, lib.date(trained_at), lib.val(max_age), tier_label])
+	msg := lib.format("the model was trained %d days ago (%s), more than the %s days allowed for %s; retrain and re-evaluate it", [age, lib.date(trained_at), lib.val(max_age), tier_label])
 }
 
 findings contains lib.finding("GATE-STALENESS", msg, "/card/governance/training_completed_at") if {
 	is_number(trained_at)
 	trained_at > lib.now_ns
-	msg := sprintf("the training date %s is in the future", [lib.date(trained_at)])
+	msg := lib.format("the training date %s is in the future", [lib.date(trained_at)])
 }
 
 # ---------------------------------------------------------------------------------------
@@ -571,14 +571,14 @@ else := lib.timeline.attested_at_ns if is_number(lib.timeline.attested_at_ns)
 
 findings contains lib.finding("GATE-REVIEW", msg, "/card/governance/review_interval_days") if {
 	not is_number(card_interval)
-	msg := sprintf("no post-deployment review schedule: set governance.review_interval_days (at most %s days for %s)", [lib.val(max_interval), tier_label])
+	msg := lib.format("no post-deployment review schedule: set governance.review_interval_days (at most %s days for %s)", [lib.val(max_interval), tier_label])
 }
 
 findings contains lib.finding("GATE-REVIEW", msg, "/card/governance/review_interval_days") if {
 	is_number(card_interval)
 	is_number(max_interval)
 	card_interval > max_interval
-	msg := sprintf("governance.review_interval_days is %s, longer than the %s days allowed for %s", [lib.val(card_interval), lib.val(max_interval), tier_label])
+	msg := lib.format("governance.review_interval_days is %s, longer than the %s days allowed for %s", [lib.val(card_interval), lib.val(max_interval), tier_label])
 }
 
 findings contains lib.finding("GATE-REVIEW", msg, "/card/governance/last_review_at") if {
@@ -591,5 +591,5 @@ findings contains lib.finding("GATE-REVIEW", msg, "/card/governance/last_review_
 	is_number(interval)
 	since := lib.days(lib.now_ns - last_review)
 	since > interval
-	msg := sprintf("the last review was %d days ago (%s); reviews are due every %s days", [since, lib.date(last_review), lib.val(interval)])
+	msg := lib.format("the last review was %d days ago (%s); reviews are due every %s days", [since, lib.date(last_review), lib.val(interval)])
 }

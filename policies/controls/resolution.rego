@@ -23,7 +23,7 @@ else := "no reason recorded"
 # SC-MODEL-RESOLVED: a model server (or a model field) whose model cannot be named.
 findings contains lib.finding("SC-MODEL-RESOLVED", msg, "/model/uri") if {
 	role == "unresolved"
-	msg := sprintf("%s loads a model mlgate cannot name: %s", [component, reason])
+	msg := lib.format("%s loads a model mlgate cannot name: %s", [component, reason])
 }
 
 component := c if {
@@ -36,7 +36,7 @@ else := "the object"
 # SC-MODEL-DECLARED: the namespace requires every workload to declare its models.
 findings contains lib.finding("SC-MODEL-DECLARED", msg, "/request/annotations") if {
 	role == "undeclared"
-	msg := sprintf("%s declares no model (mlgate.io/model-uri or mlgate.io/models), and namespace %s requires it", [
+	msg := lib.format("%s declares no model (mlgate.io/model-uri or mlgate.io/models), and namespace %s requires it", [
 		input.request.kind, lib.show(input.request.namespace),
 	])
 }
@@ -45,5 +45,5 @@ findings contains lib.finding("SC-MODEL-DECLARED", msg, "/request/annotations") 
 findings contains lib.finding("SC-RUNTIME-PINNED", msg, "/model/uri") if {
 	role == "runtime-image"
 	not regex.match(`@sha256:[0-9a-f]{64}$`, input.model.uri)
-	msg := sprintf("runtime image %s (%s) is not pinned by digest", [lib.show(input.model.uri), component])
+	msg := lib.format("runtime image %s (%s) is not pinned by digest", [lib.show(input.model.uri), component])
 }

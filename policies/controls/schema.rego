@@ -11,7 +11,7 @@ result := lib.evidence_section("schema")
 findings contains lib.finding("SCHEMA-CARD", msg, path) if {
 	some e in lib.arr(object.get(result, "errors", []))
 	path := error_path(e)
-	msg := sprintf("model card field %s does not match the schema: %v", [path, object.get(lib.obj(e), "message", "invalid")])
+	msg := lib.format("model card field %s does not match the schema: %v", [path, object.get(lib.obj(e), "message", "invalid")])
 }
 
 # Invalid without details still counts.

@@ -31,14 +31,14 @@ findings contains lib.finding("SC-SIGNED", msg, "/signature") if {
 findings contains lib.finding("SC-SIGNED", msg, "/binding/evidence") if {
 	not sig.present == true
 	bind.evidence == "none"
-	msg := sprintf("model %s (%s) is not signed: it has no evidence of its own; an object with several models states each one's digest, signature and attestation in the mlgate.io/models annotation", [lib.show(input.model.uri), component])
+	msg := lib.format("model %s (%s) is not signed: it has no evidence of its own; an object with several models states each one's digest, signature and attestation in the mlgate.io/models annotation", [lib.show(input.model.uri), component])
 }
 
 findings contains lib.finding("SC-SIGNED", msg, "/signature") if {
 	sig.present == true
 	not sig.verified == true
 	not sig.unknown_signer == true
-	msg := sprintf("model signature does not verify: %v", [reason(sig)])
+	msg := lib.format("model signature does not verify: %v", [reason(sig)])
 }
 
 reason(v) := v.error if lib.text(v.error)
@@ -50,7 +50,7 @@ else := "unknown error"
 findings contains lib.finding("SC-TRUSTED-SIGNER", msg, "/signature/identity") if {
 	sig.verified == true
 	not sig.trusted == true
-	msg := sprintf("model is signed by %s, which is not a trusted model signer for this environment in trust.yaml", [signer(sig)])
+	msg := lib.format("model is signed by %s, which is not a trusted model signer for this environment in trust.yaml", [signer(sig)])
 }
 
 # A key trust.yaml does not list: the signature cannot even be checked, and the root cause
@@ -59,12 +59,12 @@ findings contains lib.finding("SC-TRUSTED-SIGNER", msg, "/signature/identity") i
 	sig.present == true
 	not sig.verified == true
 	sig.unknown_signer == true
-	msg := sprintf("model is signed by %s, which is not a trusted model signer in trust.yaml", [signer(sig)])
+	msg := lib.format("model is signed by %s, which is not a trusted model signer in trust.yaml", [signer(sig)])
 }
 
 # signer(v) names who signed: the identity, and the OIDC issuer only when there is one
 # (key-based signers have none).
-signer(v) := sprintf("%s (issuer %s)", [v.identity, v.issuer]) if {
+signer(v) := lib.format("%s (issuer %s)", [v.identity, v.issuer]) if {
 	lib.text(v.identity)
 	lib.text(v.issuer)
 } else := v.identity if {
@@ -77,7 +77,7 @@ findings contains lib.finding("SC-DIGEST-MATCH", msg, "/signature/subject_digest
 	lib.declared_digest
 	subject := object.get(sig, "subject_digest", null)
 	subject != lib.declared_digest
-	msg := sprintf("the signature covers %v but the object declares mlgate.io/model-digest %v", [subject, lib.declared_digest])
+	msg := lib.format("the signature covers %v but the object declares mlgate.io/model-digest %v", [subject, lib.declared_digest])
 }
 
 findings contains lib.finding("SC-DIGEST-MATCH", msg, "/signature/digest_matches") if {
@@ -99,13 +99,13 @@ findings contains lib.finding("SC-DIGEST-MATCH", msg, "/model/declared_digest") 
 findings contains lib.finding("SC-DIGEST-PINNED", msg, "/model/declared_digest") if {
 	not lib.declared_digest
 	mutable_reference
-	msg := sprintf("model URI %s is mutable (scheme %v) and the object declares no mlgate.io/model-digest", [input.model.uri, scheme])
+	msg := lib.format("model URI %s is mutable (scheme %v) and the object declares no mlgate.io/model-digest", [input.model.uri, scheme])
 }
 
 findings contains lib.finding("SC-DIGEST-PINNED", msg, "/model/declared_digest") if {
 	digest := lib.declared_digest
 	not regex.match(`^sha256:[0-9a-f]{64}$`, digest)
-	msg := sprintf("mlgate.io/model-digest '%s' is not of the form sha256:<64 lowercase hex digits>", [digest])
+	msg := lib.format("mlgate.io/model-digest '%s' is not of the form sha256:<64 lowercase hex digits>", [digest])
 }
 
 scheme := s if {
@@ -121,7 +121,7 @@ mutable_reference if not lib.text(object.get(input.model, "uri_digest", null))
 # the declared digest.
 findings contains lib.finding("SC-LEGACY-SIGNATURE", msg, "/signature/legacy") if {
 	sig.legacy == true
-	msg := sprintf("the model signature uses a legacy format without a root digest (predicate %v); re-sign with mlgate sign", [object.get(sig, "predicate_type", null)])
+	msg := lib.format("the model signature uses a legacy format without a root digest (predicate %v); re-sign with mlgate sign", [object.get(sig, "predicate_type", null)])
 }
 
 findings contains lib.finding("SC-LEGACY-SIGNATURE", msg, "/signature/subject_digest") if {
@@ -144,33 +144,33 @@ findings contains lib.finding("SC-ATTESTED", msg, "/attestation") if {
 	att.present == true
 	not att.verified == true
 	not att.unknown_signer == true
-	msg := sprintf("the governance attestation does not verify: %v", [reason(att)])
+	msg := lib.format("the governance attestation does not verify: %v", [reason(att)])
 }
 
 findings contains lib.finding("SC-ATTESTED", msg, "/attestation/identity") if {
 	att.present == true
 	not att.verified == true
 	att.unknown_signer == true
-	msg := sprintf("the governance attestation is signed by %s, which is not the promotion identity trusted in trust.yaml", [signer(att)])
+	msg := lib.format("the governance attestation is signed by %s, which is not the promotion identity trusted in trust.yaml", [signer(att)])
 }
 
 findings contains lib.finding("SC-ATTESTED", msg, "/attestation/identity") if {
 	att.verified == true
 	not att.trusted == true
-	msg := sprintf("the governance attestation is signed by %s, which is not the promotion identity trusted in trust.yaml", [signer(att)])
+	msg := lib.format("the governance attestation is signed by %s, which is not the promotion identity trusted in trust.yaml", [signer(att)])
 }
 
 findings contains lib.finding("SC-ATTESTED", msg, "/attestation/predicate_type") if {
 	att.verified == true
 	object.get(att, "predicate_type", null) != governance_predicate
-	msg := sprintf("the attestation predicate type is %v, expected %s", [lib.show(object.get(att, "predicate_type", null)), governance_predicate])
+	msg := lib.format("the attestation predicate type is %v, expected %s", [lib.show(object.get(att, "predicate_type", null)), governance_predicate])
 }
 
 findings contains lib.finding("SC-ATTESTED", msg, "/attestation/subject_digest") if {
 	att.verified == true
 	lib.declared_digest
 	object.get(att, "subject_digest", null) != lib.declared_digest
-	msg := sprintf("the governance attestation is about %v, not about the deployed model %v", [object.get(att, "subject_digest", null), lib.declared_digest])
+	msg := lib.format("the governance attestation is about %v, not about the deployed model %v", [object.get(att, "subject_digest", null), lib.declared_digest])
 }
 
 # SC-URI-BOUND: the governance attestation was issued for the URI that is deployed. Evidence
@@ -179,7 +179,7 @@ findings contains lib.finding("SC-URI-BOUND", msg, "/binding/uri_attested") if {
 	att.trusted == true
 	not bind.uri_attested == true
 	count(lib.arr(object.get(bind, "attested_uris", []))) > 0
-	msg := sprintf("expected %s, attested %s: the governance attestation was not issued for the deployed URI", [
+	msg := lib.format("expected %s, attested %s: the governance attestation was not issued for the deployed URI", [
 		trim_space(deployed_uri),
 		lib.join(", ", sort(lib.arr(bind.attested_uris))),
 	])
@@ -188,7 +188,7 @@ findings contains lib.finding("SC-URI-BOUND", msg, "/binding/uri_attested") if {
 findings contains lib.finding("SC-URI-BOUND", msg, "/binding/attested_uris") if {
 	att.trusted == true
 	count(lib.arr(object.get(bind, "attested_uris", []))) == 0
-	msg := sprintf("the governance attestation names no model URI, so it cannot be bound to the deployed URI %s; re-attest with mlgate attest --model-uri", [lib.show(deployed_uri)])
+	msg := lib.format("the governance attestation names no model URI, so it cannot be bound to the deployed URI %s; re-attest with mlgate attest --model-uri", [lib.show(deployed_uri)])
 }
 
 deployed_uri := u if {
@@ -204,7 +204,7 @@ findings contains lib.finding("SC-URI-DIGEST", msg, "/model/uri_digest") if {
 	startswith(pinned, "sha256:")
 	lib.declared_digest
 	pinned != lib.declared_digest
-	msg := sprintf("the URI pins %s but the declared mlgate.io/model-digest is %s (expected %s, deployed %s)", [pinned, lib.declared_digest, lib.declared_digest, pinned])
+	msg := lib.format("the URI pins %s but the declared mlgate.io/model-digest is %s (expected %s, deployed %s)", [pinned, lib.declared_digest, lib.declared_digest, pinned])
 }
 
 # SC-POD-START-VERIFY: the bytes behind a mutable reference are checked when the pod starts,
@@ -261,7 +261,7 @@ verifier_containers := [st.container |
 
 ungated(step) := array.concat(
 	["it is a sidecar (restartPolicy is set)" | object.get(step, "blocks_start", true) == false],
-	[sprintf("init container %s runs after it", [lib.show(name)]) |
+	[lib.format("init container %s runs after it", [lib.show(name)]) |
 		some name in lib.arr(object.get(step, "followed_by", []))
 		not name in verifier_containers
 	],
@@ -283,20 +283,20 @@ step_problem contains [step.container, msg] if {
 	msg := not_served(step)
 }
 
-not_served(step) := sprintf("mlgate sees no container reading %s, so no check can be tied to it", [lib.show(deployed_uri)]) if {
+not_served(step) := lib.format("mlgate sees no container reading %s, so no check can be tied to it", [lib.show(deployed_uri)]) if {
 	not is_string(object.get(loads, "container", null))
-} else := sprintf("container %s loads %s itself, not the directory %s that %s verified: point its model argument at %s", [
+} else := lib.format("container %s loads %s itself, not the directory %s that %s verified: point its model argument at %s", [
 	lib.show(loads.container), loads.uri, lib.show(object.get(step, "model_dir", "")),
 	lib.show(step.container), lib.show(object.get(step, "model_dir", "")),
 ]) if {
 	not is_string(object.get(loads, "path", null))
-} else := sprintf("%s verifies %v, which is not on a volume the server can mount", [lib.show(step.container), object.get(step, "model_dir", null)]) if {
+} else := lib.format("%s verifies %v, which is not on a volume the server can mount", [lib.show(step.container), object.get(step, "model_dir", null)]) if {
 	not is_string(object.get(location(step), "volume", null))
-} else := sprintf("container %s loads %s from its own image filesystem, not the volume %s that %s verified", [
+} else := lib.format("container %s loads %s from its own image filesystem, not the volume %s that %s verified", [
 	lib.show(loads.container), loads.path, lib.show(location(step).volume), lib.show(step.container),
 ]) if {
 	not is_string(object.get(loads, "volume", null))
-} else := sprintf("container %s loads %s (volume %s, path %v), but %s verified %v (volume %s, path %v)", [
+} else := lib.format("container %s loads %s (volume %s, path %v), but %s verified %v (volume %s, path %v)", [
 	lib.show(loads.container), loads.path, lib.show(loads.volume), object.get(loads, "volume_path", null),
 	lib.show(step.container), object.get(step, "model_dir", null),
 	lib.show(location(step).volume), object.get(location(step), "volume_path", null),
@@ -312,14 +312,14 @@ step_problem contains [step.container, msg] if {
 	is_string(volume)
 	kind := object.get(location(step), "volume_type", null)
 	not kind in pod_private_volumes
-	msg := sprintf("the verified volume %s is %v, which something outside the pod can change after the check: copy the model into an emptyDir and verify the copy", [lib.show(volume), kind])
+	msg := lib.format("the verified volume %s is %v, which something outside the pod can change after the check: copy the model into an emptyDir and verify the copy", [lib.show(volume), kind])
 }
 
 # Nothing in the pod may write the verified volume after the check.
 step_problem contains [step.container, msg] if {
 	some step in template_steps
 	some writer in lib.arr(object.get(step, "writers", []))
-	msg := sprintf("container %s mounts the verified volume %s writable at %s after the check: mount it readOnly", [
+	msg := lib.format("container %s mounts the verified volume %s writable at %s after the check: mount it readOnly", [
 		lib.show(writer.container), lib.show(location(step).volume), writer.mount_path,
 	])
 }
@@ -328,7 +328,7 @@ step_problem contains [step.container, msg] if {
 step_problem contains [step.container, msg] if {
 	some step in template_steps
 	not step.image_pinned == true
-	msg := sprintf("its image %s is not pinned by digest (@sha256:), so the tag can be moved to another build: pin it", [lib.show(object.get(step, "image", ""))])
+	msg := lib.format("its image %s is not pinned by digest (@sha256:), so the tag can be moved to another build: pin it", [lib.show(object.get(step, "image", ""))])
 }
 
 step_problem contains [step.container, msg] if {
@@ -336,21 +336,21 @@ step_problem contains [step.container, msg] if {
 	step.image_pinned == true
 	count(verifier_digests) > 0
 	not step.image_digest in verifier_digests
-	msg := sprintf("its image digest %v is not a trusted verifier build (supply_chain.verifier_image_digests: %s)", [step.image_digest, lib.join(", ", sort(verifier_digests))])
+	msg := lib.format("its image digest %v is not a trusted verifier build (supply_chain.verifier_image_digests: %s)", [step.image_digest, lib.join(", ", sort(verifier_digests))])
 }
 
 # The check trusts the image's own trust policy, with nothing left out, in this pod's scope.
 step_problem contains [step.container, msg] if {
 	some step in template_steps
 	object.get(step, "policies", null) != object.get(step, "image_policies", "")
-	msg := sprintf("it trusts the policy directory %v, not the verifier image's own %v (--policies / MLGATE_POLICIES)", [object.get(step, "policies", null), object.get(step, "image_policies", null)])
+	msg := lib.format("it trusts the policy directory %v, not the verifier image's own %v (--policies / MLGATE_POLICIES)", [object.get(step, "policies", null), object.get(step, "image_policies", null)])
 }
 
 step_problem contains [step.container, msg] if {
 	some step in template_steps
 	overrides := lib.arr(object.get(step, "overrides", []))
 	count(overrides) > 0
-	msg := sprintf("its options %s replace what it trusts or leave files unchecked", [lib.join(", ", overrides)])
+	msg := lib.format("its options %s replace what it trusts or leave files unchecked", [lib.join(", ", overrides)])
 }
 
 # `mlgate verify` defaults to production's trust (the reference); another environment than
@@ -359,14 +359,14 @@ step_problem contains [step.container, msg] if {
 	some step in template_steps
 	scope_env := object.get(scope(step), "environment", null)
 	not scope_env in {input.context.environment, "production"}
-	msg := sprintf("it evaluates trust.yaml for environment %s, not %s (--environment / MLGATE_ENVIRONMENT)", [lib.show(scope_env), lib.show(input.context.environment)])
+	msg := lib.format("it evaluates trust.yaml for environment %s, not %s (--environment / MLGATE_ENVIRONMENT)", [lib.show(scope_env), lib.show(input.context.environment)])
 }
 
 step_problem contains [step.container, msg] if {
 	some step in template_steps
 	scope_ns := object.get(scope(step), "namespace", null)
 	scope_ns != input.request.namespace
-	msg := sprintf("it evaluates trust.yaml for namespace %s, not %s: set POD_NAMESPACE from the downward API (fieldRef metadata.namespace)", [lib.show(scope_ns), lib.show(input.request.namespace)])
+	msg := lib.format("it evaluates trust.yaml for namespace %s, not %s: set POD_NAMESPACE from the downward API (fieldRef metadata.namespace)", [lib.show(scope_ns), lib.show(input.request.namespace)])
 }
 
 # KServe: the storage initializer replaced by the verifying ClusterStorageContainer
@@ -402,7 +402,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 	needs_pod_start
 	not pod_start_verified
 	count(template_steps) == 0
-	msg := sprintf("model URI %s is mutable and nothing verifies its bytes at pod start: add an init container running `mlgate verify --expect-digest %s` (image %s)", [
+	msg := lib.format("model URI %s is mutable and nothing verifies its bytes at pod start: add an init container running `mlgate verify --expect-digest %s` (image %s)", [
 		lib.show(deployed_uri),
 		digest_hint,
 		lib.join(" or ", sort(verifier_images)),
@@ -414,7 +414,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 	not pod_start_verified
 	some step in relevant_steps
 	not object.get(step, "image_repository", "") in verifier_images
-	msg := sprintf("init container %s verifies with image %s, which is not a configured verifier image (%s)", [
+	msg := lib.format("init container %s verifies with image %s, which is not a configured verifier image (%s)", [
 		lib.show(object.get(step, "container", "")),
 		lib.show(object.get(step, "image", "")),
 		lib.join(", ", sort(verifier_images)),
@@ -429,7 +429,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 	checks_admitted_digest(step)
 	reasons := ungated(step)
 	count(reasons) > 0
-	msg := sprintf("the pod-start verifier %s does not gate the model server: %s; make it a regular init container and the last one", [
+	msg := lib.format("the pod-start verifier %s does not gate the model server: %s; make it a regular init container and the last one", [
 		lib.show(object.get(step, "container", "")),
 		lib.join("; ", reasons),
 	])
@@ -441,7 +441,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 	some step in relevant_steps
 	object.get(step, "image_repository", "") in verifier_images
 	not checks_admitted_digest(step)
-	msg := sprintf("the pod-start verifier %s checks %v, not the admitted digest %v (expected %v)", [
+	msg := lib.format("the pod-start verifier %s checks %v, not the admitted digest %v (expected %v)", [
 		lib.show(object.get(step, "container", "")),
 		object.get(step, "expect_digest", null),
 		object.get(input.model, "declared_digest", null),
@@ -456,7 +456,7 @@ findings contains lib.finding("SC-POD-START-VERIFY", msg, "/binding/pod_start_st
 	object.get(step, "image_repository", "") in verifier_images
 	problems := problems_of(step)
 	count(problems) > 0
-	msg := sprintf("the pod-start verifier %s does not prove what runs as %s: %s", [
+	msg := lib.format("the pod-start verifier %s does not prove what runs as %s: %s", [
 		lib.show(object.get(step, "container", "")),
 		lib.show(deployed_uri),
 		lib.join("; ", problems),
@@ -481,7 +481,7 @@ findings contains lib.finding("SC-ATTESTATION-FRESH", msg, "/attestation/predica
 	att.trusted == true
 	is_number(attested_at)
 	attested_at > lib.now_ns + clock_skew_ns
-	msg := sprintf("the governance attestation is dated in the future (%s); refusing it", [lib.date(attested_at)])
+	msg := lib.format("the governance attestation is dated in the future (%s); refusing it", [lib.date(attested_at)])
 }
 
 findings contains lib.finding("SC-ATTESTATION-FRESH", msg, "/attestation/predicate/created_at") if {
@@ -490,7 +490,7 @@ findings contains lib.finding("SC-ATTESTATION-FRESH", msg, "/attestation/predica
 	is_number(max_attestation_age_days)
 	age := lib.days(lib.now_ns - attested_at)
 	age > max_attestation_age_days
-	msg := sprintf("the governance attestation is %s days old (created %s); the maximum for %s-risk models is %s days: re-attest after a fresh review", [
+	msg := lib.format("the governance attestation is %s days old (created %s); the maximum for %s-risk models is %s days: re-attest after a fresh review", [
 		lib.val(age),
 		lib.date(attested_at),
 		lib.risk_tier,

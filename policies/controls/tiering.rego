@@ -17,7 +17,7 @@ findings contains lib.finding("TIER-DECLARED", msg, "/card/governance/risk_tier"
 	tier := lib.gov("risk_tier")
 	tier != null
 	not tier in lib.tiers
-	msg := sprintf("governance.risk_tier %v is not one of prohibited, high, limited, minimal", [lib.show(tier)])
+	msg := lib.format("governance.risk_tier %v is not one of prohibited, high, limited, minimal", [lib.show(tier)])
 }
 
 # TIER-ATTESTED: the tier (and the whole card) must come from a trusted governance
@@ -25,7 +25,7 @@ findings contains lib.finding("TIER-DECLARED", msg, "/card/governance/risk_tier"
 findings contains lib.finding("TIER-ATTESTED", msg, "/card_source") if {
 	not lib.card_trusted
 	source := object.get(input, "card_source", "none")
-	msg := sprintf("the risk tier '%s' comes from a card with source '%s', not from a trusted governance attestation (mlgate.io/attestation)", [lib.risk_tier, source])
+	msg := lib.format("the risk tier '%s' comes from a card with source '%s', not from a trusted governance attestation (mlgate.io/attestation)", [lib.risk_tier, source])
 }
 
 # The attestation and a declared card must not disagree about the tier.
@@ -35,14 +35,14 @@ findings contains lib.finding("TIER-ATTESTED", msg, "/card/governance/risk_tier"
 	is_string(attested)
 	lib.declared_tier
 	attested != lib.declared_tier
-	msg := sprintf("the card declares risk tier '%s' but the governance attestation says '%s'", [lib.declared_tier, attested])
+	msg := lib.format("the card declares risk tier '%s' but the governance attestation says '%s'", [lib.declared_tier, attested])
 }
 
 # TIER-PROHIBITED: AI Act Art. 5 practices may not be deployed anywhere.
 findings contains lib.finding("TIER-PROHIBITED", msg, "/card/governance/prohibited_practices") if {
 	count(lib.prohibited_practices) > 0
-	names := sort([sprintf("%v", [p]) | some p in lib.prohibited_practices])
-	msg := sprintf("the model card lists prohibited AI practices (AI Act Art. 5): %s", [lib.join(", ", names)])
+	names := sort([lib.format("%v", [p]) | some p in lib.prohibited_practices])
+	msg := lib.format("the model card lists prohibited AI practices (AI Act Art. 5): %s", [lib.join(", ", names)])
 }
 
 findings contains lib.finding("TIER-PROHIBITED", msg, "/card/governance/risk_tier") if {
@@ -57,14 +57,14 @@ findings contains lib.finding("TIER-ANNEX-III", msg, "/card/governance/risk_tier
 	not lib.valid_derogation
 	lib.declared_tier != "high"
 	lib.declared_tier != "prohibited"
-	msg := sprintf("Annex III area '%s' makes the model high risk, but the card declares risk tier '%s' (and no documented Art. 6(3) derogation)", [area, lib.declared_tier])
+	msg := lib.format("Annex III area '%s' makes the model high risk, but the card declares risk tier '%s' (and no documented Art. 6(3) derogation)", [area, lib.declared_tier])
 }
 
 findings contains lib.finding("TIER-ANNEX-III", msg, "/card/governance/risk_tier") if {
 	area := lib.annex_iii_area
 	not lib.valid_derogation
 	not lib.declared_tier
-	msg := sprintf("Annex III area '%s' makes the model high risk, but the card declares no valid risk tier", [area])
+	msg := lib.format("Annex III area '%s' makes the model high risk, but the card declares no valid risk tier", [area])
 }
 
 # TIER-DEROGATION: claiming Art. 6(3) needs the documented assessment (Art. 6(4)).
@@ -79,7 +79,7 @@ findings contains lib.finding("TIER-DEROGATION", msg, "/card/governance/personal
 	lib.derogation_claimed
 	lib.annex_iii_area
 	lib.profiling
-	msg := sprintf("an Art. 6(3) derogation cannot apply: the model profiles natural persons (governance.personal_data.profiling) in Annex III area '%s'", [lib.annex_iii_area])
+	msg := lib.format("an Art. 6(3) derogation cannot apply: the model profiles natural persons (governance.personal_data.profiling) in Annex III area '%s'", [lib.annex_iii_area])
 }
 
 # TIER-ANNEX-III: the card's own description of what the model is for names an Annex III
@@ -97,7 +97,7 @@ findings contains lib.finding("TIER-ANNEX-III", msg, "/card/governance/intended_
 	not lib.annex_iii_area
 	not lib.valid_derogation
 	count(purpose_matches) > 0
-	areas := sort({sprintf("%v", [pair[0]]) | some pair in purpose_matches})
-	terms := sort({sprintf("'%v'", [pair[1]]) | some pair in purpose_matches})
-	msg := sprintf("the intended purpose mentions %s, an Annex III use (%s), but the card declares risk tier '%s' and no governance.annex_iii_area; classify it as high risk or attach a signed Art. 6(3) derogation assessment", [lib.join(", ", terms), lib.join(", ", areas), lib.declared_tier])
+	areas := sort({lib.format("%v", [pair[0]]) | some pair in purpose_matches})
+	terms := sort({lib.format("'%v'", [pair[1]]) | some pair in purpose_matches})
+	msg := lib.format("the intended purpose mentions %s, an Annex III use (%s), but the card declares risk tier '%s' and no governance.annex_iii_area; classify it as high risk or attach a signed Art. 6(3) derogation assessment", [lib.join(", ", terms), lib.join(", ", areas), lib.declared_tier])
 }

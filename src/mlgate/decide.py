@@ -180,9 +180,10 @@ def collapse(doc: dict[str, Any], items: list[Violation]) -> list[Violation]:
     items = root_cause_order(items)
     if any(v.control == "TIER-PROHIBITED" for v in items):
         kept = [v for v in items if v.control == "TIER-PROHIBITED" or v.control.startswith("SC-")]
-        moot = sorted({v.control for v in items if v not in kept})
+        kept_ids = {id(v) for v in kept}  # by identity: equality would compare every field
+        rest = [v for v in items if id(v) not in kept_ids]
+        moot = sorted({v.control for v in rest})
         if moot:
-            rest = [v for v in items if v not in kept]
             kept.append(
                 _summary(
                     rest,
@@ -207,7 +208,8 @@ def collapse(doc: dict[str, Any], items: list[Violation]) -> list[Violation]:
     controls = sorted({v.control for v in card_bound})
     if len(controls) < 2:
         return items
-    kept = [v for v in items if v not in card_bound]
+    bound_ids = {id(v) for v in card_bound}
+    kept = [v for v in items if id(v) not in bound_ids]
     kept.append(
         _summary(
             card_bound,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ log = logging.getLogger("mlgate.engine")
 
 
 DEFAULT_BACKEND = "wasm"
+# Inputs per call of a backend's evaluate_batch: the fixed cost per call is then ~1/32 of
+# one input's, and one input's error costs a batch's re-run one by one.
+BATCH_SIZE = 32
 # "embedded" was the rego-cpp engine's name; it now means the embedded Wasm engine.
 BACKEND_ALIASES = {"embedded": "wasm"}
 BACKENDS = ("wasm", "opa")
@@ -71,7 +74,6 @@ class Engine:
         self.policy_set = policy_set
         self.backend = make_backend(policy_set, backend, **backend_options)
         self._cards = CardValidator()
-        self._input_validator = validator("input.schema.json")
         self._supply_chain = supply_chain
 
     @classmethod
@@ -117,7 +119,9 @@ class Engine:
         return self._supply_chain
 
     def input_errors(self, doc: Any) -> list[str]:
-        errors = sorted(self._input_validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+        # validator() is cached per process; built on first use (not every command validates).
+        checker = validator("input.schema.json")
+        errors = sorted(checker.iter_errors(doc), key=lambda e: list(e.absolute_path))
         return [f"{pointer_of(e.absolute_path) or '/'}: {e.message[:200]}" for e in errors[:10]]
 
     def with_card_evidence(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +154,13 @@ class Engine:
 
     def evaluate(self, input_document: dict[str, Any], *, validate: bool = True) -> Decision:
         """One decision for one canonical input. Never raises for bad input or Rego errors."""
+        prepared = self._prepare(input_document, validate)
+        if isinstance(prepared, Decision):
+            return prepared
+        return self._decision(prepared, lambda: self.backend.evaluate(prepared))
+
+    def _prepare(self, input_document: dict[str, Any], validate: bool) -> dict[str, Any] | Decision:
+        """The input the Rego sees (with the card's evidence), or the denial that refuses it."""
         if validate:
             problems = self.input_errors(input_document)
             if problems:
@@ -167,9 +178,12 @@ class Engine:
                 f"input number at {where} is outside the 64-bit range every Rego engine "
                 "computes alike (see mlgate.numbers)",
             )
-        doc = self.with_card_evidence(input_document)
+        return self.with_card_evidence(input_document)
+
+    def _decision(self, doc: dict[str, Any], rego: Callable[[], dict[str, Any]]) -> Decision:
+        """The decision on the Rego's answer (``rego()``); any failure is a denial naming it."""
         try:
-            result = self.backend.evaluate(doc)
+            result = rego()
             return decide(doc, result, self.policy_set, self.backend.name)
         except BackendUnavailable as err:
             log.warning("backend unavailable, denying: %s", err)
@@ -219,8 +233,64 @@ class Engine:
 
         EvaluationCancelled (only with ``cancelled``) is the one exception it raises.
         """
+        inputs = self._inputs_or_denial(subject, now_ns)
+        if isinstance(inputs, Decision):
+            return inputs
+        return self.evaluate_all(inputs, subject.describe(), cancelled=cancelled)
+
+    def evaluate_subjects(
+        self, subjects: Sequence[Subject], *, now_ns: int | None = None
+    ) -> list[Decision]:
+        """``evaluate_subject`` of each subject, the same decisions, with the Rego of all their
+        inputs evaluated in batches where the backend can (``evaluate_batch``): a run over
+        many objects then pays the engine's fixed cost per call once per batch."""
+        prepared: list[Decision | list[dict[str, Any] | Decision]] = []
+        for subject in subjects:
+            inputs = self._inputs_or_denial(subject, now_ns)
+            if isinstance(inputs, Decision):
+                prepared.append(inputs)
+            else:
+                prepared.append([self._prepare(doc, validate=False) for doc in inputs])
+        docs = [
+            p for item in prepared if isinstance(item, list) for p in item if isinstance(p, dict)
+        ]
+        answers = iter(self._rego_batches(docs))
+        out = []
+        for subject, item in zip(subjects, prepared, strict=True):
+            if isinstance(item, Decision):
+                out.append(item)
+                continue
+            decisions = [
+                p if isinstance(p, Decision) else self._decision(p, _replay(next(answers)))
+                for p in item
+            ]
+            out.append(combine(decisions, subject.describe()))
+        return out
+
+    def _rego_batches(self, docs: list[dict[str, Any]]) -> list[Any]:
+        """The backend's answer (or the exception it raised) for each input, in order."""
+        batch = getattr(self.backend, "evaluate_batch", None)
+        out: list[Any] = []
+        for start in range(0, len(docs), BATCH_SIZE):
+            chunk = docs[start : start + BATCH_SIZE]
+            if batch is not None and len(chunk) > 1:
+                try:
+                    out += batch(chunk)
+                    continue
+                except Exception:  # then each input alone: a failure becomes that input's denial
+                    pass
+            for doc in chunk:
+                try:
+                    out.append(self.backend.evaluate(doc))
+                except Exception as err:  # replayed by _decision, which denies on it
+                    out.append(err)
+        return out
+
+    def _inputs_or_denial(
+        self, subject: Subject, now_ns: int | None
+    ) -> list[dict[str, Any]] | Decision:
         try:
-            inputs = self.build_inputs(subject, now_ns=now_ns)
+            return self.build_inputs(subject, now_ns=now_ns)
         except Exception as err:  # evidence collection must never admit by accident
             log.exception("building the input failed, denying")
             stub = {"request": subject.describe(), "context": {"environment": subject.environment}}
@@ -229,10 +299,20 @@ class Engine:
                 EVAL_ERROR_CONTROL,
                 f"could not build the policy input: {type(err).__name__}: {err}",
             )
-        return self.evaluate_all(inputs, subject.describe(), cancelled=cancelled)
 
     def close(self) -> None:
         self.backend.close()
+
+
+def _replay(answer: Any) -> Callable[[], dict[str, Any]]:
+    """A Rego call that gives a recorded answer, or raises the recorded failure."""
+
+    def rego() -> dict[str, Any]:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    return rego
 
 
 def _skeleton(doc: dict[str, Any]) -> dict[str, Any]:

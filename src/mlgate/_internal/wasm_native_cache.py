@@ -22,8 +22,6 @@ import functools
 import hashlib
 import os
 import platform
-import stat
-import tempfile
 import threading
 import types
 from importlib import metadata
@@ -33,14 +31,14 @@ from typing import Any
 import wasmtime
 from opapywasm import runtime as _runtime
 
+from mlgate._internal.private_cache import TOOL_CACHE, trusted_file, write_private
+
 ENV_SWITCH = "MLGATE_WASM_NATIVE_CACHE"
 _LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
-    from mlgate.rego.opaprocess import TOOL_CACHE
-
-    return Path(TOOL_CACHE) / "wasm-native"
+    return TOOL_CACHE / "wasm-native"
 
 
 def enabled() -> bool:
@@ -60,24 +58,7 @@ def entry_name(wasm: bytes) -> str:
 
 def _cached_entry(wasm: bytes) -> Path | None:
     """The trusted cache file for this module, if there is one."""
-    directory = cache_dir()
-    path = directory / entry_name(wasm)
-    try:
-        if path.is_file() and _private(directory) and _private(path):
-            return path
-    except OSError:
-        pass
-    return None
-
-
-def _private(path: Path) -> bool:
-    """Owned by this user and writable by no one else (so no one else chose its bytes)."""
-    info = path.lstat()
-    return (
-        info.st_uid == os.getuid()
-        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        and not stat.S_ISLNK(info.st_mode)
-    )
+    return trusted_file(cache_dir(), entry_name(wasm))
 
 
 def load_or_compile(engine: wasmtime.Engine, wasm: bytes) -> wasmtime.Module:
@@ -104,16 +85,11 @@ def validate_unless_cached(engine: wasmtime.Engine, wasm: bytes) -> None:
 
 
 def _store(directory: Path, path: Path, module: wasmtime.Module) -> None:
-    try:  # best effort, atomic: a reader sees the old file or the new one, never a part
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private(directory):
-            return
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")  # created 0600
-        with os.fdopen(fd, "wb") as out:
-            out.write(module.serialize())
-        os.replace(tmp, path)
-    except (OSError, wasmtime.WasmtimeError):
-        pass
+    try:
+        data = module.serialize()
+    except wasmtime.WasmtimeError:
+        return
+    write_private(directory, path.name, bytes(data))
 
 
 class _CachedModule:

@@ -22,7 +22,7 @@ class CardValidator:
     """Validates cards; results are cached by content hash (cards repeat across requests)."""
 
     def __init__(self, schema: str = "model-card.schema.json") -> None:
-        self._validator = validator(schema)
+        self._schema = schema  # its validator is built on the first card not in the cache
         self._cache: Cache[dict[str, Any]] = Cache(_CACHE_SIZE)
 
     def evidence(self, card: dict[str, Any]) -> dict[str, Any]:
@@ -30,7 +30,9 @@ class CardValidator:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        errors = sorted(self._validator.iter_errors(card), key=lambda e: list(e.absolute_path))
+        errors = sorted(
+            validator(self._schema).iter_errors(card), key=lambda e: list(e.absolute_path)
+        )
         result = {
             "valid": not errors,
             "errors": [

@@ -65,7 +65,7 @@ def _start_worker(engine_args: argparse.Namespace) -> None:
 def _evaluate_slice(subjects: Sequence[Any]) -> list[Any]:
     if _engine_error is not None:
         raise _engine_error
-    return [_engine.evaluate_subject(s) for s in subjects]
+    return _engine.evaluate_subjects(subjects)  # type: ignore[no-any-return]
 
 
 def _slices(count: int, parts: int) -> list[tuple[int, int]]:
@@ -132,7 +132,7 @@ class Workers:
 
             engine = make_engine(self._engine_args)
             try:
-                return [engine.evaluate_subject(s) for s in subjects]
+                return engine.evaluate_subjects(subjects)  # type: ignore[no-any-return]
             finally:
                 engine.close()
         parts = [subjects[a:b] for a, b in _slices(len(subjects), self.jobs * SLICES_PER_WORKER)]

@@ -31,11 +31,14 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
 def make_engine(args: argparse.Namespace) -> Any:
     from mlgate.engine import Engine
     from mlgate.policyset import default_policy_dir
+    from mlgate.policyset.cache import load_policy_set_cached
 
     options: dict[str, Any] = {}
     if args.backend == "opa" and getattr(args, "opa_url", None):
         options["url"] = args.opa_url
-    return Engine.from_path(args.policies or default_policy_dir(), args.backend, **options)
+    # The checked policy set is cached by content: most of a CI check's start-up otherwise.
+    policy_set = load_policy_set_cached(args.policies or default_policy_dir())
+    return Engine(policy_set, args.backend, **options)
 
 
 def parse_labels(values: list[str] | None, flag: str) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Two kinds of call are refused before a policy set is accepted, naming the file and line:
 - builtins that would make a decision non-deterministic or do I/O (``http.send``,
   ``time.now_ns``, ``rand.intn``): the same input must get the same decision everywhere;
-- ``sprintf`` with a literal format that uses a directive outside the part of Go's ``fmt``
+- ``sprintf`` (or ``lib.format``) with a literal format that uses a directive outside the part of Go's ``fmt``
   the Wasm engine's host implements exactly (``mlgate.rego.gofmt``).
 Builtins that OPA's Wasm target leaves to the host and mlgate does not implement are refused
 when the module is built (``mlgate.rego.wasm_build``); OPA's compiler rejects unknown ones.
@@ -28,7 +28,10 @@ UNSAFE_BUILTINS: dict[str, str] = {
     "time.now_ns": "use input.context.now_ns so every engine and every test agrees",
 }
 UNSAFE_PREFIXES: dict[str, str] = {}
-_SPRINTF_LITERAL = re.compile(r"(?<![\w.])sprintf\s*\(\s*(\"(?:[^\"\\\n]|\\.)*\"|`[^`]*`)")
+# lib.format (policies/lib.rego) hands any template it does not compute itself to sprintf.
+_SPRINTF_LITERAL = re.compile(
+    r"(?<![\w.])(?:sprintf|lib\.format)\s*\(\s*(\"(?:[^\"\\\n]|\\.)*\"|`[^`]*`)"
+)
 
 KEYWORDS = frozenset(
     [

@@ -16,13 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from mlgate.errors import PolicyError
 from mlgate.policyset.yamlfile import LineMap, pointer_of
 from mlgate.shapes import mapping, sequence
+
+if TYPE_CHECKING:  # jsonschema costs ~50 ms to import: only where a document is validated
+    import jsonschema
 
 # Package data (src/mlgate/schemas links to the repository's schemas/; a wheel holds a copy).
 SCHEMA_DIR = Path(str(resources.files("mlgate") / "schemas")).resolve()
@@ -94,6 +95,8 @@ def load_schema(name: str) -> dict[str, Any]:
 @functools.cache
 def validator(name: str) -> jsonschema.protocols.Validator:
     """A compiled validator for ``schemas/<name>``; compiled once per process."""
+    import jsonschema
+
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
     # The schemas ship with the code and tests check them against their metaschemas

@@ -22,10 +22,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlgate._internal.private_cache import TOOL_CACHE
 from mlgate.errors import BackendUnavailable
 
-# The Makefile builds tools into $MLGATE_CACHE (default ~/.cache/mlgate), shared by every clone.
-TOOL_CACHE = Path(os.environ.get("MLGATE_CACHE") or Path.home() / ".cache" / "mlgate")
 REPO_OPA = TOOL_CACHE / "bin" / "opa"
 _STDERR_TAIL = 600
 
