@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import http.client
 import json
 import sys
@@ -147,6 +148,7 @@ def main() -> int:
             regocpp = RegoCpp(policy_set)
         except ImportError:
             emit({"bench": "backends", "note": "regopy not installed: no rego-cpp row"})
+    gc.freeze()  # as `mlgate serve` does after start-up: collections skip start-up's objects
     try:
         for name, doc in inputs(wasm):
             doc = wasm.with_card_evidence(doc)

@@ -485,7 +485,8 @@ def measure(case: Case, objects: int, repeat: int, cwd: Path) -> dict[str, Any]:
     record.update(
         wall_s=round(statistics.median(walls), 4),
         wall_min_s=round(min(walls), 4),
-        objects_per_s=round(objects / statistics.median(walls), 1),
+        # 3 significant digits: a slow one-object run on a loaded machine is not 0.0/s.
+        objects_per_s=float(f"{objects / statistics.median(walls):.3g}"),
         cpu_s=round(statistics.median(r.cpu_s for r in runs), 4),
         peak_rss_mib=round(max(r.peak_rss_mib for r in runs), 1),
         tree_rss_mib=round(max(r.tree_rss_mib for r in runs), 1),

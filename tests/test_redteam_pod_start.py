@@ -408,3 +408,82 @@ def test_only_trusted_verifier_builds_count_when_listed(
         assert "is not a trusted verifier build" in decision.violations[0].message
     finally:
         engine.close()
+
+
+# -- final pass: models hidden where the adapter did not look -----------------------------
+
+EVIL = "s3://attacker/evil-model"
+
+
+def beside_a_pinned_model(evidence: dict, digest: str, init=(), containers=()) -> dict:
+    """A content-addressed, signed model (needs no verifier) and something next to it."""
+    server = serve(
+        "--model", f"oci://registry.example.com/models/credit-scorer@{digest}", mounts=[]
+    )
+    return pod(evidence, digest, init=list(init), containers=[server, *containers], volumes=[])
+
+
+def test_the_pinned_model_alone_is_allowed(server: Server, evidence: dict, digest: str) -> None:
+    assert decide(server, beside_a_pinned_model(evidence, digest))["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        # a sidecar init container (it keeps running) that claims to verify but serves
+        lambda d: {"name": "helper", "image": "registry.example/ml/onnx-server:1.4",
+                   "restartPolicy": "Always", "args": ["--model", EVIL],
+                   "env": [{"name": "MLGATE_EXPECT_DIGEST", "value": d}]},
+        # the verifier's entry-point form, but on a server image whose entry point serves
+        lambda d: {"name": "helper", "image": "registry.example/ml/onnx-server:1.4",
+                   "args": ["--model-dir", "/tmp", "--expect-digest", d, "--model", EVIL]},
+        # on the verifier image, `--model` is still not a flag mlgate verify documents
+        lambda d: {**verify(d), "args": ["--model-dir", "/models", "--expect-digest", d,
+                                         "--model", EVIL]},
+    ],
+    ids=["sidecar-claims-to-verify", "entrypoint-form-on-a-server-image", "verifier-image"],
+)  # fmt: skip
+def test_a_model_in_an_init_container_that_claims_to_verify_is_seen(
+    server: Server, evidence: dict, digest: str, hidden: Any
+) -> None:
+    resp = decide(server, beside_a_pinned_model(evidence, digest, init=[hidden(digest)]))
+    assert resp["allowed"] is False, resp
+    assert EVIL in explanation(server, resp)
+
+
+@pytest.mark.parametrize(
+    ("command", "env"),
+    [
+        (["sh", "-c", 'eval "$CMD"'], [{"name": "CMD", "value": f"vllm serve {EVIL}"}]),
+        (["sh", "-c", 'exec "$0" "$@"', "vllm", "serve", EVIL], []),
+        (["/bin/bash", "-ec", 'exec vllm serve "$1" --port 8000', "bash", EVIL], []),
+        (["sh", "-c", "exec python3 -m vllm.entrypoints.openai.api_server $@", "sh", "--model",
+          EVIL], []),
+    ],
+    ids=["eval", "dollar-0-and-at", "dollar-1", "dollar-at-flags"],
+)  # fmt: skip
+def test_a_model_passed_through_shell_parameters_is_seen(
+    server: Server, evidence: dict, digest: str, command: list[str], env: list
+) -> None:
+    side = {"name": "side", "image": "python:3.11", "command": command, "env": env}
+    resp = decide(server, beside_a_pinned_model(evidence, digest, containers=[side]))
+    assert resp["allowed"] is False, resp
+    assert EVIL in explanation(server, resp)
+
+
+@pytest.mark.parametrize(
+    ("extra", "volume", "needle"),
+    [
+        ({"securityContext": {"privileged": True}}, None, "privileged"),
+        ({"volumeMounts": [{"name": "node", "mountPath": "/host"}]},
+         {"name": "node", "hostPath": {"path": "/var/lib/kubelet"}}, "hostPath"),
+    ],
+    ids=["privileged", "hostpath"],
+)  # fmt: skip
+def test_a_container_that_reaches_the_node_can_rewrite_the_verified_copy(
+    server: Server, evidence: dict, digest: str, extra: dict, volume: dict | None, needle: str
+) -> None:
+    side = {"name": "agent", "image": "busybox:1.36", "command": ["sleep", "inf"], **extra}
+    volumes = [{"name": "models", "emptyDir": {}}] + ([volume] if volume else [])
+    resp = decide(server, pod(evidence, digest, containers=[serve(), side], volumes=volumes))
+    assert_denied(server, resp, "SC-POD-START-VERIFY", "'agent'", needle)

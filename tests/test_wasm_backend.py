@@ -18,7 +18,7 @@ from mlgate.decide import EVAL_ERROR_CONTROL, INPUT_ERROR_CONTROL
 from mlgate.engine import Engine
 from mlgate.errors import PolicyError
 from mlgate.policyset import load_policy_set
-from mlgate.rego import wasm_build
+from mlgate.rego import opaprocess, wasm_build
 from mlgate.rego.hostbuiltins import HOST_BUILTINS
 from mlgate.rego.wasm import WasmBackend
 
@@ -66,7 +66,7 @@ def test_stale_shipped_module_says_run_make_wasm(tmp_path: Path) -> None:
 
 @pytest.fixture
 def no_opa(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wasm_build, "find_opa_binary", lambda explicit=None: None)
+    monkeypatch.setattr(opaprocess, "find_opa_binary", lambda explicit=None: None)
 
 
 def test_yaml_edits_need_no_compiler(tmp_path: Path, no_opa: None) -> None:

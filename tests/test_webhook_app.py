@@ -6,6 +6,7 @@ failure modes (slow, broken, unrecordable) deterministic and independent of the 
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 import time
@@ -407,3 +408,13 @@ def test_masking_modes() -> None:
     assert Masker("mask").user("alice") == "a***"
     assert Masker("none").user("alice") == "alice"
     assert hashed.scrub({"m": ["x a@b.io"]}) == {"m": [f"x <email {hashed.token('a@b.io')}>"]}
+
+
+def test_start_up_objects_are_moved_out_of_the_collector(make_app) -> None:
+    """A full collection must not scan (and stall requests on) what start-up built."""
+    gc.unfreeze()
+    try:
+        make_app()
+        assert gc.get_freeze_count() > 10_000  # modules, the engine, the warmed pool
+    finally:
+        gc.unfreeze()

@@ -179,11 +179,18 @@ findings contains lib.finding("SC-URI-BOUND", msg, "/binding/uri_attested") if {
 	att.trusted == true
 	not bind.uri_attested == true
 	count(lib.arr(object.get(bind, "attested_uris", []))) > 0
-	msg := lib.format("expected %s, attested %s: the governance attestation was not issued for the deployed URI", [
+	msg := lib.format("expected %s, attested %s: the governance attestation was not issued for the deployed URI%s", [
 		trim_space(deployed_uri),
 		lib.join(", ", sort(lib.arr(bind.attested_uris))),
+		local_copy_hint,
 	])
 }
+
+# A server reading a local directory is judged as the URI its pod-start verifier names.
+local_copy_hint := lib.format(" (container %s reads the local path %s: name the URI it was fetched from with the pod-start verifier's --storage-uri)", [lib.show(loads.container), loads.path]) if {
+	is_string(object.get(loads, "path", null))
+	object.get(loads, "uri", null) == input.model.uri
+} else := ""
 
 findings contains lib.finding("SC-URI-BOUND", msg, "/binding/attested_uris") if {
 	att.trusted == true

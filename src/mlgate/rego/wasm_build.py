@@ -30,7 +30,6 @@ from pathlib import Path
 from mlgate._internal.private_cache import TOOL_CACHE
 from mlgate.errors import MlgateError, PolicyError
 from mlgate.rego.hostbuiltins import HOST_BUILTINS
-from mlgate.rego.opaprocess import find_opa_binary
 
 ENTRYPOINT = "mlgate/main/result"
 SHIPPED = resources.files("mlgate") / "compiled"
@@ -94,6 +93,8 @@ def compile_modules(
     opa_binary: str | None = None,
 ) -> bytes:
     """``opa build -t wasm`` of the modules; PolicyError naming file:line if OPA rejects them."""
+    from mlgate.rego.opaprocess import find_opa_binary  # http.client: only to compile
+
     opa = find_opa_binary(opa_binary)
     if opa is None:
         raise PolicyError(
@@ -229,6 +230,8 @@ def known_builtins() -> frozenset[str] | None:
 def build_shipped(policy_dir: Path, out_dir: Path, opa_binary: str | None = None) -> str:
     modules, entrypoints = engine_sources(_policy_modules(policy_dir))
     wasm = compile_modules(modules, entrypoints, root=policy_dir, opa_binary=opa_binary)
+    from mlgate.rego.opaprocess import find_opa_binary
+
     opa = find_opa_binary(opa_binary) or "opa"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / WASM_NAME).write_bytes(wasm)

@@ -188,13 +188,33 @@ def _is_shell(argv: list[str]) -> bool:
 
 
 def _shell_script(argv: list[str]) -> str | None:
-    """The script of ``sh -c SCRIPT`` (options such as ``-ec`` included)."""
+    """The script of ``sh -c SCRIPT [ARG0 ARG...]`` (options such as ``-ec`` included), with
+    the words after it in place of ``$0``, ``$1``, ... and ``$@``, as the shell sees them."""
     for i, word in enumerate(argv[1:], start=1):
         if word.startswith("-") and "c" in word[1:] and not word.startswith("--"):
-            return argv[i + 1] if i + 1 < len(argv) else ""
+            if i + 1 >= len(argv):
+                return ""
+            return _with_parameters(argv[i + 1], argv[i + 2 :])
         if not word.startswith("-"):
             return None  # `bash script.sh`: a script file mlgate cannot read
     return None
+
+
+_POSITIONAL = re.compile(r'"\$[@*]"|\$[@*]|\$\{?([0-9])\}?')
+_PLAIN_WORD = re.compile(r"^[\w@%+=:,./-]*$")
+
+
+def _with_parameters(script: str, params: list[str]) -> str:
+    """``$0``..``$9``, ``$@`` and ``$*`` replaced by the words after ``-c SCRIPT``."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) is None:
+            return shlex.join(params[1:])
+        n = int(m.group(1))
+        value = params[n] if n < len(params) else ""
+        return value if value and _PLAIN_WORD.match(value) else shlex.quote(value)
+
+    return _POSITIONAL.sub(repl, script)
 
 
 def _split_script(script: str) -> list[list[str]]:
@@ -364,16 +384,35 @@ def _scan_command(argv: list[str], scan: ContainerScan) -> None:
     scan.models += found
 
 
-def scan_argv(argv: list[str], env: _Env, scan: ContainerScan) -> None:
+_MAX_SHELL_DEPTH = 4
+
+
+def _reread(command: list[str]) -> list[str] | None:
+    """A command that runs its words as a script again: ``eval WORDS`` or a nested shell
+    (``exec sh -c ...``); the shell command line to read, else None."""
+    i = 0
+    while i < len(command) and (command[i] in WRAPPERS or _ASSIGNMENT.match(command[i])):
+        i += 1
+    rest = command[i:]
+    if rest[:1] == ["eval"]:
+        return ["sh", "-c", " ".join(rest[1:])]
+    return rest if _is_shell(rest) else None
+
+
+def scan_argv(argv: list[str], env: _Env, scan: ContainerScan, depth: int = 0) -> None:
     """One command line (after Kubernetes expansion): a shell script or a program."""
     if _is_shell(argv):
         script = _shell_script(argv)
-        if script is None:
+        if script is None or depth > _MAX_SHELL_DEPTH:
             return
         script, problems = env.expand_shell(script)
         for command in _split_script(script):
             before = len(scan.models)
-            _scan_command(command, scan)
+            inner = _reread(command)
+            if inner is not None:
+                scan_argv(inner, env, scan, depth + 1)
+            else:
+                _scan_command(command, scan)
             _flag_unresolved(scan, before, problems)
         return
     _scan_command(argv, scan)

@@ -88,7 +88,15 @@ def within(inner: str, outer: str) -> bool:
 def writers_after(pod_spec: dict[str, Any], init_index: int, volume: str) -> list[dict[str, str]]:
     """Containers that can write ``volume`` once init container ``init_index`` has finished:
     every later init container, every sidecar init container (``restartPolicy`` set: it keeps
-    running), every container and ephemeral container that mounts it without ``readOnly``."""
+    running), every container and ephemeral container that mounts it without ``readOnly``,
+    and any of them that reaches the node (privileged, or a writable ``hostPath``), where the
+    kubelet keeps every volume of the pod."""
+    volumes = pod_spec.get("volumes")
+    host = {
+        v.get("name")
+        for v in (volumes if isinstance(volumes, list) else [])
+        if isinstance(v, dict) and "hostPath" in v
+    }
     out: list[dict[str, str]] = []
     for key in CONTAINER_LISTS:
         items = pod_spec.get(key)
@@ -99,8 +107,17 @@ def writers_after(pod_spec: dict[str, Any], init_index: int, volume: str) -> lis
                 i == init_index or (i < init_index and container.get("restartPolicy") is None)
             ):
                 continue  # the step itself, or finished before it started
+            name = str(container.get("name", ""))
+            context = container.get("securityContext")
+            if isinstance(context, dict) and context.get("privileged") is True:
+                out.append({"container": name, "mount_path": "any path (privileged)"})
+                continue
             for mount in _mounts(container):
-                if mount.get("name") == volume and mount.get("readOnly") is not True:
-                    out.append({"container": str(container.get("name", "")),
-                                "mount_path": str(mount.get("mountPath", ""))})  # fmt: skip
+                if mount.get("readOnly") is True:
+                    continue
+                path = str(mount.get("mountPath", ""))
+                if mount.get("name") == volume:
+                    out.append({"container": name, "mount_path": path})
+                elif mount.get("name") in host:
+                    out.append({"container": name, "mount_path": f"{path} (a hostPath)"})
     return out

@@ -10,7 +10,7 @@ from mlgate.subjects.base import ModelRef, expect_mapping, model_annotations
 from mlgate.subjects.commandline import ContainerScan, scan_container
 from mlgate.subjects.mounts import local_path, locate
 from mlgate.subjects.servers import ServerCatalog
-from mlgate.subjects.verifiers import verification_steps
+from mlgate.subjects.verifiers import runs_verifier
 
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 IDLE_SERVER = "server"  # role of a server container with no model, before resolve_idle()
@@ -91,17 +91,15 @@ def pod_spec_refs(
     prefix: str = "",
 ) -> list[ModelRef]:
     refs: list[ModelRef] = []
-    # Pod-start verifiers (`mlgate verify --model-dir DIR --expect-digest ...` in an init
-    # container) check the model the server loads; their flags name no other model. Whether
-    # a verifier is acceptable is SC-POD-START-VERIFY's question (subjects/verifiers.py).
-    verifiers = {step["container"] for step in verification_steps(spec, annotations)}
     for container, cwhere in containers(spec, where):
         name = str(container.get("name", "")) or cwhere.rsplit("/", 1)[-1]
-        if name in verifiers and "/initContainers/" in cwhere:
-            continue
         image = container.get("image") if isinstance(container.get("image"), str) else ""
         server = catalog.match(image or "")
         scan = scan_container(container, cwhere)
+        if "/initContainers/" in cwhere and runs_verifier(container, catalog.verifier_images):
+            # Its `--model-dir DIR` is the directory it checks (SC-POD-START-VERIFY judges the
+            # step); any other model flag on it is read like anyone else's.
+            scan.models = [m for m in scan.models if m.origin.split()[-1:] != ["--model-dir"]]
         runtime = server.runtime if server else next(iter(sorted(scan.runtimes)), "")
         found = scan_refs(scan, f"{prefix}container/{name}", runtime, annotations, image or "")
         refs += [

@@ -33,6 +33,9 @@ def image_repository(image: str) -> str:
 @dataclass(frozen=True)
 class ServerCatalog:
     servers: tuple[ModelServer, ...] = ()
+    # supply_chain.verifier_images: repositories whose `--model-dir` is the directory
+    # `mlgate verify` checks at pod start, not a model they serve.
+    verifier_images: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> ServerCatalog:
@@ -46,7 +49,7 @@ class ServerCatalog:
                     llm=bool(item.get("llm", False)),
                 )
             )
-        return cls(tuple(servers))
+        return cls(tuple(servers), _verifier_images(params))
 
     def match(self, image: str) -> ModelServer | None:
         if not image:
@@ -59,6 +62,20 @@ class ServerCatalog:
 
     def runtime(self, name: str) -> ModelServer | None:
         return next((s for s in self.servers if s.runtime == name), None)
+
+
+def _verifier_images(params: dict[str, Any]) -> tuple[str, ...]:
+    """supply_chain.verifier_images of every tier and environment (params are resolved per
+    tier and environment; the policy judges each step with its own tier's list)."""
+    found: set[str] = set()
+    resolved = params.get("resolved")
+    for tier in resolved.values() if isinstance(resolved, dict) else []:
+        for env in tier.values() if isinstance(tier, dict) else []:
+            chain = env.get("supply_chain") if isinstance(env, dict) else None
+            images = chain.get("verifier_images") if isinstance(chain, dict) else None
+            if isinstance(images, list):
+                found.update(i for i in images if isinstance(i, str))
+    return tuple(sorted(found))
 
 
 _BY_REVISION: dict[str, ServerCatalog] = {}

@@ -317,6 +317,18 @@ def verification_steps(
     return steps
 
 
+def runs_verifier(container: dict[str, Any], images: tuple[str, ...]) -> bool:
+    """A regular init container of a verifier image that runs ``mlgate verify``: a sidecar
+    (it keeps running next to the server) or another image is read like any container."""
+    image = container.get("image")
+    return (
+        container.get("restartPolicy") is None
+        and isinstance(image, str)
+        and image_repository(image) in images
+        and _verify_argv(container, _words(container)) is not None
+    )
+
+
 def serves(step: dict[str, Any], site: dict[str, Any] | None) -> bool:
     """Whether the bytes ``step`` checks are the bytes a container reads at ``site``: the
     same pod, the same volume, and the read path is the checked path or lies inside it."""
