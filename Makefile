@@ -208,10 +208,12 @@ helm: $(HELM)
 # when a binary cannot be built or started; every process it starts is stopped by PID, by
 # the tests and again here whatever their outcome. --basetemp: other pytest runs of the same
 # user prune /tmp/pytest-of-$$USER, which may hold a running test's files.
+# E2E_TESTS picks files or tests: `make e2e E2E_TESTS=tests/e2e/test_scan.py`.
+E2E_TESTS ?= tests/e2e
 e2e: venv k8s-bins crds helm
 	@set -o pipefail; start=$$(date +%s); \
 	MLGATE_K8S_BIN=$(K8S_BIN) MLGATE_CRDS=$(E2E_DIR)/crds MLGATE_HELM=$(HELM) \
 	MLGATE_E2E_WORK=$(E2E_DIR)/run $(BIN)/pytest -p no:xdist -p no:cacheprovider -v \
-	  --basetemp=$(E2E_DIR)/tmp tests/e2e; \
+	  --basetemp=$(E2E_DIR)/tmp $(E2E_TESTS); \
 	rc=$$?; $(BIN)/python tests/e2e/processes.py $(E2E_DIR)/run; \
 	echo "make e2e: pytest exit $$rc after $$(( $$(date +%s) - start ))s"; exit $$rc

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 
-from e2e.conftest import LEGACY_NAMESPACE, REPO
+from e2e.conftest import LEGACY_JUDGED, LEGACY_NAMESPACE, REPO
 
 NS = LEGACY_NAMESPACE
 
@@ -28,8 +28,9 @@ def test_impact_replays_what_a_cluster_scan_finds(cluster, tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr  # something running would be denied
     report = json.loads(proc.stdout)
-    # The same three objects `mlgate scan` judges (test_scan.py); all replayed exactly.
-    assert report["summary"]["replayed"] == 3 and report["not_reproducible"] == []
+    # The objects `mlgate scan` judges (test_scan.py); all replayed exactly.
+    assert report["summary"]["replayed"] == len(LEGACY_JUDGED)
+    assert report["not_reproducible"] == []
     flips = {(f["kind"], f["name"], f["change"]) for f in report["flips"]}
     assert ("InferenceService", "credit-scorer", "allow->deny") in flips
     assert all(f["origin"] == "cluster" and f["namespace"] == NS for f in report["flips"])

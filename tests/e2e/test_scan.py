@@ -14,18 +14,13 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from e2e.conftest import LEGACY_NAMESPACE
+from e2e.conftest import LEGACY_JUDGED, LEGACY_NAMESPACE
 from e2e.webhook import wait_until
 
 NS = LEGACY_NAMESPACE
 ISVC_PATH = f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices"
 RUNTIME_PATH = f"/apis/serving.kserve.io/v1alpha1/namespaces/{NS}/servingruntimes"
-JUDGED = {
-    ("InferenceService", "credit-scorer"): True,
-    ("InferenceService", "credit-scorer-unsigned"): False,
-    ("Deployment", "chatbot"): False,
-    ("ServingRuntime", "triton-tagged"): False,
-}
+JUDGED = LEGACY_JUDGED
 
 
 def _scan(cluster, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]

@@ -93,8 +93,10 @@ class HostWebhook:
         return self._get("/metrics").text
 
     def records(self) -> list[dict[str, Any]]:
+        """The decision records of the log (it also chains checkpoints and replay inputs)."""
         out = mlgate("audit", "export", "--db", str(self.audit_db), "--output", "jsonl").stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        records = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [r for r in records if r.get("type") == "decision"]
 
     def record(self, decision_id: str) -> dict[str, Any]:
         for record in self.records():
