@@ -148,6 +148,9 @@ def main() -> int:
             regocpp = RegoCpp(policy_set)
         except ImportError:
             emit({"bench": "backends", "note": "regopy not installed: no rego-cpp row"})
+        except Exception as err:  # rego-cpp left the decision path; it rejects lib.format
+            first = str(err).strip().splitlines()[-1:] or ["?"]
+            emit({"bench": "backends", "note": f"rego-cpp cannot load the policies: {first[0]}"})
     gc.freeze()  # as `mlgate serve` does after start-up: collections skip start-up's objects
     try:
         for name, doc in inputs(wasm):

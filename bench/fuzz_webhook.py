@@ -236,6 +236,20 @@ def check_denials(admitted: list[dict[str, Any]], workdir: Path) -> tuple[int, i
     return checked, denied
 
 
+def schedstat_s(pid: int) -> dict[str, float]:
+    """Seconds the server's threads ran, and waited runnable for a CPU (/proc schedstat):
+    a server starved by the machine waits far longer than it runs; a stalled one does
+    neither."""
+    ran = waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            on_cpu, on_queue, _ = (Path(task) / "schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue
+        ran, waited = ran + int(on_cpu), waited + int(on_queue)
+    return {"cpu_s": round(ran / 1e9, 1), "runqueue_wait_s": round(waited / 1e9, 1)}
+
+
 def latency_summary(latencies: list[float]) -> dict[str, float]:
     if not latencies:
         return {}
@@ -364,6 +378,7 @@ def main() -> int:
         elapsed = time.monotonic() - started
         time.sleep(3)  # idle: memory should return to its baseline
         final = rss_kb(pid)
+        scheduling = schedstat_s(pid)
         alive = server.proc.poll() is None
         checked, check_denied = check_denials(admitted, work)
     finally:
@@ -387,6 +402,7 @@ def main() -> int:
         "rss_peak_mb": round(max([baseline, *rss_samples]) / 1024, 1),
         "rss_after_idle_mb": round(final / 1024, 1),
         "latency_s": latency_summary(latencies),
+        "server_threads": scheduling,
         "slow_or_failed": stalls,
         "seconds": round(elapsed, 1),
         "requests_per_s": round(sent / elapsed, 1),

