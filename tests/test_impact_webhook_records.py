@@ -115,13 +115,24 @@ def test_input_retention_is_a_serve_flag(tmp_path) -> None:
             obj = copy.deepcopy(objects("ml-prod")["InferenceService"])
             obj["metadata"]["name"] = name
             _answer(client, review(obj, user=RELEASE))
-        deadline = time.monotonic() + 10
-        while _inputs_kept(tmp_path / "audit.db") > 1 and time.monotonic() < deadline:
+        # Inputs are masked and stored after the acknowledgement, so wait until all three
+        # have been chained and then pruned to the bound (a loaded worker may take seconds).
+        db = tmp_path / "audit.db"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if _inputs_chained(db) == 3 and _inputs_kept(db) == 1:
+                break
             time.sleep(0.1)
     finally:
         client.__exit__(None, None, None)
+    assert _inputs_chained(tmp_path / "audit.db") == 3
     assert _inputs_kept(tmp_path / "audit.db") == 1
     assert len([r for r in records(tmp_path / "audit.db") if r["type"] == "decision"]) == 3
+
+
+def _inputs_chained(db: Path) -> int:
+    """How many decisions' input digests the hash chain names (``replay-inputs`` records)."""
+    return sum(len(r.get("digests") or {}) for r in records(db) if r["type"] == "replay-inputs")
 
 
 def _inputs_kept(db: Path) -> int:
