@@ -22,8 +22,12 @@ from mlgate.supplychain.attestation import create_attestation
 from mlgate.supplychain.dsse import KeySigner
 from mlgate.supplychain.modeldir import model_digest
 from webhook_support import (
+    ATTESTED_URI,
     EXAMPLES,
+    MODELS_RO,
+    POD_NAMESPACE,
     REPO,
+    VERIFIER,
     Server,
     credit_scorer_evidence,
     deployment_of,
@@ -32,14 +36,7 @@ from webhook_support import (
 )
 
 MODEL = EXAMPLES / "models" / "credit-scorer"
-ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
 RELEASE = {"username": "release-bot", "groups": ["mlops-release-managers", "system:authenticated"]}
-VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0@sha256:" + "5e" * 32
-MODELS_RO = {"name": "models", "mountPath": "/models", "readOnly": True}
-POD_NAMESPACE = {
-    "name": "POD_NAMESPACE",
-    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-}
 KSERVE_SA = "system:serviceaccount:kserve:kserve-controller-manager"
 
 

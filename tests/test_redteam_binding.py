@@ -23,18 +23,11 @@ from mlgate.subjects.base import content_addressed
 from mlgate.supplychain.attestation import create_attestation
 from mlgate.supplychain.dsse import KeySigner
 from mlgate.supplychain.modeldir import model_digest
-from webhook_support import deployment_of
+from webhook_support import ATTESTED_URI, MODELS_RO, POD_NAMESPACE, VERIFIER, deployment_of
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 MODEL = EXAMPLES / "models" / "credit-scorer"
-ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
-VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0@sha256:" + "5e" * 32
-MODELS_RO = {"name": "models", "mountPath": "/models", "readOnly": True}
-POD_NAMESPACE = {
-    "name": "POD_NAMESPACE",
-    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-}
 KSERVE_SOURCE = "internal.serving.kserve.io/storage-initializer-sourceuri"
 # As KServe's pod mutator injects them: the download volume, read-only in the server.
 KSERVE_VOLUME = "kserve-provision-location"

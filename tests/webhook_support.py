@@ -21,6 +21,15 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 CREDIT_SCORER = EXAMPLES / "models" / "credit-scorer"
+# The credit scorer as the binding tests deploy it: its attested URI, a digest-pinned verifier
+# image, the verified volume mounted read-only, and the namespace the verifier judges trust for.
+ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
+VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0@sha256:" + "5e" * 32
+MODELS_RO = {"name": "models", "mountPath": "/models", "readOnly": True}
+POD_NAMESPACE = {
+    "name": "POD_NAMESPACE",
+    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+}
 
 
 def deployment_of(
