@@ -16,7 +16,7 @@ import pytest
 
 from conftest import POLICIES
 from mlgate.cli.main import main
-from test_webhook_app import StubEngine, app_with, records
+from webhook_app_support import StubEngine, app_with, records
 from webhook_support import objects, review
 
 RELEASE = {"username": "release-bot", "groups": ["mlops-release-managers"]}
