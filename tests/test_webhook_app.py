@@ -206,8 +206,12 @@ def test_json_depth_ignores_brackets_in_strings(body: bytes, depth: int) -> None
 
 
 def test_deep_nesting_is_rejected_before_parsing() -> None:
-    with pytest.raises(admission.ReviewError, match="nesting depth 101 exceeds"):
+    with pytest.raises(admission.ReviewError) as info:
         admission.parse_review(b'{"a":' * 101 + b"1" + b"}" * 101, max_depth=100)
+    assert (info.value.status, info.value.path) == (400, "")
+    with pytest.raises(admission.ReviewError) as info:  # at the limit: parsed, then judged
+        admission.parse_review(b'{"a":' * 100 + b"1" + b"}" * 100, max_depth=100)
+    assert info.value.path == "/apiVersion"
 
 
 def test_review_response_never_patches_and_cleans_text() -> None:

@@ -166,7 +166,9 @@ def _check(args: argparse.Namespace) -> None:
         "audit_input_max_rows", "audit_prune_interval",
     ):  # fmt: skip
         if getattr(args, flag) <= 0:
-            raise MlgateError(f"--{flag.replace('_', '-')} must be positive")
+            raise MlgateError(
+                f"--{flag.replace('_', '-')} must be positive", code="option.not_positive"
+            )
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
