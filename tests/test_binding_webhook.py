@@ -32,6 +32,9 @@ from webhook_support import (
     warned_controls,
 )
 
+# With test_binding_webhook / test_redteam_pod_start on one worker: one shipped_server for both.
+pytestmark = pytest.mark.xdist_group("shipped-server")
+
 KSERVE_SA = "system:serviceaccount:kserve:kserve-controller-manager"
 
 

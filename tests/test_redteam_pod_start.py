@@ -28,6 +28,9 @@ from webhook_support import (
     warned_controls,
 )
 
+# With test_binding_webhook / test_redteam_pod_start on one worker: one shipped_server for both.
+pytestmark = pytest.mark.xdist_group("shipped-server")
+
 
 @pytest.fixture(scope="module")
 def server(shipped_server: Server) -> Server:

@@ -38,6 +38,9 @@ from webhook_support import (
     wait_for,
 )
 
+# One worker runs this module: its servers start once, not once per worker.
+pytestmark = pytest.mark.xdist_group("webhook-server")
+
 KINDS = ["InferenceService", "Model", "Deployment", "StatefulSet", "Job", "Pod"]
 # Kubernetes qualified name (the part after the webhook name's '/'): audit annotation keys.
 QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
