@@ -1,16 +1,20 @@
-"""``mlgate gate`` in-process: exit codes, table and JSON output, the evidence document."""
+"""``mlgate gate`` in-process: exit codes, table and JSON output, the evidence document.
+
+The evidence is decided by the engine's promotion gates: these tests read which controls it
+denies from the table's ``✗ CONTROL`` lines (``denied``)."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mlgate.cli.main import main
-from mlgate.gates.evidence import compute_gate_evidence, gate_breaches
+from mlgate.gates.evidence import compute_gate_evidence
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "examples" / "data"
@@ -22,6 +26,24 @@ def run(capsys, *argv: str | Path) -> tuple[int, str, str]:
     code = main(["gate", *map(str, argv)])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def denied(out: str) -> set[str]:
+    """The controls the engine's promotion decision denies, read from the table output."""
+    return set(re.findall(r"^  ✗ ([A-Z0-9-]+) ", out, re.M))
+
+
+def policies_with(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
+    """A copy of the shipped policy set whose params.yaml has ``replacements`` applied."""
+    policies = tmp_path / "policies"
+    shutil.rmtree(policies, ignore_errors=True)
+    shutil.copytree(REPO / "policies", policies)
+    params = (REPO / "policies" / "params.yaml").read_text()
+    for old, new in replacements:
+        assert old in params, old
+        params = params.replace(old, new)
+    (policies / "params.yaml").write_text(params)
+    return policies
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
@@ -40,7 +62,7 @@ def test_stable_example_passes_with_a_table(capsys) -> None:
         *ALL,
     )
     assert code == 0, err
-    assert "Result: PASS" in out
+    assert "PROMOTION ALLOWED" in out and denied(out) == set()
     assert re.search(r"^  age +numeric +\d\.\d{4} +KS ", out, re.MULTILINE)
     assert "dataset drift: no" in out and "four-fifths rule: pass" in out
     assert re.search(r"Stability by 'month' \(tolerance [\d.]+\): stable", out)
@@ -56,9 +78,11 @@ def test_drifted_example_denies_and_names_the_drifting_features(capsys, tmp_path
         "--out", out_file,
     )  # fmt: skip
     assert code == 1
-    assert "Result: DENY" in out
+    # No tier given: the strictest parameters. The model also degrades in the last month.
+    assert denied(out) == {"GATE-DRIFT", "GATE-METRICS", "GATE-STABILITY"}
+    (drift_line,) = [line for line in out.splitlines() if line.startswith("  ✗ GATE-DRIFT ")]
     for name in ("age", "income", "region"):
-        assert re.search(rf"^  - drift: feature '{name}' PSI \d\.\d{{3}} >= 0.25$", out, re.M)
+        assert name in drift_line
         assert re.search(rf"^  {name} .* deny +yes$", out, re.M)
     assert re.search(r"^  credit_score .* none +no$", out, re.M)
     evidence = json.loads(out_file.read_text())
@@ -160,10 +184,11 @@ def test_feature_selection_and_categorical_override(tmp_path: Path) -> None:
 
 
 def fairness_files(tmp_path: Path, selected_b: int) -> Path:
+    """Exact predictions (every metric passes), group a selected at 0.5, b at selected_b %."""
     rows = []
     for i in range(100):
-        rows.append(["a", i % 2, 1 if i < 50 else 0])
-        rows.append(["b", i % 2, 1 if i < selected_b else 0])
+        rows.append(["a", int(i < 50), int(i < 50)])
+        rows.append(["b", int(i < selected_b), int(i < selected_b)])
     return write_csv(tmp_path / "f.csv", ["grp", "label", "prediction"], rows)
 
 
@@ -171,17 +196,17 @@ def test_four_fifths_failure_exits_1(capsys, tmp_path: Path) -> None:
     failing = fairness_files(tmp_path, selected_b=30)  # 0.3 / 0.5 = 0.6
     code, out, _ = run(
         capsys, "--current", failing, "--label", "label", "--prediction", "prediction",
-        "--group", "grp", "--bootstrap", "0",
+        "--group", "grp", "--bootstrap", "20",
     )  # fmt: skip
     assert code == 1
     assert "four-fifths rule: FAIL" in out
-    assert "fairness: demographic parity ratio 0.600 < 0.8 across 'grp'" in out
+    assert denied(out) == {"GATE-FAIRNESS"}
     passing = fairness_files(tmp_path, selected_b=45)  # 0.9
     code, out, _ = run(
         capsys, "--current", passing, "--label", "label", "--prediction", "prediction",
-        "--group", "grp", "--bootstrap", "0",
+        "--group", "grp", "--bootstrap", "20",
     )  # fmt: skip
-    assert code == 0 and "Result: PASS" in out
+    assert code == 0 and denied(out) == set()
 
 
 def test_dataset_drift_alone_exits_1(tmp_path: Path, capsys) -> None:
@@ -194,52 +219,56 @@ def test_dataset_drift_alone_exits_1(tmp_path: Path, capsys) -> None:
     assert evidence["drift"]["max_psi"] < 0.1  # small shifts: no severity at all ...
     assert evidence["drift"]["dataset_drift"] is True  # ... but every feature drifted
     assert code == 1
-    assert gate_breaches(evidence) == ["dataset drift: 2 of 2 features drifted (100% >= 50%)"]
+    code, out, _ = run(capsys, "--reference", ref, "--current", cur)
+    assert code == 1 and denied(out) == {"GATE-DRIFT"}
+    code, out, _ = run(
+        capsys, "--reference", ref, "--current", cur, "--risk-tier", "limited", "-o", "json"
+    )
+    violations = json.loads(out)["decision"]["violations"]
+    drift = [v["path"] for v in violations if v["control"] == "GATE-DRIFT"]
+    assert code == 1 and drift == ["/evidence/drift/drift_share"]
 
 
 def test_policies_dir_sets_the_thresholds(capsys, tmp_path: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    # params.yaml is read by the policy set's one reader: a whole, valid file (issue 16).
-    shipped = (REPO / "policies" / "params.yaml").read_text()
-    (policies / "params.yaml").write_text(
-        shipped.replace("psi_warn: 0.1 ", "psi_warn: 0.5 ")
-        .replace("psi_deny: 0.25 ", "psi_deny: 0.9 ")
-        .replace("dataset_drift_share: 0.5 ", "dataset_drift_share: 0.9 ")
+    # The same params.yaml sets the evidence's severities and the policy's thresholds.
+    policies = policies_with(
+        tmp_path,
+        ("psi_warn: 0.1 ", "psi_warn: 0.5 "),
+        ("psi_deny: 0.25 ", "psi_deny: 0.9 "),
+        ("dataset_drift_share: 0.5 ", "dataset_drift_share: 0.9 "),
     )
     argv = ["--reference", DATA / "reference.csv", "--current", DATA / "current-drifted.csv"]
     code, out, _ = run(capsys, *argv, "--policies", policies)
     assert code == 0  # PSI ~0.45 is under this policy's warn level; 3 of 8 < 0.9
     assert re.search(r"^  age .* none +yes$", out, re.M)  # KS still flags it
     assert "share >= 0.9" in out
-    code, _, _ = run(capsys, *argv)  # the shipped thresholds deny the same data
-    assert code == 1
-    (policies / "params.yaml").write_text(shipped.replace("psi_deny: 0.25 ", "psi_deny: -1 "))
+    code, out, _ = run(capsys, *argv)  # the shipped thresholds deny the same data
+    assert code == 1 and denied(out) == {"GATE-DRIFT"}
+    policies = policies_with(tmp_path, ("psi_deny: 0.25 ", "psi_deny: -1 "))
     code, _, err = run(capsys, *argv, "--policies", policies)
     assert code == 2 and "psi_deny" in err
 
 
 def test_stability_tolerance_from_params_unless_given(capsys, tmp_path: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
+    policies = policies_with(tmp_path, ("max_metric_drop: 0.05", "max_metric_drop: 0.1"))
     argv = [
         "--current", DATA / "current-drifted.csv", *MODEL, "--period", "month",
         "--bootstrap", "0", "--policies", policies, "--output", "json",
     ]  # fmt: skip
     shipped = (REPO / "policies" / "params.yaml").read_text()
-    (policies / "params.yaml").write_text(
-        shipped.replace("max_metric_drop: 0.05", "max_metric_drop: 0.1")
-    )
     code, out, _ = run(capsys, *argv)
     stability = json.loads(out)["stability"]
     assert stability["tolerance"] == 0.1
     assert max(stability["max_drop"].values()) < 0.1 and stability["stable"] is True
     code, out, _ = run(capsys, *argv, "--tolerance", "0.02")
     assert json.loads(out)["stability"]["stable"] is False  # accuracy drops ~0.027
-    assert code == 0  # instability is evidence for the policy, not a deny-level breach
     (policies / "params.yaml").unlink()
-    code, out, _ = run(capsys, *argv)
-    assert code == 0 and json.loads(out)["stability"]["tolerance"] == 0.02
+    code, _, _ = run(capsys, *argv, "--out", tmp_path / "e.json")
+    # No params.yaml: 0.02 for the evidence (written first); the policy set cannot load.
+    assert (
+        code == 2
+        and json.loads((tmp_path / "e.json").read_text())["stability"]["tolerance"] == 0.02
+    )
     (policies / "params.yaml").write_text(
         shipped.replace("max_metric_drop: 0.05", "max_metric_drop: high")
     )

@@ -118,6 +118,40 @@ def binding_facts(subject: Subject, ref: ModelRef, predicate: dict[str, Any]) ->
     }
 
 
+def promotion_input(
+    *,
+    model_name: str,
+    environment: str,
+    risk_tier: str | None,
+    evidence: dict[str, Any],
+    now_ns: int | None = None,
+) -> dict[str, Any]:
+    """The canonical input of ``mlgate gate``: a CI manifest with no signature, attestation or
+    approvals whose evaluation evidence is the gate's; ``risk_tier`` None leaves the tier
+    undeclared (the policy then applies the strictest parameters)."""
+    governance = {} if risk_tier is None else {"risk_tier": risk_tier}
+    return {
+        "source": "manifest",
+        "request": {
+            "operation": "CREATE",
+            "kind": "ModelManifest",
+            "name": model_name,
+            "namespace": "",
+            "user": {"username": "", "groups": []},
+        },
+        "context": {
+            "environment": environment,
+            "now_ns": current_ns() if now_ns is None else now_ns,
+        },
+        "model": {"name": model_name, "uri": ""},
+        "card": {"governance": governance},
+        "card_source": "declared",
+        "signature": absent_facts(),
+        "attestation": absent_facts(),
+        "evidence": {k: evidence[k] for k in EVALUATION_SECTIONS if k in evidence},
+    }
+
+
 class InputBuilder:
     def __init__(self, supply_chain: SupplyChain | None) -> None:
         self._supply_chain = supply_chain

@@ -1,8 +1,15 @@
-"""``mlgate gate``: promotion evidence (drift, fairness, metrics, stability) from data files.
+"""``mlgate gate``: promotion evidence (drift, fairness, metrics, stability) from data files,
+decided by the engine's promotion gates (policies/controls/promotion.rego).
 
-Exit codes: 0 when the evidence is computed and shows no deny-level breach; 1 when it does (a
-feature at drift severity "deny", dataset drift, or a failed four-fifths rule); 2 on usage or
-input errors.
+The evidence goes into a canonical input (``inputs.promotion_input``) and the engine decides;
+only the evidence-based gates (``EVIDENCE_CONTROLS``) are kept, since approvals, canary and
+freezes are decided by ``mlgate check`` on the attested manifest. With ``--risk-tier`` every
+evidence gate of that tier is judged, and a missing section is a finding, as at admission.
+Without it, the tier is undeclared (the policy's strictest parameters) and only the sections
+computed are judged.
+
+Exit codes: 0 when no evidence gate denies; 1 when one does (or the policy could not be
+evaluated: fail closed); 2 on usage or input errors.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
+from mlgate.decision import Decision, Violation
 from mlgate.errors import InputError
 
 
@@ -32,9 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Compute promotion-gate evidence from CSV, .npy, .npz or Parquet files: drift of "
             "the current data against a reference (PSI, Kolmogorov-Smirnov, chi-square, "
             "Jensen-Shannon), and on the current data metrics with bootstrap confidence "
-            "intervals, fairness by group and stability across periods. Exit 0 when nothing is "
-            "at deny level, 1 on drift at deny severity, dataset drift or a failed four-fifths "
-            "rule, 2 on usage or input errors."
+            "intervals, fairness by group and stability across periods. The policy's promotion "
+            "gates decide: exit 0 when none denies, 1 when one does, 2 on usage or input errors."
         ),
     )
     data = p.add_argument_group("data")
@@ -87,12 +94,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "and the stability tolerance (default: $MLGATE_POLICIES or the shipped policies/)",
     )
     decide = p.add_argument_group(
-        "promotion decision (evaluates the evidence with the shipped Rego promotion gates)"
+        "promotion decision (the policy's promotion gates judge the evidence)"
     )
     decide.add_argument(
         "--risk-tier",
         choices=("high", "limited", "minimal"),
-        help="decide promotion for a model of this tier (thresholds from params.yaml)",
+        help="decide promotion for a model of this tier (thresholds from params.yaml); "
+        "default: tier undeclared, the strictest parameters, on the sections computed only",
     )
     decide.add_argument(
         "--environment", default="production", help="target environment (default production)"
@@ -112,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from mlgate.cli.output.gate import render_decision, render_table
-    from mlgate.gates.evidence import compute_gate_evidence, gate_breaches
+    from mlgate.gates.evidence import compute_gate_evidence
 
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
@@ -149,36 +157,29 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(
                 f"cannot write evidence: {err.strerror}", location=str(args.out)
             ) from None
-    breaches = gate_breaches(evidence)
-    decision = None if args.risk_tier is None else promotion_decision(args, evidence)
+    decision = promotion_decision(args, evidence)
     if args.output == "html":
-        sys.stdout.write(_html(args, evidence, breaches, decision))
+        sys.stdout.write(_html(args, evidence, decision))
     elif args.output == "json":
-        if decision is None:
-            print(text)
+        if args.risk_tier is None:
+            print(text)  # the evidence document, as --out writes it; the exit code decides
         else:
             print(json.dumps({"evidence": evidence, "decision": decision.to_dict()}, indent=2))
     else:
-        sys.stdout.write(render_table(evidence, breaches))
-        if decision is not None:
-            sys.stdout.write(render_decision(decision, args.risk_tier, args.environment))
-    if decision is not None:
-        return EXIT_OK if decision.allowed else EXIT_DENIED
-    return EXIT_DENIED if breaches else EXIT_OK
+        sys.stdout.write(render_table(evidence))
+        sys.stdout.write(render_decision(decision, args.risk_tier, args.environment))
+    return EXIT_OK if decision.allowed else EXIT_DENIED
 
 
-def _html(
-    args: argparse.Namespace, evidence: dict[str, Any], breaches: list[str], decision: Any
-) -> str:
+def _html(args: argparse.Namespace, evidence: dict[str, Any], decision: Decision) -> str:
     from mlgate.policyset import default_policy_dir, load_policy_set
     from mlgate.report.gate_html import render_gate_html
 
     return render_gate_html(
         evidence,
-        breaches,
-        decision=decision,
+        decision,
         policy_set=load_policy_set(args.policies or default_policy_dir()),
-        tier=args.risk_tier or "high",
+        tier=args.risk_tier,
         environment=args.environment,
         title=f"mlgate promotion gate: {args.model_name}",
     )
@@ -191,42 +192,42 @@ EVIDENCE_CONTROLS = frozenset(
 )
 
 
-def promotion_decision(args: argparse.Namespace, evidence: dict[str, Any]) -> Any:
-    """The engine's decision on the evidence, restricted to the evidence-based gates."""
+def promotion_decision(args: argparse.Namespace, evidence: dict[str, Any]) -> Decision:
+    """The engine's decision on the evidence, restricted to the evidence-based gates (and,
+    without a tier, to the sections computed)."""
     from mlgate.decide import EVAL_ERROR_CONTROL
     from mlgate.engine import Engine
+    from mlgate.inputs import EVALUATION_SECTIONS, promotion_input
     from mlgate.policyset import default_policy_dir
-    from mlgate.timeutil import now_ns
 
-    absent = {"present": False, "verified": False, "trusted": False}
-    doc = {
-        "source": "manifest",
-        "request": {
-            "operation": "CREATE",
-            "kind": "ModelManifest",
-            "name": args.model_name,
-            "namespace": "",
-            "user": {"username": "", "groups": []},
-        },
-        "context": {"environment": args.environment, "now_ns": now_ns()},
-        "model": {"name": args.model_name, "uri": ""},
-        "card": {"governance": {"risk_tier": args.risk_tier}},
-        "card_source": "declared",
-        "signature": dict(absent),
-        "attestation": dict(absent),
-        "evidence": {
-            k: evidence[k] for k in ("metrics", "drift", "fairness", "stability") if k in evidence
-        },
-    }
+    doc = promotion_input(
+        model_name=args.model_name,
+        environment=args.environment,
+        risk_tier=args.risk_tier,
+        evidence=evidence,
+    )
     engine = Engine.from_path(args.policies or default_policy_dir())
     try:
         decision = engine.evaluate(doc)
     finally:
         engine.close()
-    keep = EVIDENCE_CONTROLS | {EVAL_ERROR_CONTROL}
-    decision.violations = [v for v in decision.violations if v.control in keep]
-    decision.warnings = [v for v in decision.warnings if v.control in keep]
-    decision.audits = [v for v in decision.audits if v.control in keep]
+    # Without a tier only what was computed is judged: "no stability evidence" is not a
+    # finding of a drift-only run. (An evaluation error has no path: it is always kept.)
+    absent = [
+        f"/evidence/{k}"
+        for k in EVALUATION_SECTIONS
+        if args.risk_tier is None and k not in evidence
+    ]
+
+    def judged(v: Violation) -> bool:
+        if v.control == EVAL_ERROR_CONTROL:
+            return True
+        about_absent = any(v.path == p or v.path.startswith(p + "/") for p in absent)
+        return v.control in EVIDENCE_CONTROLS and not about_absent
+
+    decision.violations = [v for v in decision.violations if judged(v)]
+    decision.warnings = [v for v in decision.warnings if judged(v)]
+    decision.audits = [v for v in decision.audits if judged(v)]
     decision.allowed = not decision.violations
     return decision
 

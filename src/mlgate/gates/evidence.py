@@ -1,9 +1,9 @@
 """Promotion-gate evidence: drift, fairness, metrics and stability from data files, composed into
 the ``evidence`` section of the canonical input (DESIGN.md 3.4; Rego policies read its keys).
 
-``compute_gate_evidence`` is the one entry point (the CLI and the engine call it);
-``gate_breaches`` lists what the evidence alone makes a deny-level breach, before any policy
-runs: a feature at drift severity "deny", dataset drift, or a failed four-fifths rule.
+``compute_gate_evidence`` is the one entry point (the CLI and the engine call it). It only
+measures: whether the evidence passes is decided by the policy's promotion gates, in the
+engine (``mlgate gate`` puts the evidence into a canonical input).
 
 Sections appear only when asked for: ``drift`` needs a reference file; ``metrics`` needs a label
 and a prediction (or score) column; ``fairness`` also a group column; ``stability`` also a
@@ -33,7 +33,7 @@ from mlgate.errors import InputError
 from mlgate.gates.columns import Categorical, Column, Table, align_categories
 from mlgate.gates.datafiles import list_columns, read_table
 from mlgate.gates.drift import DriftThresholds, compute_drift, load_thresholds
-from mlgate.gates.fairness import DEFAULT_MIN_GROUP_SIZE, FOUR_FIFTHS, compute_fairness
+from mlgate.gates.fairness import DEFAULT_MIN_GROUP_SIZE, compute_fairness
 from mlgate.gates.performance import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_CONFIDENCE,
@@ -218,30 +218,6 @@ def compute_gate_evidence(
     if notes:
         document["notes"] = notes
     return document
-
-
-def gate_breaches(evidence: Mapping[str, Any]) -> list[str]:
-    """Deny-level findings in the evidence itself (the exit-1 reasons of ``mlgate gate``)."""
-    found: list[str] = []
-    drift = evidence.get("drift")
-    if drift:
-        limit = drift["thresholds"]["psi_deny"]
-        for name, feature in drift["features"].items():
-            if feature.get("severity") == "deny":
-                found.append(f"drift: feature {name!r} PSI {feature['psi']:.3f} >= {limit:g}")
-        if drift.get("dataset_drift"):
-            share = drift["thresholds"]["dataset_drift_share"]
-            found.append(
-                f"dataset drift: {len(drift['drifted_features'])} of {len(drift['features'])} "
-                f"features drifted ({drift['drift_share']:.0%} >= {share:.0%})"
-            )
-    fairness = evidence.get("fairness")
-    if fairness and fairness.get("four_fifths_rule") is False:
-        found.append(
-            f"fairness: demographic parity ratio {fairness['demographic_parity_ratio']:.3f} "
-            f"< {FOUR_FIFTHS:g} across {fairness['group_column']!r} (four-fifths rule)"
-        )
-    return found
 
 
 # --------------------------------------------------------------------------------------------

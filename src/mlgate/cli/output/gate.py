@@ -8,10 +8,16 @@ from mlgate.cli.output.findings import finding_lines
 from mlgate.decision import Decision
 
 
-def render_decision(decision: Decision, risk_tier: str, environment: str) -> str:
-    """The engine's promotion decision on the evidence (``mlgate gate --risk-tier``)."""
+def render_decision(decision: Decision, risk_tier: str | None, environment: str) -> str:
+    """The engine's promotion decision on the evidence; without a tier, on the sections
+    computed at the strictest (undeclared-tier) parameters."""
     verdict = "PROMOTION ALLOWED" if decision.allowed else "PROMOTION DENIED"
-    lines = [f"\n{verdict}: {risk_tier}-risk model to {environment}"]
+    who = (
+        f"{risk_tier}-risk model"
+        if risk_tier
+        else "risk tier not given (strictest parameters, sections computed)"
+    )
+    lines = [f"{verdict}: {who} to {environment}"]
     lines += finding_lines(decision)
     if decision.allowed and not decision.warnings:
         lines.append("  every evidence-based promotion gate passes")
@@ -34,7 +40,7 @@ def _grid(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list
     return lines
 
 
-def render_table(evidence: dict[str, Any], breaches: list[str]) -> str:
+def render_table(evidence: dict[str, Any]) -> str:
     """A readable summary of the evidence, naming drifting features with their statistics."""
     lines: list[str] = []
     inputs = evidence.get("inputs", {})
@@ -143,9 +149,4 @@ def render_table(evidence: dict[str, Any], breaches: list[str]) -> str:
         lines.append(f"note: {note}")
     if evidence.get("notes"):
         lines.append("")
-    if breaches:
-        lines.append("Result: DENY")
-        lines += [f"  - {b}" for b in breaches]
-    else:
-        lines.append("Result: PASS (no deny-level finding in the evidence)")
     return "\n".join(lines) + "\n"
