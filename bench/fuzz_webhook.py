@@ -560,6 +560,8 @@ def main() -> int:
         "rss_baseline_mb": round(baseline / 1024, 1),
         "rss_peak_mb": round(max([baseline, *rss_samples]) / 1024, 1),
         "rss_after_idle_mb": round(final / 1024, 1),
+        # every 10,000 reviews: growth that levels off is bounded caches, not a leak
+        "rss_mb_every_10k": [round(kb / 1024, 1) for kb in rss_samples[9::10]],
         "latency_s": latency_summary(latencies),
         "server_threads": scheduling,
         "server_stall_work": stall_work,
