@@ -156,7 +156,7 @@ bench-cli: venv peers
 # broken policy edit). Both print one JSON line per result and fail on a missed target.
 FUZZ_COUNT ?= 100000
 fuzz: venv
-	nice -n 10 $(BIN)/python bench/fuzz_webhook.py --count $(FUZZ_COUNT)
+	nice -n 10 $(BIN)/python bench/fuzz_webhook.py --count $(FUZZ_COUNT) --out bench/results/fuzz.jsonl
 
 drills: venv opa
 	MLGATE_OPA=$(OPA) nice -n 10 $(BIN)/python bench/drills.py

@@ -212,6 +212,17 @@ def test_every_decision_is_logged_as_one_json_line(server: Server) -> None:
     assert isinstance(line["duration_ms"], float)
 
 
+def test_a_decision_record_says_where_its_time_went(server: Server) -> None:
+    # A slow decision must be explainable from its record: time waiting for a pool thread
+    # (a stalled loop or a full pool) against time evaluating (the input itself).
+    resp = response_of(server.validate(review(objects("ml-prod")["Model"])))
+    record = _record(server.audit_db, resp["auditAnnotations"]["decision-id"])
+    stages = record["stages_ms"]
+    assert set(stages) == {"queued", "evaluating"}
+    assert all(isinstance(v, float) and v >= 0 for v in stages.values())
+    assert stages["queued"] + stages["evaluating"] <= record["duration_ms"]
+
+
 def test_metrics(server: Server) -> None:
     response_of(server.validate(review(objects("ml-prod")["InferenceService"])))
     text = server.metrics()
