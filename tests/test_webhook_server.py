@@ -24,6 +24,7 @@ import httpx
 import pytest
 import yaml
 
+from error_codes import cli_error
 from mlgate.cli.main import main as mlgate_main
 from webhook_support import (
     NAMESPACES,
@@ -550,8 +551,7 @@ def test_rotated_certificate_is_served_to_new_connections(mtls_server: Server) -
 
 
 def test_serve_refuses_plain_http_without_insecure(capsys) -> None:
-    assert mlgate_main(["serve", "--port", "1"]) == 2
-    assert "--insecure" in capsys.readouterr().err
+    assert cli_error(["serve", "--port", "1"]).code == "serve.no_tls"
 
 
 # -- hot reload -----------------------------------------------------------------------------------
