@@ -158,7 +158,11 @@ class FairScheduler:
                     else:
                         del self._running[task.client]
                     idle = not self._running and not self._queued
-                    self._cond.notify_all()
+                    # A finished task can unblock a queued one (its client had its share of
+                    # threads); with nothing queued there is nothing to wake a worker for,
+                    # and waking all of them costs each a GIL round trip per request.
+                    if self._queued:
+                        self._cond.notify_all()
             del task
             if idle and self._on_idle is not None:
                 self._on_idle()
