@@ -109,3 +109,19 @@ def test_wasm_runner_on_a_category() -> None:
     outcomes = conformance_wasm.run_cases(_pick("aggregates"), jobs=1, opa=OPA)
     statuses = [o.status for o in outcomes]
     assert statuses.count("passed") >= 0.9 * len(statuses)
+
+
+def test_wasm_runner_classifies_refused_host_builtins_without_running() -> None:
+    # The host-builtin list is package data of mlgate.rego; when the runner could not find it
+    # (it moved), every refused builtin counted as "failed" and docs/conformance.md said so.
+    from tools.conformance import wasm as conformance_wasm
+
+    from mlgate.rego.hostbuiltins import HOST_BUILTINS
+
+    refused = conformance_wasm._host_only_builtins() - set(HOST_BUILTINS)
+    assert "crypto.sha256" in refused
+    cases = _pick("cryptosha256")
+    assert cases
+    outcomes = conformance_wasm.run_cases(cases, jobs=1, opa=None)
+    assert [o.status for o in outcomes] == ["unsupported"] * len(cases)
+    assert all("crypto.sha256" in o.detail for o in outcomes)

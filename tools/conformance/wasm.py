@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -182,12 +183,14 @@ def run_cases(cases: Sequence[Case], *, jobs: int = 2, opa: str | None = None) -
 # Builtins that OPA v1.22's Wasm target leaves to the host (the `builtins` export of a module
 # that calls them), found by compiling every builtin once: `python -m
 # tools.conformance.wasm --probe-host` prints the current list.
+# The list is mlgate's package data (src/mlgate/rego/); a missing or unreadable list is an
+# error, not an empty set: an empty one silently turned every refused builtin into "failed".
 def _host_only_builtins() -> set[str]:
-    path = Path(__file__).with_name("wasm_host_builtins.json")
-    try:
-        return set(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return set()
+    text = resources.files("mlgate.rego").joinpath("wasm_host_builtins.json").read_text("utf-8")
+    names = json.loads(text)
+    if not isinstance(names, list) or not names:
+        raise SystemExit("mlgate/rego/wasm_host_builtins.json holds no builtin names")
+    return set(names)
 
 
 def probe_host_builtins(opa: str | None = None) -> list[str]:
