@@ -44,6 +44,7 @@ BATCH_SIZE = 32
 # "embedded" was the rego-cpp engine's name; it now means the embedded Wasm engine.
 BACKEND_ALIASES = {"embedded": "wasm"}
 BACKENDS = ("wasm", "opa")
+_REGO_CPP_NAMES = frozenset({"regocpp", "regopy", "rego"})
 
 
 def make_backend(policy_set: PolicySet, backend: str | RegoBackend, **options: Any) -> RegoBackend:
@@ -59,7 +60,19 @@ def make_backend(policy_set: PolicySet, backend: str | RegoBackend, **options: A
         from mlgate.rego.opa import OpaBackend
 
         return OpaBackend(policy_set, **options)
-    raise MlgateError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+    if backend.replace("-", "").replace("_", "").lower() in _REGO_CPP_NAMES:
+        # regopy is still installed with the test extra (docs/conformance.md's comparison
+        # column): say why it cannot be chosen, rather than leave "unknown" unexplained.
+        raise MlgateError(
+            f"backend {backend!r} (rego-cpp) is not a decision engine any more: it cannot load "
+            "the shipped policies and diverged from OPA in ways that admitted "
+            f"(docs/conformance.md); use one of {', '.join(BACKENDS)}",
+            code="backend_removed",
+        )
+    raise MlgateError(
+        f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})",
+        code="unknown_backend",
+    )
 
 
 class Engine:
