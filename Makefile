@@ -15,7 +15,7 @@ VEGETA := $(CACHE)/bin/vegeta
 GOENV := GOPATH=$(CACHE)/go/path GOCACHE=$(CACHE)/go/build GOMODCACHE=$(CACHE)/go/mod GOBIN=$(CACHE)/bin GOFLAGS=-modcacherw
 
 .PHONY: demo test venv opa system-deps lint fmt bench conformance sigstore-roots clean wasm wasm-check vegeta \
-	bench-backends bench-engine bench-webhook peers bench-cli mutation fuzz drills ui-test
+	bench-backends bench-engine bench-webhook profile-webhook peers bench-cli mutation fuzz drills ui-test
 
 # The stamp depends on pyproject.toml so that a dependency change reinstalls.
 $(VENV)/.installed: pyproject.toml
@@ -120,7 +120,12 @@ bench-engine: venv
 bench-webhook: venv vegeta
 	$(BIN)/python bench/bench_webhook.py --client vegeta --signed --rates 100,300,600 --duration 30
 	$(BIN)/python bench/bench_webhook.py --client vegeta --signed --duration 10 \
-	  --rates "" --sweep 600,800,1000,1200,1500
+	  --rates "" --sweep 350,400,450,500,550,600,700,800
+
+# Where the webhook's CPU and GIL time go per request, by stage (py-spy under vegeta).
+profile-webhook: venv vegeta
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/profile_webhook.py --rate 450 --duration 10 --top 25
 
 # Peer policy CLIs for bench/bench_cli.py (issue 17): each pinned and built from its module's
 # source in the Go module proxy (go build inside the downloaded module honours its go.mod

@@ -4,6 +4,8 @@ Measures, in one run and on the same inputs:
   * engine.evaluate(doc, validate=False)  - the hot path the webhook uses (inputs built by adapters)
   * engine.evaluate(doc)                  - with JSON-Schema validation of the input (CLI/eval)
   * backend.evaluate(doc)                 - Rego alone, to show where the time goes
+  * decide(doc, answer)                   - the decision layer alone, on the Rego's answer
+  (the hot path's record also counts the collector's runs during it: gc_collections)
   * engine.evaluate_subject(subject)      - adapter + cached signature verification + Rego
 The embedded engine is OPA-compiled WebAssembly. Two more figures per input explain where its
 time goes and why there is no decision cache any more:
@@ -49,6 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     n = 300 if args.quick else args.n
 
+    from mlgate.decide import decide
     from mlgate.engine import Engine
 
     engine = Engine.from_path(REPO / "policies", pool_size=1)
@@ -65,12 +68,20 @@ def main() -> None:
             "rules": rules,
             "violations": len(decision.violations),
         }
+        collections = sum(g["collections"] for g in gc.get_stats())
         hot = percentiles(time_calls(lambda d=doc: engine.evaluate(d, validate=False), n))
+        hot["gc_collections"] = sum(g["collections"] for g in gc.get_stats()) - collections
         validated = percentiles(time_calls(lambda d=doc: engine.evaluate(d), n))
         rego = percentiles(time_calls(lambda d=doc: engine.backend.evaluate(d), n))
         emit({**base, "path": "evaluate(validate=False)", **hot, "budget_p99_us": 1000})
         emit({**base, "path": "evaluate(validate=True)", **validated})
         emit({**base, "path": "backend.evaluate (rego only)", **rego})
+        # The decision layer alone, on the module's answer (where the rest of a decision goes).
+        answer = engine.backend.evaluate(doc)
+        layer = percentiles(
+            time_calls(lambda d=doc, a=answer: decide(d, a, engine.policy_set, "wasm"), n)
+        )
+        emit({**base, "path": "decide (decision layer alone)", **layer})
         # mlgate check's path: 32 inputs per call into the module (per input).
         batch = [doc] * 32
         batched = time_calls(lambda b=batch: engine.backend.evaluate_batch(b), max(10, n // 32))

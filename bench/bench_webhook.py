@@ -32,6 +32,7 @@ import base64
 import contextlib
 import json
 import os
+import resource
 import socket
 import ssl
 import subprocess
@@ -138,25 +139,48 @@ def vegeta_binary() -> str:
     return str(found)
 
 
-def process_tree_hwm_mb(pid: int) -> float | None:
-    """Peak resident memory (VmHWM) summed over a process and its descendants, in MiB."""
-    total, todo, seen = 0, [pid], set()
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (uvicorn's worker processes with ``--workers N``)."""
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
-        if p in seen:
+        if p in found:
             continue
-        seen.add(p)
         try:
-            status = Path(f"/proc/{p}/status").read_text()
             for task in Path(f"/proc/{p}/task").iterdir():
-                children = (task / "children").read_text().split()
-                todo += [int(c) for c in children]
+                todo += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue
+        found.append(p)
+    return found
+
+
+def process_tree_hwm_mb(pid: int) -> float | None:
+    """Peak resident memory (VmHWM) summed over a process and its descendants, in MiB."""
+    total, seen = 0, False
+    for p in process_tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        seen = True
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1])
     return round(total / 1024, 1) if seen else None
+
+
+def process_tree_cpu_s(pid: int) -> float | None:
+    """CPU time (user + system, all threads) a process and its live descendants have used."""
+    total, seen = 0, False
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seen = True
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK") if seen else None
 
 
 def run_vegeta(
@@ -187,7 +211,11 @@ def run_vegeta(
     ]  # fmt: skip
     if ca:
         attack.append(f"-root-certs={ca}")
+    # The attack is the only child reaped during this call: its CPU is the load generator's.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(attack, check=True, timeout=duration + timeout + 60)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu_s = used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime
     report = json.loads(
         subprocess.run(
             [vegeta, "report", "-type=json", str(results)],
@@ -226,6 +254,7 @@ def run_vegeta(
         "p90_ms": round(lat["90th"] / 1e6, 3),
         "p99_ms": round(lat["99th"] / 1e6, 3),
         "max_ms": round(lat["max"] / 1e6, 3),
+        "client_cpu_s": round(client_cpu_s, 3),
     }
 
 
@@ -460,6 +489,7 @@ def main() -> None:
     mix = [review(f"bench-{i}", obj) for i, obj in enumerate(mix_objects)]
 
     def one(url: str, ca: str | None, rate: int, pid: int | None, tmp: Path) -> dict[str, Any]:
+        cpu_before = process_tree_cpu_s(pid) if pid is not None else None
         if args.client == "vegeta":
             result = run_vegeta(url, ca, rate, duration, args.timeout, mix, tmp)
         else:
@@ -470,6 +500,12 @@ def main() -> None:
         result.update(workers=args.workers, cpus=os.cpu_count(), mix=len(mix))
         if pid is not None:
             result["server_peak_rss_mb"] = process_tree_hwm_mb(pid)
+            cpu_after = process_tree_cpu_s(pid)
+            if cpu_before is not None and cpu_after is not None and result["requests"]:
+                result["server_cpu_ms_per_request"] = round(
+                    (cpu_after - cpu_before) * 1000 / result["requests"], 3
+                )
+        result["loadavg_1m"] = round(os.getloadavg()[0], 2)
         emit(result)
         return result
 

@@ -99,8 +99,8 @@ def engine(records: list[dict[str, Any]]) -> str:
 def webhook(records: list[dict[str, Any]]) -> str:
     rows = [
         "| rate req/s | duration | requests | ok | errors | allowed / denied | achieved req/s "
-        "| p50 ms | p99 ms | max ms | server peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| p50 ms | p99 ms | max ms | server peak RSS MiB | CPU ms per request, server / vegeta |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     sizing = None
     for r in records:
@@ -113,7 +113,8 @@ def webhook(records: list[dict[str, Any]]) -> str:
             f"| {r['rate']} | {r.get('duration_s', '?')} s | {r['requests']} | {r['ok']} "
             f"| {r['errors']} | {r.get('allowed', '?')} / {r.get('denied', '?')} "
             f"| {r.get('achieved_rps', '?')} | {r.get('p50_ms')} | {r.get('p99_ms')} "
-            f"| {r.get('max_ms')} | {r.get('server_peak_rss_mb', '?')} |"
+            f"| {r.get('max_ms')} | {r.get('server_peak_rss_mb', '?')} "
+            f"| {r.get('server_cpu_ms_per_request', '—')} / {_per_request(r)} |"
         )
     if sizing is not None:
         rows.append("")
@@ -124,7 +125,47 @@ def webhook(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-RENDERERS = {"backends": backends, "engine": engine, "webhook": webhook}
+def _per_request(r: dict[str, Any]) -> str:
+    cpu = r.get("client_cpu_s")
+    return "—" if cpu is None or not r.get("requests") else f"{cpu * 1000 / r['requests']:.3f}"
+
+
+def webhook_profile(records: list[dict[str, Any]]) -> str:
+    stages = [r for r in records if r.get("record") == "stage"]
+    summary = next((r for r in records if r.get("record") == "summary"), None)
+    rows = [
+        "| stage | share of server CPU | CPU ms per request | share of GIL time "
+        "| GIL ms per request |",
+        "|---|---|---|---|---|",
+    ]
+    for r in stages:
+        rows.append(
+            f"| {r['stage']} | {100 * (r['cpu_share'] or 0):.1f} % | {r['cpu_ms_per_request']} "
+            f"| {100 * (r['gil_share'] or 0):.1f} % | {r['gil_ms_per_request']} |"
+        )
+    if summary is not None:
+        rows += [
+            "",
+            f"{summary['rate']} req/s for {summary['duration_s']} s ({summary['ok']} ok, "
+            f"{summary['errors']} errors, p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} "
+            f"ms); server {summary['server_cpu_ms_per_request']} ms CPU per request, vegeta "
+            f"{summary['client_cpu_ms_per_request']} ms; some thread held the GIL "
+            f"{100 * summary['gil_busy']:.0f} % of the time ({summary['gil_ms_per_request']} ms "
+            f"per request); {summary['server_context_switches_per_request']} context switches "
+            f"per request; decision-log commits: {summary.get('audit_commits')} of "
+            f"{summary.get('audit_records_per_commit')} records, "
+            f"{summary.get('audit_commit_ms_mean')} ms each on average; load average "
+            f"{summary['loadavg_before'][0]} at the start ({summary['cpus']} CPUs).",
+        ]
+    return "\n".join(rows)
+
+
+RENDERERS = {
+    "backends": backends,
+    "engine": engine,
+    "webhook": webhook,
+    "webhook-profile": webhook_profile,
+}
 
 
 def main(argv: list[str]) -> int:
