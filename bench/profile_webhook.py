@@ -1,29 +1,31 @@
-"""Where the webhook's CPU goes per request: `mlgate serve` over TLS under vegeta, sampled.
+"""Where the webhook's CPU and GIL time go per request: `mlgate serve` under vegeta, sampled.
 
-Starts the server exactly as ``bench_webhook.py`` does (TLS on 127.0.0.1, decision log on,
-one worker), drives it with vegeta at one constant rate, and meanwhile:
+Starts the server exactly as ``bench_webhook.py`` does (its ``server()``: TLS on 127.0.0.1,
+decision log on, one worker), drives it with vegeta at one constant rate, and meanwhile:
 
+- reads each server thread's CPU time and context switches from ``/proc/<pid>/task/<tid>``
+  before and after, and the load generator's CPU from ``wait4``;
 - samples every thread of the server with py-spy (a sampling profiler outside the process:
-  nothing in mlgate changes for it; ``--nonblocking``, so the server is not paused);
-- reads each server thread's CPU time from ``/proc/<pid>/task/<tid>/stat`` before and after,
-  and the load generator's from ``wait4``.
+  nothing in mlgate changes for it; ``--nonblocking``, so the server is never paused), and
+  with a second py-spy only the thread holding the GIL (``--gil``);
+- reads the decision log's group commits (count, records, seconds) from ``/metrics``.
 
-Each thread's measured CPU is split over stages by its own py-spy samples (idle samples are
-not taken: a thread waiting for a lock, the GIL or a socket is not using CPU). A sample
-belongs to the innermost frame on its stack that names a stage (``STAGES``), so JSON
-parsing called by the adapter counts for the adapter, and the decision log's JSON encoding
-for the decision log. CPU spent in native code without a Python frame of its own (uvloop's
-TLS and socket work, httptools' parser) is charged to the Python frame that called into it:
-on the event loop thread that is the loop itself, reported as ``event loop, TLS, sockets``.
+Each thread's measured CPU is split over stages by its own busy samples (a thread waiting
+for a lock, a queue, the GIL or a socket is not using CPU). A sample belongs to the innermost
+frame on its stack that names a stage (``STAGES``), so JSON encoding inside the decision log
+counts for the decision log. Native work without a Python frame of its own (uvloop's socket
+I/O, httptools' parser) is charged to the event loop; TLS is OpenSSL through ``ssl.py``.
+``--native`` samples native frames too (finer, but py-spy then pauses the server).
 
-Usage: python bench/profile_webhook.py [--rate 450] [--duration 10] [--hz 100]
-           [--stacks FILE] [--top 25] [--server-arg=--flag ...]
-Output: JSON lines: one ``stage`` record per stage (share of the server's CPU, CPU ms per
-request), one ``thread`` record per server thread, one summary (server and vegeta CPU per
-request, the load average, the rate's latencies); ``--top`` adds the hottest leaf frames.
-Needs py-spy (``pip install -e '.[bench]'``) and vegeta (``make vegeta``); py-spy attaches
-with ptrace to its own child's child, which a default Linux (Yama ptrace_scope 1) allows
-for root only: run it as root or with ptrace_scope 0.
+Usage: python bench/profile_webhook.py [--rate 450] [--duration 10] [--hz 100] [--native]
+           [--stacks PREFIX] [--top 25] [--server-arg=--flag ...]
+Output: JSON lines: one ``stage`` record per stage (share of the server's CPU and of the GIL
+time, ms per request of each), one ``thread`` record per server thread, one ``summary``
+(server and vegeta CPU per request, GIL busy share, context switches per request, commits,
+the load average, the rate's latencies); ``--top`` adds the hottest busy stacks. Rendered by
+``bench/tables.py``. Needs py-spy (``pip install -e '.[bench]'``) and vegeta (``make
+vegeta``); py-spy reads the server's memory (ptrace rights), which Linux's default Yama
+setting (ptrace_scope 1) grants to root only for a process that is not py-spy's descendant.
 """
 
 from __future__ import annotations
