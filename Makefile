@@ -84,7 +84,7 @@ test: venv opa system-deps
 	$(MAKE) --no-print-directory wasm-check
 	$(BIN)/mlgate policy check policies/
 	$(BIN)/mlgate test policy-tests/
-	MLGATE_OPA=$(OPA) $(BIN)/pytest -n 2 tests
+	MLGATE_OPA=$(OPA) $(BIN)/pytest -n 2 --dist loadgroup tests
 
 # The console and compliance-report tests in headless Chromium (also part of `make test`);
 # screenshots and the printed report go to build/test-output/ui.
@@ -156,7 +156,7 @@ bench-cli: venv peers
 # broken policy edit). Both print one JSON line per result and fail on a missed target.
 FUZZ_COUNT ?= 100000
 fuzz: venv
-	nice -n 10 $(BIN)/python bench/fuzz_webhook.py --count $(FUZZ_COUNT)
+	nice -n 10 $(BIN)/python bench/fuzz_webhook.py --count $(FUZZ_COUNT) --out bench/results/fuzz.jsonl
 
 drills: venv opa
 	MLGATE_OPA=$(OPA) nice -n 10 $(BIN)/python bench/drills.py

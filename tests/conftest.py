@@ -80,3 +80,52 @@ def policy_copy(tmp_path: Path) -> Path:
     target = tmp_path / "policies"
     shutil.copytree(POLICIES, target)
     return target
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Any:
+    """``make_app(engine=None, **config) -> (client, webhook)``: the webhook app in-process
+    (webhook_app_support.app_with), its audit log in ``tmp_path``; every app is closed after the
+    test."""
+    from webhook_app_support import app_with
+
+    clients: list[Any] = []
+
+    def make(engine: Any = None, **config: Any) -> tuple[Any, Any]:
+        client, webhook = app_with(tmp_path, engine, **config)
+        clients.append(client)
+        return client, webhook
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def credit_digest() -> str:
+    """The digest of the example credit scorer (examples/models/credit-scorer)."""
+    from mlgate.supplychain.modeldir import model_digest
+    from webhook_support import CREDIT_SCORER
+
+    return model_digest(CREDIT_SCORER)
+
+
+@pytest.fixture(scope="session")
+def credit_evidence(credit_digest: str) -> dict[str, str]:
+    """The approved credit scorer's annotations (digest, signature, attestation)."""
+    from webhook_support import credit_scorer_evidence
+
+    return credit_scorer_evidence(credit_digest)
+
+
+@pytest.fixture(scope="session")
+def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One real `mlgate serve` over TLS with the shipped policies and default options, shared by
+    the tests that only send reviews to it (each worker starts one). Tests that count records,
+    metrics or log lines start their own."""
+    from webhook_support import Server, issue_certs
+
+    work = tmp_path_factory.mktemp("shipped-server")
+    srv = Server(work, issue_certs(work / "certs")).start()
+    yield srv
+    srv.stop()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from error_codes import cli_error, raises_code
 from mlgate.cli.main import main
 from mlgate.errors import InputError
 from mlgate.supplychain.attestation import build_statement, create_attestation, verify_attestation
@@ -175,23 +176,24 @@ def test_model_signature_is_not_an_attestation(tmp_path: Path, signer: KeySigner
 
 
 @pytest.mark.parametrize(
-    ("override", "message"),
+    ("override", "code", "location"),
     [
-        ({"model_digest": "sha256:xyz"}, "is not sha256:<64 hex digits>"),
-        ({"model_digest": "md5:" + "a" * 32}, "is not sha256:<64 hex digits>"),
-        ({"model_name": ""}, "model name must be a non-empty string"),
-        ({"card": ["not", "a", "mapping"]}, "card must be a mapping"),
-        ({"approvals": {"role": "x"}}, "approvals must be a list"),
-        ({"approvals": [{"role": "owner", "approver": "a"}]}, "missing approved_at"),
+        ({"model_digest": "sha256:xyz"}, "attestation.bad_digest", None),
+        ({"model_digest": "md5:" + "a" * 32}, "attestation.bad_digest", None),
+        ({"model_name": ""}, "attestation.no_model_name", None),
+        ({"card": ["not", "a", "mapping"]}, "attestation.not_a_mapping", "card"),
+        ({"approvals": {"role": "x"}}, "attestation.not_a_list", "approvals"),
+        ({"approvals": [{"role": "owner", "approver": "a"}]}, "attestation.missing_field",
+         "approvals[0]"),
         ({"approvals": [{"role": "owner", "approver": "a", "approved_at": "yesterday"}]},
-         "not an RFC 3339 timestamp"),
+         "time.not_rfc3339", "approvals[0].approved_at"),
         ({"approvals": [{"role": "owner", "approver": "a", "approved_at": "2025-01-01T00:00:00"}]},
-         "has no time zone"),
-        ({"evaluation": {"bad": {1, 2}}}, "not plain JSON"),
-        ({"evaluation": {"nan": float("nan")}}, "not plain JSON"),
+         "time.no_zone", "approvals[0].approved_at"),
+        ({"evaluation": {"bad": {1, 2}}}, "attestation.not_json", None),
+        ({"evaluation": {"nan": float("nan")}}, "attestation.not_json", None),
     ],
 )  # fmt: skip
-def test_invalid_inputs(override: dict[str, Any], message: str) -> None:
+def test_invalid_inputs(override: dict[str, Any], code: str, location: str | None) -> None:
     fields: dict[str, Any] = {
         "model_name": "m",
         "model_digest": DIGEST,
@@ -199,7 +201,7 @@ def test_invalid_inputs(override: dict[str, Any], message: str) -> None:
         "evaluation": {},
         "approvals": [],
     }
-    with pytest.raises(InputError, match=message):
+    with raises_code(InputError, code, location=location):
         build_statement(**{**fields, **override})
 
 
@@ -223,13 +225,18 @@ def test_cli_attest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert facts["predicate"]["approvals"][0]["approved_at"] == "2025-01-01T00:00:00Z"
 
     (tmp_path / "approvals.yaml").write_text("- {role: owner, approver: a@x.io}\n")
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert "approvals.yaml: approvals[0]: approval is missing approved_at" in err
+    err = cli_error(args)
+    assert (err.code, err.location) == (
+        "attestation.missing_field",
+        f"{tmp_path / 'approvals.yaml'}: approvals[0]",
+    )
     (tmp_path / "card.yaml").write_text("name: [unclosed\n")
-    assert main(args) == 2
-    assert "card.yaml:2: invalid YAML" in capsys.readouterr().err
-    assert main([*args[:-2], "--out", str(out), "--model-digest", "nope"]) == 2
+    err = cli_error(args)
+    assert (err.code, err.location) == ("yaml.invalid", f"{tmp_path / 'card.yaml'}:2")
+    (tmp_path / "card.yaml").write_text("name: churn\n")
+    (tmp_path / "approvals.yaml").write_text("approvals: []\n")
+    err = cli_error([*args[:-2], "--out", str(out), "--model-digest", "nope"])
+    assert err.code == "attestation.bad_digest"
 
 
 def test_examples_are_current_and_verify() -> None:

@@ -22,6 +22,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCOPE = Scope("production", "default")
 D1, D2 = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+MODELS_PATH = "/x/metadata/annotations/mlgate.io~1models"  # the annotation, as a JSON path
 
 
 @pytest.mark.parametrize(
@@ -108,20 +109,21 @@ def test_object_wide_annotations_bind_only_a_single_model() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "needle"),
+    ("value", "code", "entry"),
     [
-        ("{oops", "not valid JSON"),
-        ("[]", "JSON object keyed by component or URI"),
-        ('{"predictor": "sha256:x"}', "entry must be an object"),
-        ('{"predictor": {"digests": "x"}}', "unknown field(s) digests"),
-        ('{"predictor": {"digest": 5}}', "digest must be a string"),
+        ("{oops", "models.not_json", ""),
+        ("[]", "models.not_an_object", ""),
+        ('{"predictor": "sha256:x"}', "models.entry_not_an_object", "['predictor']"),
+        ('{"predictor": {"digests": "x"}}', "models.unknown_field", "['predictor']"),
+        ('{"predictor": {"digest": 5}}', "models.not_a_string", "['predictor'].digest"),
     ],
 )
-def test_malformed_models_annotation_names_the_problem(value: str, needle: str) -> None:
+def test_malformed_models_annotation_names_the_problem(value: str, code: str, entry: str) -> None:
     with pytest.raises(InputError) as err:
         subject_from_object(_isvc({"mlgate.io/models": value}), RequestInfo(), where="/x")
-    assert needle in str(err.value)
-    assert "mlgate.io~1models" in str(err.value)
+    assert err.value.code == code
+    # The JSON path of the annotation, then the entry and field within it.
+    assert err.value.location == MODELS_PATH + entry
 
 
 def _pod(init: list[dict], annotations: dict[str, str]) -> dict:

@@ -7,71 +7,43 @@ pod-start verifier is still allowed.
 
 from __future__ import annotations
 
-import base64
 import copy
 import datetime as dt
 import json
-import shutil
 import sqlite3
 from typing import Any
 
 import pytest
 
-from mlgate.policyset.yamlfile import load_data_file
-from mlgate.supplychain.attestation import create_attestation
-from mlgate.supplychain.dsse import KeySigner
-from mlgate.supplychain.modeldir import model_digest
 from webhook_support import (
     ATTESTED_URI,
-    EXAMPLES,
     MODELS_RO,
     POD_NAMESPACE,
-    REPO,
+    RELEASE_BOT,
     VERIFIER,
     Server,
-    credit_scorer_evidence,
+    credit_scorer_attestation,
+    denied_controls,
     deployment_of,
     issue_certs,
+    kserve_verified_policies,
     review,
+    verifier_container,
+    warned_controls,
 )
 
-MODEL = EXAMPLES / "models" / "credit-scorer"
-RELEASE = {"username": "release-bot", "groups": ["mlops-release-managers", "system:authenticated"]}
+# With test_binding_webhook / test_redteam_pod_start on one worker: one shipped_server for both.
+pytestmark = pytest.mark.xdist_group("shipped-server")
+
 KSERVE_SA = "system:serviceaccount:kserve:kserve-controller-manager"
 
 
 @pytest.fixture(scope="module")
-def digest() -> str:
-    return model_digest(MODEL)
-
-
-@pytest.fixture(scope="module")
-def evidence(digest: str) -> dict[str, str]:
-    return credit_scorer_evidence(digest)
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The shipped policies, with the verifying ClusterStorageContainer declared installed
-    (what an operator sets after applying webhook/verifier/clusterstoragecontainer.yaml)."""
+    """The shipped policies, with the verifying ClusterStorageContainer declared installed."""
     work = tmp_path_factory.mktemp("binding")
-    policies = work / "policies"
-    shutil.copytree(REPO / "policies", policies)
-    params = policies / "params.yaml"
-    text = params.read_text()
-    assert "kserve_verified_uri_prefixes: []" in text
-    params.write_text(
-        text.replace("kserve_verified_uri_prefixes: []", 'kserve_verified_uri_prefixes: ["s3://"]')
-    )
+    policies = kserve_verified_policies(work / "policies")
     srv = Server(work, issue_certs(work / "certs"), args=["--policies", str(policies)]).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    work = tmp_path_factory.mktemp("binding-shipped")
-    srv = Server(work, issue_certs(work / "certs")).start()
     yield srv
     srv.stop()
 
@@ -119,68 +91,44 @@ def deployment(
 
 def verifier(expect: str, image: str = VERIFIER) -> dict[str, Any]:
     """The verifier image's entry point; $(URI) becomes the deployment's model URI."""
-    return {
-        "name": "verify-model",
-        "image": image,
-        "args": ["--model-dir", "/models", "--storage-uri", "$(URI)", "--expect-digest", expect],
-        "volumeMounts": [dict(MODELS_RO)],
-        "env": [POD_NAMESPACE],
-    }
+    return verifier_container(expect, "$(URI)", image=image)
 
 
-def decide(server: Server, obj: dict[str, Any], user: dict[str, Any] = RELEASE, **kw: Any) -> dict:
-    r = server.validate(review(obj, user=user, **kw))
-    assert r.status_code == 200, r.text
-    return r.json()["response"]
-
-
-def explanation(server: Server, resp: dict[str, Any]) -> str:
-    """The decision-log record of a response, as JSON text."""
-    decision_id = resp["auditAnnotations"]["decision-id"]
-    with sqlite3.connect(server.audit_db) as conn:
-        bodies = [row[0] for row in conn.execute("SELECT body FROM records")]
-    return next(b for b in bodies if decision_id in b)
-
-
-def denied(resp: dict[str, Any]) -> list[str]:
-    raw = resp.get("auditAnnotations", {}).get("denied-controls", "")
-    return sorted(c for c in raw.split(",") if c)
-
-
-def warned(resp: dict[str, Any]) -> list[str]:
-    raw = resp.get("auditAnnotations", {}).get("warned-controls", "")
-    return sorted(c for c in raw.split(",") if c)
+def decide(
+    server: Server, obj: dict[str, Any], user: dict[str, Any] = RELEASE_BOT, **kw: Any
+) -> dict:
+    return server.decide(obj, user=user, **kw)
 
 
 # -- the approved model is still allowed -------------------------------------------------
 
 
-def test_bound_model_on_kserve_is_allowed(server: Server, evidence: dict[str, str]) -> None:
-    resp = decide(server, isvc(evidence))
+def test_bound_model_on_kserve_is_allowed(server: Server, credit_evidence: dict[str, str]) -> None:
+    resp = decide(server, isvc(credit_evidence))
     assert resp["allowed"] is True, resp
 
 
 def test_kserve_is_not_assumed_to_verify_by_default(
-    shipped_server: Server, evidence: dict[str, str], digest: str
+    shipped_server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
-    resp = decide(shipped_server, isvc(evidence))
-    assert resp["allowed"] is False and denied(resp) == ["SC-POD-START-VERIFY"]
-    uri = f"oci://registry.example.com/models/credit-scorer@{digest}"
-    assert decide(shipped_server, isvc(evidence, uri))["allowed"] is True
+    resp = decide(shipped_server, isvc(credit_evidence))
+    assert resp["allowed"] is False and denied_controls(resp) == ["SC-POD-START-VERIFY"]
+    uri = f"oci://registry.example.com/models/credit-scorer@{credit_digest}"
+    assert decide(shipped_server, isvc(credit_evidence, uri))["allowed"] is True
 
 
 def test_bound_model_with_a_pod_start_verifier_is_allowed(
-    server: Server, evidence: dict[str, str], digest: str
+    server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
-    resp = decide(server, deployment(evidence, ATTESTED_URI, init=[verifier(digest)]))
+    resp = decide(server, deployment(credit_evidence, ATTESTED_URI, init=[verifier(credit_digest)]))
     assert resp["allowed"] is True, resp
 
 
 def test_content_addressed_reference_needs_no_verifier(
-    server: Server, evidence: dict[str, str], digest: str
+    server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
-    uri = f"oci://registry.example.com/models/credit-scorer@{digest}"
-    resp = decide(server, deployment(evidence, uri))
+    uri = f"oci://registry.example.com/models/credit-scorer@{credit_digest}"
+    resp = decide(server, deployment(credit_evidence, uri))
     assert resp["allowed"] is True, resp
 
 
@@ -199,32 +147,32 @@ def test_content_addressed_reference_needs_no_verifier(
     ],
 )
 def test_copied_annotations_on_another_uri_are_denied(
-    server: Server, evidence: dict[str, str], uri: str
+    server: Server, credit_evidence: dict[str, str], uri: str
 ) -> None:
-    resp = decide(server, isvc(evidence, uri))
+    resp = decide(server, isvc(credit_evidence, uri))
     assert resp["allowed"] is False
-    assert "SC-URI-BOUND" in denied(resp)
+    assert "SC-URI-BOUND" in denied_controls(resp)
     # The whole explanation is in the decision log (the status message shows the first
     # violation only, and which one is first among equals does not depend on the engine).
-    record = explanation(server, resp)
+    record = server.decision_record(resp)
     assert f"expected {uri}, attested " in record
     assert "registry.example.com/models/credit-scorer@sha256:" in record
 
 
 def test_uri_normalisation_does_not_count_as_a_mismatch(
-    server: Server, evidence: dict[str, str]
+    server: Server, credit_evidence: dict[str, str]
 ) -> None:
-    resp = decide(server, isvc(evidence, "S3://ml-models-prod/credit-scorer/0.9.2/"))
-    assert "SC-URI-BOUND" not in denied(resp), resp
+    resp = decide(server, isvc(credit_evidence, "S3://ml-models-prod/credit-scorer/0.9.2/"))
+    assert "SC-URI-BOUND" not in denied_controls(resp), resp
 
 
 def test_digest_inside_the_uri_must_be_the_declared_digest(
-    server: Server, evidence: dict[str, str]
+    server: Server, credit_evidence: dict[str, str]
 ) -> None:
     uri = "oci://registry.example.com/models/credit-scorer@sha256:" + "0" * 64
-    resp = decide(server, isvc(evidence, uri))
+    resp = decide(server, isvc(credit_evidence, uri))
     assert resp["allowed"] is False
-    assert {"SC-URI-DIGEST", "SC-URI-BOUND"} <= set(denied(resp))
+    assert {"SC-URI-DIGEST", "SC-URI-BOUND"} <= set(denied_controls(resp))
 
 
 # -- one set of annotations does not cover several models --------------------------------
@@ -240,39 +188,39 @@ def test_digest_inside_the_uri_must_be_the_declared_digest(
     ids=["storageUris", "transformer", "explainer"],
 )
 def test_a_second_model_does_not_ride_along(
-    server: Server, evidence: dict[str, str], extra: dict[str, Any]
+    server: Server, credit_evidence: dict[str, str], extra: dict[str, Any]
 ) -> None:
-    resp = decide(server, isvc(evidence, **copy.deepcopy(extra)))
+    resp = decide(server, isvc(credit_evidence, **copy.deepcopy(extra)))
     assert resp["allowed"] is False
-    assert "SC-SIGNED" in denied(resp)
-    assert "mlgate.io/models" in explanation(server, resp)
+    assert "SC-SIGNED" in denied_controls(resp)
+    assert "mlgate.io/models" in server.decision_record(resp)
 
 
 def test_a_second_container_does_not_ride_along(
-    server: Server, evidence: dict[str, str], digest: str
+    server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
-    obj = deployment(evidence, ATTESTED_URI, init=[verifier(digest)])
+    obj = deployment(credit_evidence, ATTESTED_URI, init=[verifier(credit_digest)])
     obj["spec"]["template"]["spec"]["containers"].append(
         {"name": "sidecar", "image": "vllm/vllm-openai:v0.6.3", "args": ["--model", "s3://x/y"]}
     )
     resp = decide(server, obj)
-    assert resp["allowed"] is False and "SC-SIGNED" in denied(resp)
+    assert resp["allowed"] is False and "SC-SIGNED" in denied_controls(resp)
 
 
 def test_per_reference_evidence_in_mlgate_models_is_allowed(
-    server: Server, evidence: dict[str, str], digest: str
+    server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
     entry = {
-        "digest": digest,
-        "signature": evidence["mlgate.io/signature"],
-        "attestation": evidence["mlgate.io/attestation"],
+        "digest": credit_digest,
+        "signature": credit_evidence["mlgate.io/signature"],
+        "attestation": credit_evidence["mlgate.io/attestation"],
     }
     second = "s3://ml-models-prod/credit-scorer/0.9.2-shadow"
     annotations = {"mlgate.io/models": json.dumps({"predictor": entry})}
     resp = decide(server, isvc(annotations, predictor={"storageUris": [{"uri": second}]}))
     # The predictor is bound; the storageUris entry is not, and is reported on its own.
     assert resp["allowed"] is False
-    assert "[predictor/storageUris/0]" in json.dumps(resp) or "SC-SIGNED" in denied(resp)
+    assert "[predictor/storageUris/0]" in json.dumps(resp) or "SC-SIGNED" in denied_controls(resp)
     annotations = {"mlgate.io/models": json.dumps({"predictor": entry, ATTESTED_URI: entry})}
     resp = decide(server, isvc(annotations))
     assert resp["allowed"] is True, resp
@@ -294,19 +242,19 @@ def test_malformed_models_annotation_is_a_clear_input_error(server: Server) -> N
      "hf://org/model", "org/model"],
 )  # fmt: skip
 def test_mutable_reference_without_verifier_is_denied_in_production(
-    server: Server, evidence: dict[str, str], uri: str
+    server: Server, credit_evidence: dict[str, str], uri: str
 ) -> None:
-    resp = decide(server, deployment(evidence, uri))
+    resp = decide(server, deployment(credit_evidence, uri))
     assert resp["allowed"] is False
-    assert "SC-POD-START-VERIFY" in denied(resp)
+    assert "SC-POD-START-VERIFY" in denied_controls(resp)
 
 
 def test_mutable_reference_without_verifier_warns_in_staging(
-    server: Server, evidence: dict[str, str]
+    server: Server, credit_evidence: dict[str, str]
 ) -> None:
-    resp = decide(server, deployment(evidence, ATTESTED_URI, namespace="ml-staging"))
-    assert "SC-POD-START-VERIFY" in warned(resp)
-    assert "SC-POD-START-VERIFY" not in denied(resp)
+    resp = decide(server, deployment(credit_evidence, ATTESTED_URI, namespace="ml-staging"))
+    assert "SC-POD-START-VERIFY" in warned_controls(resp)
+    assert "SC-POD-START-VERIFY" not in denied_controls(resp)
 
 
 @pytest.mark.parametrize(
@@ -317,24 +265,27 @@ def test_mutable_reference_without_verifier_warns_in_staging(
     ],
 )
 def test_a_verifier_must_be_real_and_name_the_admitted_digest(
-    server: Server, evidence: dict[str, str], digest: str, expect: str | None, image: str,
+    server: Server, credit_evidence: dict[str, str], credit_digest: str, expect: str | None, image: str,
     needle: str,
 ) -> None:  # fmt: skip
     resp = decide(
-        server, deployment(evidence, ATTESTED_URI, init=[verifier(expect or digest, image)])
+        server,
+        deployment(credit_evidence, ATTESTED_URI, init=[verifier(expect or credit_digest, image)]),
     )
     assert resp["allowed"] is False
-    assert "SC-POD-START-VERIFY" in denied(resp)
+    assert "SC-POD-START-VERIFY" in denied_controls(resp)
     assert needle in resp["status"]["message"]
 
 
-def test_verifier_digest_from_the_downward_api(server: Server, evidence: dict[str, str]) -> None:
+def test_verifier_digest_from_the_downward_api(
+    server: Server, credit_evidence: dict[str, str]
+) -> None:
     init = {
         **verifier("$(EXPECT)"),
         "env": [{"name": "EXPECT", "valueFrom": {"fieldRef": {
             "fieldPath": "metadata.annotations['mlgate.io/model-digest']"}}}, POD_NAMESPACE],
     }  # fmt: skip
-    resp = decide(server, deployment(evidence, ATTESTED_URI, init=[init]))
+    resp = decide(server, deployment(credit_evidence, ATTESTED_URI, init=[init]))
     assert resp["allowed"] is True, resp
 
 
@@ -351,29 +302,32 @@ CONTROLLER = {"username": KSERVE_SA, "groups": ["system:serviceaccounts", "syste
 
 
 def test_controller_child_is_judged_on_its_model_not_the_controller(
-    server: Server, evidence: dict[str, str], digest: str
+    server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
-    child = deployment(evidence, ATTESTED_URI, init=[verifier(digest)], owner=OWNER)
+    child = deployment(credit_evidence, ATTESTED_URI, init=[verifier(credit_digest)], owner=OWNER)
     resp = decide(server, child, user=CONTROLLER)
     assert resp["allowed"] is True, resp
 
 
 def test_controller_child_with_another_model_is_denied(
-    server: Server, evidence: dict[str, str], digest: str
+    server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
-    child = deployment(evidence, "s3://other/model", init=[verifier(digest)], owner=OWNER)
+    child = deployment(
+        credit_evidence, "s3://other/model", init=[verifier(credit_digest)], owner=OWNER
+    )
     resp = decide(server, child, user=CONTROLLER)
     assert resp["allowed"] is False
-    assert "SC-URI-BOUND" in denied(resp) and "ACCESS-DEPLOYER" not in denied(resp)
+    assert "SC-URI-BOUND" in denied_controls(resp)
+    assert "ACCESS-DEPLOYER" not in denied_controls(resp)
 
 
 def test_an_owner_reference_does_not_make_a_person_a_controller(
-    server: Server, evidence: dict[str, str], digest: str
+    server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
-    child = deployment(evidence, ATTESTED_URI, init=[verifier(digest)], owner=OWNER)
+    child = deployment(credit_evidence, ATTESTED_URI, init=[verifier(credit_digest)], owner=OWNER)
     user = {"username": "mallory", "groups": ["data-scientists"]}
     resp = decide(server, child, user=user)
-    assert resp["allowed"] is False and "ACCESS-DEPLOYER" in denied(resp)
+    assert resp["allowed"] is False and "ACCESS-DEPLOYER" in denied_controls(resp)
 
 
 def test_housekeeping_update_is_allowed_and_recorded(server: Server) -> None:
@@ -382,7 +336,7 @@ def test_housekeeping_update_is_allowed_and_recorded(server: Server) -> None:
     new = copy.deepcopy(old)
     new["metadata"]["finalizers"] = []
     new["metadata"]["labels"] = {"team": "risk"}
-    doc = review(new, operation="UPDATE", user=RELEASE)
+    doc = review(new, operation="UPDATE", user=RELEASE_BOT)
     doc["request"]["oldObject"] = old
     resp = server.validate(doc).json()["response"]
     assert resp["allowed"] is True
@@ -394,54 +348,45 @@ def test_housekeeping_update_is_allowed_and_recorded(server: Server) -> None:
 
 
 def test_update_that_changes_the_model_is_evaluated(
-    server: Server, evidence: dict[str, str]
+    server: Server, credit_evidence: dict[str, str]
 ) -> None:
-    old = isvc(evidence)
-    new = isvc(evidence, "s3://other-bucket/model")
-    doc = review(new, operation="UPDATE", user=RELEASE)
+    old = isvc(credit_evidence)
+    new = isvc(credit_evidence, "s3://other-bucket/model")
+    doc = review(new, operation="UPDATE", user=RELEASE_BOT)
     doc["request"]["oldObject"] = old
     resp = server.validate(doc).json()["response"]
-    assert resp["allowed"] is False and "SC-URI-BOUND" in denied(resp)
+    assert resp["allowed"] is False and "SC-URI-BOUND" in denied_controls(resp)
 
 
 # -- attestation freshness ----------------------------------------------------------------
 
 
-def _attestation(digest: str, created_at: dt.datetime) -> str:
-    inputs = EXAMPLES / "attestations" / "credit-scorer"
-    signer = KeySigner.from_files(EXAMPLES / "keys" / "promotion-pipeline.key.pem")
-    bundle = create_attestation(
-        signer,
-        model_name="credit-scorer",
-        model_digest=digest,
-        card=load_data_file(inputs / "card.yaml")[0],
-        evaluation=load_data_file(inputs / "evidence.json")[0],
-        approvals=load_data_file(inputs / "approvals.yaml")[0],
-        gates=load_data_file(inputs / "gates.yaml")[0],
-        model_uris=[ATTESTED_URI],
-        created_at=created_at,
-    )
-    return base64.b64encode(bundle).decode()
+def _attestation(credit_digest: str, created_at: dt.datetime) -> str:
+    return credit_scorer_attestation(credit_digest, [ATTESTED_URI], created_at)
 
 
 @pytest.mark.parametrize(
     ("delta", "needle"), [(dt.timedelta(days=2), "dated in the future"), (-dt.timedelta(days=400), "days old")]
 )  # fmt: skip
 def test_stale_or_future_attestation_is_denied(
-    server: Server, evidence: dict[str, str], digest: str, delta: dt.timedelta, needle: str
+    server: Server,
+    credit_evidence: dict[str, str],
+    credit_digest: str,
+    delta: dt.timedelta,
+    needle: str,
 ) -> None:
     created = dt.datetime.now(dt.UTC) + delta
-    annotations = {**evidence, "mlgate.io/attestation": _attestation(digest, created)}
+    annotations = {**credit_evidence, "mlgate.io/attestation": _attestation(credit_digest, created)}
     resp = decide(server, isvc(annotations))
     assert resp["allowed"] is False
-    assert "SC-ATTESTATION-FRESH" in denied(resp)
+    assert "SC-ATTESTATION-FRESH" in denied_controls(resp)
     assert needle in json.dumps(resp)
 
 
-def kserve_child(evidence: dict[str, str], source: str) -> dict[str, Any]:
+def kserve_child(credit_evidence: dict[str, str], source: str) -> dict[str, Any]:
     """The predictor Deployment the KServe controller makes: ISVC annotations propagated."""
     annotations = {
-        **evidence,
+        **credit_evidence,
         "internal.serving.kserve.io/storage-initializer-sourceuri": source,
         "serving.kserve.io/deploymentMode": "RawDeployment",
     }
@@ -456,7 +401,7 @@ def kserve_child(evidence: dict[str, str], source: str) -> dict[str, Any]:
         "metadata": {
             "name": "credit-predictor",
             "namespace": "ml-prod",
-            "annotations": dict(evidence),
+            "annotations": dict(credit_evidence),
             "ownerReferences": [OWNER],
         },
         "spec": {
@@ -471,43 +416,44 @@ def kserve_child(evidence: dict[str, str], source: str) -> dict[str, Any]:
 
 
 def test_kserve_controller_deployment_for_an_admitted_isvc_is_allowed(
-    server: Server, evidence: dict[str, str]
+    server: Server, credit_evidence: dict[str, str]
 ) -> None:
-    resp = decide(server, kserve_child(evidence, ATTESTED_URI), user=CONTROLLER)
+    resp = decide(server, kserve_child(credit_evidence, ATTESTED_URI), user=CONTROLLER)
     assert resp["allowed"] is True, resp
 
 
 def test_kserve_controller_deployment_with_another_model_is_denied(
-    server: Server, evidence: dict[str, str]
+    server: Server, credit_evidence: dict[str, str]
 ) -> None:
-    resp = decide(server, kserve_child(evidence, "s3://other/model"), user=CONTROLLER)
+    resp = decide(server, kserve_child(credit_evidence, "s3://other/model"), user=CONTROLLER)
     assert resp["allowed"] is False
-    assert "SC-URI-BOUND" in denied(resp) and "ACCESS-DEPLOYER" not in denied(resp)
+    assert "SC-URI-BOUND" in denied_controls(resp)
+    assert "ACCESS-DEPLOYER" not in denied_controls(resp)
 
 
 def test_argo_rollouts_replicaset_is_judged_on_its_model(
-    server: Server, evidence: dict[str, str], digest: str
+    server: Server, credit_evidence: dict[str, str], credit_digest: str
 ) -> None:
     owner = {**OWNER, "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"}
-    rs = deployment(evidence, ATTESTED_URI, init=[verifier(digest)], owner=owner)
+    rs = deployment(credit_evidence, ATTESTED_URI, init=[verifier(credit_digest)], owner=owner)
     rs["kind"] = "ReplicaSet"
     argo = {"username": "system:serviceaccount:argo-rollouts:argo-rollouts", "groups": []}
     assert decide(server, rs, user=argo)["allowed"] is True
     rs["spec"]["template"]["spec"]["containers"][0]["args"] = ["--model", "s3://other/model"]
     resp = decide(server, rs, user=argo)
-    assert resp["allowed"] is False and "SC-URI-BOUND" in denied(resp)
+    assert resp["allowed"] is False and "SC-URI-BOUND" in denied_controls(resp)
 
 
 @pytest.mark.parametrize(
     ("revision", "pinned"), [("main", False), ("0123456789abcdef0123456789abcdef01234567", True)]
 )
 def test_a_branch_revision_is_mutable_and_a_commit_is_not(
-    server: Server, evidence: dict[str, str], revision: str, pinned: bool
+    server: Server, credit_evidence: dict[str, str], revision: str, pinned: bool
 ) -> None:
-    obj = deployment(evidence, "org/credit-llm")
+    obj = deployment(credit_evidence, "org/credit-llm")
     obj["spec"]["template"]["spec"]["containers"][0]["args"] += ["--revision", revision]
     resp = decide(server, obj)
     assert resp["allowed"] is False  # the attestation names neither form of this model
-    assert ("SC-POD-START-VERIFY" in denied(resp)) is not pinned
+    assert ("SC-POD-START-VERIFY" in denied_controls(resp)) is not pinned
     uri = "hf://org/credit-llm" + (f"@{revision}" if pinned else "")
     assert f"expected {uri}, attested " in resp["status"]["message"]

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from error_codes import raises_code
 from mlgate.breaker import CircuitBreaker, State
 from mlgate.errors import BackendUnavailable
 
@@ -28,10 +29,10 @@ def test_opens_after_consecutive_failures_and_rejects_fast() -> None:
     breaker.before_call()
     breaker.record_failure("connection refused")
     assert breaker.state is State.OPEN
-    with pytest.raises(
-        BackendUnavailable, match=r"open after 3 consecutive failures.*connection refused"
-    ):
+    with raises_code(BackendUnavailable, "breaker.open"):
         breaker.before_call()
+    snap = breaker.snapshot()
+    assert (snap.consecutive_failures, snap.last_error) == (3, "connection refused")
 
 
 def test_a_success_resets_the_failure_count() -> None:
@@ -53,7 +54,7 @@ def test_half_open_lets_exactly_one_probe_through() -> None:
     clock.now += 5
     assert breaker.state is State.HALF_OPEN
     assert breaker.before_call() is True  # the probe
-    with pytest.raises(BackendUnavailable, match="recovery probe is in flight"):
+    with raises_code(BackendUnavailable, "breaker.half_open"):
         breaker.before_call()
     breaker.record_success()
     assert breaker.state is State.CLOSED
@@ -70,9 +71,10 @@ def test_a_failed_probe_opens_again_for_a_full_cool_down() -> None:
     breaker.record_failure("still down")
     assert breaker.state is State.OPEN
     clock.now += 4
-    with pytest.raises(BackendUnavailable, match="still down"):
+    with raises_code(BackendUnavailable, "breaker.open"):
         breaker.before_call()
     snap = breaker.snapshot()
+    assert snap.last_error == "still down"
     assert snap.opened_total == 2 and 0 < snap.retry_in_s <= 1
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from error_codes import raises_code
 from mlgate import Engine
 from mlgate.cli.main import main as cli
 from mlgate.errors import BackendUnavailable, PolicyError, VerificationError
@@ -163,22 +164,30 @@ def test_opa_refuses_a_bundle_with_a_changed_file(
     )
     with pytest.raises(BackendUnavailable, match=r"lib\.rego: digest mismatch"):
         _opa_with_bundle(tampered, keys["rsa"][1]).start()
-    assert cli(["bundle", "verify", str(tampered), "--verification-key", str(keys["rsa"][1])]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "lib.rego: digest mismatch" in err
-    with pytest.raises(VerificationError, match="digest mismatch"):
+    verify = ["bundle", "verify", str(tampered), "--verification-key", str(keys["rsa"][1])]
+    assert cli(verify) == 1
+    assert capsys.readouterr().err.strip().count("\n") == 0  # one line, no traceback
+    assert cli([*verify, "--output-format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["verified"], report["code"], report["location"]) == (
+        False,
+        "bundle.digest_mismatch",
+        "lib.rego",
+    )
+    with raises_code(VerificationError, "bundle.digest_mismatch", location="lib.rego"):
         Engine.from_bundle(tampered, keys["rsa"][1])
 
 
 @pytest.mark.parametrize(
-    ("change", "why"),
+    ("change", "code", "location"),
     [
         (
             {"extra.rego": b"package mlgate.extra\n\nallow := true\n"},
-            "not included in the bundle signature",
+            "bundle.unsigned_file",
+            "extra.rego",
         ),
-        ({"params.yaml": None}, "signed but missing"),
-        ({"data.json": b'{"mlgate": {}}'}, "data.json: digest mismatch"),
+        ({"params.yaml": None}, "bundle.missing_file", None),
+        ({"data.json": b'{"mlgate": {}}'}, "bundle.digest_mismatch", "data.json"),
     ],
 )
 def test_extra_missing_and_changed_files_are_refused(
@@ -186,12 +195,13 @@ def test_extra_missing_and_changed_files_are_refused(
     signed: Path,
     keys: dict[str, tuple[Path, Path]],
     change: dict[str, bytes | None],
-    why: str,
+    code: str,
+    location: str | None,
 ) -> None:
     bad = _rewrite(signed, tmp_path / "bad.tar.gz", change)
-    with pytest.raises(VerificationError, match=why):
+    with raises_code(VerificationError, code, location=location):
         verify_bundle(bad, keys["rsa"][1])
-    with pytest.raises(VerificationError):
+    with raises_code(VerificationError, code, location=location):
         Engine.from_bundle(bad, keys["rsa"][1])
 
 
@@ -212,15 +222,15 @@ def test_opa_also_refuses_an_unsigned_extra_file(
 def test_wrong_key_and_unsigned_bundles(
     tmp_path: Path, signed: Path, keys: dict[str, tuple[Path, Path]]
 ) -> None:
-    with pytest.raises(VerificationError, match="does not verify"):
+    with raises_code(VerificationError, "bundle.bad_signature"):
         verify_bundle(signed, write_keypair(tmp_path, "rsa")[1])
-    with pytest.raises(VerificationError, match="key id"):
+    with raises_code(VerificationError, "bundle.key_id_mismatch"):
         verify_bundle(signed, keys["rsa"][1], key_id="someone-else")
     unsigned = tmp_path / "unsigned.tar.gz"
     build_bundle(POLICIES, unsigned)
-    with pytest.raises(VerificationError, match="without a verification key"):
+    with raises_code(VerificationError, "bundle.no_key", location=str(unsigned)):
         Engine.from_bundle(unsigned, None)
-    with pytest.raises(VerificationError, match="not signed"):
+    with raises_code(VerificationError, "bundle.not_signed"):
         verify_bundle(unsigned, keys["rsa"][1])
     assert Engine.from_bundle(unsigned, None, allow_unsigned=True).revision == policy_set().revision
     assert (

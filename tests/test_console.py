@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from conftest import POLICIES
 from console_fixtures import DEPLOYER, build_audit_db
-from mlgate.cli.main import main
+from error_codes import cli_error
 from mlgate.console.app import ConsoleConfig, create_app
 
 TOKEN = "console-token-for-tests-0123456789"
@@ -79,31 +79,13 @@ def test_bad_filters_are_clear_errors_not_500(client) -> None:
 def test_console_refuses_the_admission_port_and_needs_auth(tmp_path, capsys) -> None:
     db = tmp_path / "a.db"
     db.touch()
-    assert (
-        main(
-            ["console", "--audit-db", str(db), "--port", "8443", "--insecure", "--token-file", "x"]
-        )
-        == 2
-    )
-    assert "admission webhook's port" in capsys.readouterr().err
-    assert main(["console", "--audit-db", str(db), "--port", "9000", "--insecure"]) == 2
-    assert "authentication" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "console",
-                "--audit-db",
-                str(db),
-                "--insecure",
-                "--host",
-                "0.0.0.0",
-                "--token-file",
-                "x",
-            ]
-        )
-        == 2
-    )
-    assert "loopback" in capsys.readouterr().err
+    base = ["console", "--audit-db", str(db), "--insecure"]
+    for argv, code in (
+        ([*base, "--port", "8443", "--token-file", "x"], "console.webhook_port"),
+        ([*base, "--port", "9000"], "console.no_auth"),
+        ([*base, "--host", "0.0.0.0", "--token-file", "x"], "console.not_loopback"),
+    ):
+        assert cli_error(argv).code == code, argv
 
 
 def test_console_app_has_no_admission_route(client) -> None:

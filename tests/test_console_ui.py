@@ -26,6 +26,9 @@ from console_ui_support import (
 from mlgate.audit import AuditStore
 from mlgate.timeutil import now_ns
 
+# One worker runs this module: one browser and one console server, not one per worker.
+pytestmark = pytest.mark.xdist_group("console-ui")
+
 TOKEN = "ui-test-console-token-0123456789"
 
 

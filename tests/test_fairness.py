@@ -15,6 +15,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score
 
+from error_codes import raises_code
 from mlgate.errors import InputError
 from mlgate.gates.columns import encode_categorical
 from mlgate.gates.fairness import compute_fairness
@@ -145,11 +146,13 @@ def test_missing_rows_are_skipped_and_categorical_groups_accepted() -> None:
 
 def test_bad_input() -> None:
     groups = np.array(["a", "b"])
-    with pytest.raises(InputError, match="0/1 labels"):
+    with raises_code(InputError, "fairness.not_binary", location="labels"):
         compute_fairness(np.array([0.0, 2.0]), np.array([0.0, 1.0]), groups)
-    with pytest.raises(InputError, match="same length"):
+    with raises_code(InputError, "fairness.not_binary", location="predictions"):
+        compute_fairness(np.array([0.0, 1.0]), np.array([0.0, 0.5]), groups)
+    with raises_code(InputError, "fairness.length_mismatch"):
         compute_fairness(np.array([0.0]), np.array([0.0, 1.0]), groups)
-    with pytest.raises(InputError, match="min_group_size"):
+    with raises_code(InputError, "fairness.min_group_size"):
         compute_fairness(np.array([0.0, 1.0]), np.array([0.0, 1.0]), groups, min_group_size=0)
-    with pytest.raises(InputError, match="no rows"):
+    with raises_code(InputError, "fairness.no_rows"):
         compute_fairness(np.array([np.nan, np.nan]), np.array([0.0, 1.0]), groups)

@@ -23,7 +23,7 @@ from mlgate.errors import InputError
 from mlgate.server import admission
 from mlgate.server.admission import AdmissionRequest, ReviewError
 from mlgate.subjects import RequestInfo, Subject, subject_from_object
-from test_webhook_app import app_with
+from webhook_app_support import app_with
 from webhook_support import objects, review
 
 SETTINGS = settings(

@@ -11,7 +11,6 @@ import copy
 import json
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,24 +18,10 @@ import pytest
 from mlgate.server import admission
 from mlgate.server.admission import ReviewError
 from mlgate.server.limits import RequestLimits
-from test_webhook_app import FakeKubeAPI, StubEngine, app_with, records
+from webhook_app_support import FakeKubeAPI, StubEngine, records
 from webhook_support import objects, review
 
 ISVC = objects("ml-prod")["InferenceService"]
-
-
-@pytest.fixture
-def make_app(tmp_path: Path):
-    clients: list[Any] = []
-
-    def make(engine: Any = None, **config: Any) -> tuple[Any, Any]:
-        client, webhook = app_with(tmp_path, engine, **config)
-        clients.append(client)
-        return client, webhook
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 def post(client: Any, doc: Any) -> Any:

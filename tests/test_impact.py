@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, POLICIES
+from error_codes import cli_error
 from mlgate.audit import AuditStore
 from mlgate.audit.local import record_subjects
 from mlgate.cli.main import main
@@ -300,50 +301,21 @@ def test_output_formats(repo, audit_db, capsys, fmt: str) -> None:
         assert all(r["level"] == "error" for r in results if r["ruleId"] == "allow->deny")
 
 
-def test_bad_input_is_a_clear_error(repo, capsys, tmp_path) -> None:
-    assert main(["impact", "--proposed", str(repo / "policies")]) == 2
-    assert "nothing to replay" in capsys.readouterr().err
-    assert main(["impact", "--proposed", "git:no-such-branch", "--current", str(repo / "policies"),
-                 str(EXAMPLES / "k8s")]) == 2  # fmt: skip
-    assert "no-such-branch" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "impact",
-                "--proposed",
-                str(repo / "policies"),
-                "--since",
-                "yesterday",
-                str(EXAMPLES / "k8s"),
-            ]
-        )
-        == 2
-    )
-    assert "--since" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "impact",
-                "--proposed",
-                str(repo / "policies"),
-                "--since",
-                "2999-01-01",
-                str(EXAMPLES / "k8s"),
-            ]
-        )
-        == 2
-    )
-    assert "2262" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "impact",
-                "--proposed",
-                str(repo / "policies"),
-                "--audit-db",
-                str(tmp_path / "none.db"),
-            ]
-        )
-        == 2
-    )
-    assert "not found" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "code", "location"),
+    [
+        (["--proposed", "{policies}"], "impact.nothing_to_replay", None),
+        (["--proposed", "git:no-such-branch", "--current", "{policies}", "{k8s}"],
+         "impact.unknown_revision", "git:no-such-branch"),
+        (["--proposed", "{policies}", "--since", "yesterday", "{k8s}"], "impact.bad_time", "--since"),
+        (["--proposed", "{policies}", "--since", "2999-01-01", "{k8s}"], "impact.bad_time", "--since"),
+        (["--proposed", "{policies}", "--audit-db", "{tmp}/none.db"], "audit.not_found", "{tmp}/none.db"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_clear_error(
+    repo: Path, tmp_path: Path, argv: list[str], code: str, location: str | None
+) -> None:
+    paths = {"policies": repo / "policies", "k8s": EXAMPLES / "k8s", "tmp": tmp_path}
+    err = cli_error(["impact", *(a.format(**paths) for a in argv)])
+    assert err.code == code
+    assert err.location == (location.format(**paths) if location else None)

@@ -14,6 +14,7 @@ import yaml
 
 import test_impact
 from conftest import EXAMPLES
+from error_codes import cli_error
 from exported_apiserver import ExportedCluster
 from mlgate.cli.main import main
 from mlgate.engine import Engine
@@ -146,10 +147,10 @@ def test_cluster_without_identity_sets_access_aside_and_namespace_filters(
     assert not any("/namespaces/support-prod/" in p for p in cluster.requests[-30:])
 
 
-def test_cluster_errors_are_clear(capsys, tmp_path) -> None:
-    assert main(["impact", "--proposed", str(tmp_path), "--namespace", "x", str(K8S)]) == 2
-    assert "need --cluster" in capsys.readouterr().err
+def test_cluster_errors_are_clear(tmp_path) -> None:
+    err = cli_error(["impact", "--proposed", str(tmp_path), "--namespace", "x", str(K8S)])
+    assert err.code == "impact.needs_cluster"
     missing = tmp_path / "no-kubeconfig"
-    assert main(["impact", "--cluster", "--kubeconfig", str(missing), "--proposed",
-                 str(tmp_path)]) == 2  # fmt: skip
-    assert "kubeconfig" in capsys.readouterr().err
+    err = cli_error(["impact", "--cluster", "--kubeconfig", str(missing), "--proposed",
+                     str(tmp_path)])  # fmt: skip
+    assert (err.code, err.location) == ("cluster.kubeconfig", str(missing))

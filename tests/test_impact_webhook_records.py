@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from conftest import POLICIES
+from error_codes import raises_code
 from mlgate.cli.main import main
-from test_webhook_app import StubEngine, app_with, records
+from webhook_app_support import StubEngine, app_with, records
 from webhook_support import objects, review
 
 RELEASE = {"username": "release-bot", "groups": ["mlops-release-managers"]}
@@ -102,7 +101,7 @@ def test_input_retention_is_a_serve_flag(tmp_path) -> None:
     config = server_config(build_parser("serve").parse_args(argv))
     assert (config.audit_input_max_rows, config.audit_input_retention_days) == (1, 7.0)
     assert config.audit_prune_interval_s == 0.2
-    with pytest.raises(MlgateError, match="--audit-input-max-rows must be positive"):
+    with raises_code(MlgateError, "option.not_positive"):
         _check(build_parser("serve").parse_args([*argv[:-5], "0"]))
 
     settings = {

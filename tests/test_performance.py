@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
+from error_codes import raises_code
 from mlgate.errors import InputError
 from mlgate.gates.performance import (
     as_binary,
@@ -125,7 +126,7 @@ def test_resamples_without_a_defined_metric_are_skipped_with_a_note() -> None:
 def test_as_binary() -> None:
     np.testing.assert_array_equal(as_binary([0, 1, 1], "y"), [0.0, 1.0, 1.0])
     assert np.isnan(as_binary([0.0, np.nan], "y")[1])
-    with pytest.raises(InputError, match="column 'y' must hold 0/1 values, found 2"):
+    with raises_code(InputError, "data.not_binary", location="f.csv"):
         as_binary([0, 2], "y", "f.csv")
 
 

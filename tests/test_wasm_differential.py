@@ -16,7 +16,7 @@ import contextlib
 import copy
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -95,46 +95,50 @@ def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
     doc[path[-1]] = value
 
 
+def _get(doc: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
 def _string_paths(doc: Any) -> list[tuple[Any, ...]]:
-    out = []
-    for path in _leaves(doc):
-        target = doc
-        for key in path:
-            target = target[key]
-        if isinstance(target, str) and path[0] not in ("context",):
-            out.append(path)
-    return out
+    return [
+        path
+        for path in _leaves(doc)
+        if isinstance(_get(doc, path), str) and path[0] not in ("context",)
+    ]
+
+
+def _number_paths(doc: Any) -> list[tuple[Any, ...]]:
+    return [
+        path
+        for path in _leaves(doc)
+        if isinstance(_get(doc, path), (int, float)) and not isinstance(_get(doc, path), bool)
+    ]
+
+
+def _assert_engines_agree(paths_of: Callable[[Any], list[tuple[Any, ...]]], value: Any) -> None:
+    """Sets ``value`` at each of ``paths_of(base)`` in every base input, one path at a time; both
+    engines must give the same findings, tier and environment for each."""
+    problems = []
+    for name, base in _bases().items():
+        for path in paths_of(base):
+            doc = copy.deepcopy(base)
+            _set(doc, path, value)
+            problem = _diff(doc)
+            if problem:
+                problems.append(f"{name} {'/'.join(map(str, path))}: {problem}")
+    assert not problems, f"{len(problems)} differ:\n" + "\n".join(p[:160] for p in problems[:40])
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=lambda v: repr(v)[:30])
 def test_hostile_strings_give_identical_results(value: str) -> None:
-    problems = []
-    for name, base in _bases().items():
-        for path in _string_paths(base):
-            doc = copy.deepcopy(base)
-            _set(doc, path, value)
-            problem = _diff(doc)
-            if problem:
-                problems.append(f"{name} {'/'.join(map(str, path))}: {problem}")
-    assert not problems, f"{len(problems)} differ:\n" + "\n".join(p[:160] for p in problems[:40])
+    _assert_engines_agree(_string_paths, value)
 
 
 @pytest.mark.parametrize("value", EDGE_NUMBERS, ids=repr)
 def test_edge_numbers_give_identical_results(value: float) -> None:
-    problems = []
-    for name, base in _bases().items():
-        for path in _leaves(base):
-            target: Any = base
-            for key in path:
-                target = target[key]
-            if isinstance(target, bool) or not isinstance(target, (int, float)):
-                continue
-            doc = copy.deepcopy(base)
-            _set(doc, path, value)
-            problem = _diff(doc)
-            if problem:
-                problems.append(f"{name} {'/'.join(map(str, path))}: {problem}")
-    assert not problems, f"{len(problems)} differ:\n" + "\n".join(p[:160] for p in problems[:40])
+    _assert_engines_agree(_number_paths, value)
 
 
 @pytest.mark.parametrize("value", BEYOND_INT64, ids=repr)

@@ -17,102 +17,18 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from http_stub import HTTPStub, Reply, Request
 from mlgate.audit import AuditStore, AuditWriter, Masker
-from mlgate.decide import BACKEND_UNAVAILABLE_CONTROL, EVAL_ERROR_CONTROL
-from mlgate.decision import Decision, Violation
+from mlgate.decide import EVAL_ERROR_CONTROL
 from mlgate.server import admission
-from mlgate.server.app import create_app
-from mlgate.server.config import ServerConfig
 from mlgate.server.namespaces import KubeNamespaceLabels
+from webhook_app_support import FakeKubeAPI, StubEngine, records
 from webhook_support import objects, plain_pod, review
-
-
-class StubEngine:
-    """Answers like an Engine: allowed, denied, broken or slow, as told."""
-
-    revision = "sha256:stub"
-
-    class backend:
-        name = "stub"
-
-    def __init__(self, mode: str = "allow", delay: float = 0.0) -> None:
-        self.mode, self.delay = mode, delay
-        self.subjects: list[Any] = []
-
-    def evaluate_subject(self, subject: Any, **_: Any) -> Decision:
-        self.subjects.append(subject)
-        time.sleep(self.delay)
-        violations, warnings = [], []
-        if self.mode == "deny":
-            violations = [_violation("TEST-DENY", "deny", "no good")]
-        elif self.mode == "error":
-            violations = [_violation(EVAL_ERROR_CONTROL, "deny", "rego-cpp evaluation failed")]
-        elif self.mode == "unavailable":
-            violations = [_violation(BACKEND_UNAVAILABLE_CONTROL, "deny", "OPA unreachable")]
-        elif self.mode == "warn":
-            warnings = [_violation(f"TEST-WARN-{i}", "warn", "w" * 300) for i in range(30)]
-        return Decision(
-            allowed=not violations,
-            decision_id=f"d-{len(self.subjects)}",
-            subject=subject.describe(),
-            risk_tier="minimal",
-            violations=violations,
-            warnings=warnings,
-            policy_revision=self.revision,
-            backend="stub",
-            dry_run=subject.info.dry_run,
-        )
-
-
-def _violation(control: str, enforcement: str, message: str) -> Violation:
-    return Violation(
-        control=control, severity="high", enforcement=enforcement, message=message,
-        regulations=["Test Art. 1"], remediation="Do the right thing.", path="/model", title="t",
-    )  # fmt: skip
-
-
-def app_with(tmp_path: Path, engine: StubEngine | None, **config: Any) -> tuple[TestClient, Any]:
-    settings = {
-        "audit_db": str(tmp_path / "audit.db"),
-        "reload_interval_s": 0,
-        "eval_threads": 2,
-        **config,
-    }
-    app = create_app(ServerConfig(**settings))
-    client = TestClient(app)
-    client.__enter__()  # runs the lifespan: policies loaded, pool warmed
-    if engine is not None:
-        app.webhook.reloader.engine = engine
-    return client, app.webhook
-
-
-@pytest.fixture
-def make_app(tmp_path: Path):
-    clients: list[TestClient] = []
-
-    def make(engine: StubEngine | None = None, **config: Any) -> tuple[TestClient, Any]:
-        client, webhook = app_with(tmp_path, engine, **config)
-        clients.append(client)
-        return client, webhook
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 def decide(client: TestClient, doc: dict[str, Any]) -> dict[str, Any]:
     r = client.post("/validate", json=doc)
     assert r.status_code == 200, r.text
     return r.json()["response"]
-
-
-def records(db: Path) -> list[dict[str, Any]]:
-    store = AuditStore(db, create=False)
-    try:
-        return [r.body for r in store.records()]
-    finally:
-        store.close()
 
 
 ISVC = objects("ml-prod")["InferenceService"]
@@ -232,30 +148,6 @@ def test_body_limit_is_configurable(make_app) -> None:
 # -- namespace labels from the Kubernetes API ----------------------------------------------------
 
 
-class FakeKubeAPI(HTTPStub):
-    """GET /api/v1/namespaces/<ns> with a bearer token; can be switched off."""
-
-    def __init__(self, labels: dict[str, dict[str, str]], token: str) -> None:
-        self.labels, self.token, self.up = labels, token, True
-        super().__init__(self._namespace)
-
-    @property
-    def calls(self) -> int:
-        return sum(self.hits.values())
-
-    def _namespace(self, request: Request) -> Reply:
-        name = request.path.rsplit("/", 1)[-1]
-        if not self.up:
-            return Reply(503, {"kind": "Status", "code": 503})
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
-            return Reply(401, {"kind": "Status", "code": 401})
-        if name not in self.labels:
-            return Reply(404, {"kind": "Status", "code": 404})
-        return Reply(
-            200, {"kind": "Namespace", "metadata": {"name": name, "labels": self.labels[name]}}
-        )
-
-
 @pytest.fixture
 def kube(tmp_path: Path):
     api = FakeKubeAPI({"ml-dev": {"mlgate.io/environment": "development"}}, token="t0k3n")
@@ -314,8 +206,12 @@ def test_json_depth_ignores_brackets_in_strings(body: bytes, depth: int) -> None
 
 
 def test_deep_nesting_is_rejected_before_parsing() -> None:
-    with pytest.raises(admission.ReviewError, match="nesting depth 101 exceeds"):
+    with pytest.raises(admission.ReviewError) as info:
         admission.parse_review(b'{"a":' * 101 + b"1" + b"}" * 101, max_depth=100)
+    assert (info.value.status, info.value.path) == (400, "")
+    with pytest.raises(admission.ReviewError) as info:  # at the limit: parsed, then judged
+        admission.parse_review(b'{"a":' * 100 + b"1" + b"}" * 100, max_depth=100)
+    assert info.value.path == "/apiVersion"
 
 
 def test_review_response_never_patches_and_cleans_text() -> None:

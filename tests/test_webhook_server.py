@@ -24,6 +24,7 @@ import httpx
 import pytest
 import yaml
 
+from error_codes import cli_error
 from mlgate.cli.main import main as mlgate_main
 from webhook_support import (
     NAMESPACES,
@@ -37,6 +38,9 @@ from webhook_support import (
     signed_annotations,
     wait_for,
 )
+
+# One worker runs this module: its servers start once, not once per worker.
+pytestmark = pytest.mark.xdist_group("webhook-server")
 
 KINDS = ["InferenceService", "Model", "Deployment", "StatefulSet", "Job", "Pod"]
 # Kubernetes qualified name (the part after the webhook name's '/'): audit annotation keys.
@@ -207,6 +211,17 @@ def test_every_decision_is_logged_as_one_json_line(server: Server) -> None:
     assert line["namespace"] == "ml-prod" and line["name"] == "fraud-detector"
     assert line["allowed"] is False and line["controls"] == controls(resp, "denied-controls")
     assert isinstance(line["duration_ms"], float)
+
+
+def test_a_decision_record_says_where_its_time_went(server: Server) -> None:
+    # A slow decision must be explainable from its record: time waiting for a pool thread
+    # (a stalled loop or a full pool) against time evaluating (the input itself).
+    resp = response_of(server.validate(review(objects("ml-prod")["Model"])))
+    record = _record(server.audit_db, resp["auditAnnotations"]["decision-id"])
+    stages = record["stages_ms"]
+    assert set(stages) == {"queued", "evaluating"}
+    assert all(isinstance(v, float) and v >= 0 for v in stages.values())
+    assert stages["queued"] + stages["evaluating"] <= record["duration_ms"]
 
 
 def test_metrics(server: Server) -> None:
@@ -536,8 +551,7 @@ def test_rotated_certificate_is_served_to_new_connections(mtls_server: Server) -
 
 
 def test_serve_refuses_plain_http_without_insecure(capsys) -> None:
-    assert mlgate_main(["serve", "--port", "1"]) == 2
-    assert "--insecure" in capsys.readouterr().err
+    assert cli_error(["serve", "--port", "1"]).code == "serve.no_tls"
 
 
 # -- hot reload -----------------------------------------------------------------------------------

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 import json
+import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -24,12 +27,32 @@ CREDIT_SCORER = EXAMPLES / "models" / "credit-scorer"
 # The credit scorer as the binding tests deploy it: its attested URI, a digest-pinned verifier
 # image, the verified volume mounted read-only, and the namespace the verifier judges trust for.
 ATTESTED_URI = "s3://ml-models-prod/credit-scorer/0.9.2"
-VERIFIER = "ghcr.io/mlgate/mlgate-verifier:0.1.0@sha256:" + "5e" * 32
+VERIFIER_DIGEST = "sha256:" + "5e" * 32
+VERIFIER = f"ghcr.io/mlgate/mlgate-verifier:0.1.0@{VERIFIER_DIGEST}"
 MODELS_RO = {"name": "models", "mountPath": "/models", "readOnly": True}
+# The release pipeline's identity, which may deploy to production.
+RELEASE_BOT = {
+    "username": "release-bot",
+    "groups": ["mlops-release-managers", "system:authenticated"],
+}
 POD_NAMESPACE = {
     "name": "POD_NAMESPACE",
     "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
 }
+
+
+def verifier_container(expect: str, uri: str = ATTESTED_URI, **extra: Any) -> dict[str, Any]:
+    """The digest-pinned verifier as an init container: checks the model directory at /models
+    (mounted read-only) against ``expect`` for ``uri``; ``extra`` replaces fields."""
+    container = {
+        "name": "verify-model",
+        "image": VERIFIER,
+        "args": ["--model-dir", "/models", "--storage-uri", uri, "--expect-digest", expect],
+        "volumeMounts": [dict(MODELS_RO)],
+        # trust.yaml is scoped by namespace: the check runs in the pod's own
+        "env": [POD_NAMESPACE],
+    }
+    return {**container, **extra}
 
 
 def deployment_of(
@@ -61,6 +84,44 @@ def credit_scorer_evidence(digest: str) -> dict[str, str]:
         ).decode(),
         "mlgate.io/attestation": base64.b64encode(attestation.read_bytes()).decode(),
     }
+
+
+def kserve_verified_policies(target: Path) -> Path:
+    """A copy of the shipped policies at ``target`` with the verifying ClusterStorageContainer
+    declared installed for s3:// (what an operator sets after applying
+    webhook/verifier/clusterstoragecontainer.yaml)."""
+    shutil.copytree(REPO / "policies", target)
+    params = target / "params.yaml"
+    text = params.read_text()
+    assert "kserve_verified_uri_prefixes: []" in text
+    params.write_text(
+        text.replace("kserve_verified_uri_prefixes: []", 'kserve_verified_uri_prefixes: ["s3://"]')
+    )
+    return target
+
+
+def credit_scorer_attestation(
+    digest: str, uris: list[str], created_at: datetime.datetime | None = None
+) -> str:
+    """A fresh governance attestation (base64 DSSE) of the credit scorer for these URIs, signed
+    by the trusted promotion pipeline, from the example inputs."""
+    from mlgate.policyset.yamlfile import load_data_file
+    from mlgate.supplychain.attestation import create_attestation
+    from mlgate.supplychain.dsse import KeySigner
+
+    inputs = EXAMPLES / "attestations" / "credit-scorer"
+    bundle = create_attestation(
+        KeySigner.from_files(EXAMPLES / "keys" / "promotion-pipeline.key.pem"),
+        model_name="credit-scorer",
+        model_digest=digest,
+        card=load_data_file(inputs / "card.yaml")[0],
+        evaluation=load_data_file(inputs / "evidence.json")[0],
+        approvals=load_data_file(inputs / "approvals.yaml")[0],
+        gates=load_data_file(inputs / "gates.yaml")[0],
+        model_uris=uris,
+        created_at=created_at or datetime.datetime.now(datetime.UTC),
+    )
+    return base64.b64encode(bundle).decode()
 
 
 MLGATE = [sys.executable, "-m", "mlgate.cli.main"]
@@ -307,6 +368,20 @@ class Server:
                 )
             return c.post("/validate", json=doc, **kw)
 
+    def decide(self, obj: dict[str, Any], **review_kw: Any) -> dict[str, Any]:
+        """The AdmissionReview response to ``review(obj, **review_kw)``, which must be a 200."""
+        r = self.validate(review(obj, **review_kw))
+        assert r.status_code == 200, r.text
+        return dict(r.json()["response"])
+
+    def decision_record(self, resp: dict[str, Any]) -> str:
+        """The decision-log record of a response, as JSON text (every violation's whole
+        message, which the response may shorten)."""
+        decision_id = resp["auditAnnotations"]["decision-id"]
+        with sqlite3.connect(self.audit_db) as conn:
+            bodies = [row[0] for row in conn.execute("SELECT body FROM records")]
+        return next(b for b in bodies if decision_id in b)
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-6000:]
@@ -350,6 +425,18 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
             continue
         total += float(value)
     return total
+
+
+def denied_controls(resp: dict[str, Any]) -> list[str]:
+    """The control ids a response denies for (its ``denied-controls`` audit annotation)."""
+    raw = resp.get("auditAnnotations", {}).get("denied-controls", "")
+    return sorted(c for c in raw.split(",") if c)
+
+
+def warned_controls(resp: dict[str, Any]) -> list[str]:
+    """The control ids a response warns about (its ``warned-controls`` audit annotation)."""
+    raw = resp.get("auditAnnotations", {}).get("warned-controls", "")
+    return sorted(c for c in raw.split(",") if c)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15, interval: float = 0.1) -> Any:

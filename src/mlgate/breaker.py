@@ -99,7 +99,8 @@ class CircuitBreaker:
             )
             raise BackendUnavailable(
                 f"circuit breaker '{self.name}' is {state.value} after {self._failures} consecutive "
-                f"failures ({detail}); last error: {self._last_error or 'unknown'}"
+                f"failures ({detail}); last error: {self._last_error or 'unknown'}",
+                code=f"breaker.{state.name.lower()}",
             )
 
     def record_success(self) -> None:

@@ -303,7 +303,13 @@ def judge(case: Case) -> tuple[str, str]:
         if case.want_error_code and case.want_error_code not in error:
             return "failed", f"expected {case.want_error_code}, got error: {error[:200]}"
         return "passed", ""
-    if not ok:
+    return judge_rows(case, rows if ok else None, error)
+
+
+def judge_rows(case: Case, rows: list[Any] | None, error: str) -> tuple[str, str]:
+    """The verdict on a case that wants rows: ``rows`` None means the evaluation failed with
+    ``error``. Shared by the OPA-compatible and the WebAssembly runners."""
+    if rows is None:
         return "failed", f"unexpected error: {error[:300]}"
     if case.want_result is None:
         return "failed", "case has no want_result/want_error"

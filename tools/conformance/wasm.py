@@ -41,9 +41,9 @@ from tools.conformance.runner import (
     STATUSES,
     Case,
     Outcome,
-    _canon_rows,
     called_builtins,
     default_cases_dir,
+    judge_rows,
     load_cases,
 )
 
@@ -106,15 +106,7 @@ def _judge(case: Case, rows: list[Any] | None, error: str) -> tuple[str, str]:
         if rows is None:
             return "passed", ""
         return "failed", f"expected error {case.want_error_code!r}, got rows {rows!s:.200}"
-    if rows is None:
-        return "failed", f"unexpected error: {error[:300]}"
-    if case.want_result is None:
-        return "failed", "case has no want_result/want_error"
-    want = _canon_rows(case.want_result, case)
-    got = _canon_rows(rows, case)
-    if want == got:
-        return "passed", ""
-    return "failed", f"want {sorted(want)!s:.200} got {sorted(got)!s:.200}"
+    return judge_rows(case, rows, error)
 
 
 def _run_batch(batch: list[tuple[int, Case]], opa: str | None) -> dict[int, tuple[str, str]]:

@@ -96,7 +96,9 @@ class AuditStore:
     def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_ms: int = 10_000):
         self.path = Path(path)
         if not create and not self.path.exists():
-            raise MlgateError("audit database not found", location=str(self.path))
+            raise MlgateError(
+                "audit database not found", location=str(self.path), code="audit.not_found"
+            )
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

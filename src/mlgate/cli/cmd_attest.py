@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except InputError as err:
         if err.location and err.location.startswith("approvals"):
-            raise InputError(err.message, location=f"{args.approvals}: {err.location}") from None
+            raise InputError(
+                err.message, location=f"{args.approvals}: {err.location}", code=err.code
+            ) from None
         raise
     args.out.write_bytes(bundle)
     print(f"attested {args.model_name} {args.model_digest} -> {args.out}")

@@ -107,7 +107,17 @@ def run_verify(args: argparse.Namespace) -> int:
         )
     except VerificationError as err:
         if args.output_format == "json":
-            print(json.dumps({"bundle": str(args.bundle), "verified": False, "error": str(err)}))
+            print(
+                json.dumps(
+                    {
+                        "bundle": str(args.bundle),
+                        "verified": False,
+                        "error": str(err),
+                        "code": err.code,
+                        "location": err.location,
+                    }
+                )
+            )
         print(f"mlgate: bundle verification failed: {args.bundle}: {err}", file=sys.stderr)
         return EXIT_DENIED
     if args.output_format == "json":

@@ -59,23 +59,37 @@ def _check(args: argparse.Namespace) -> None:
     if args.port == args.admission_port:
         raise MlgateError(
             f"the console never shares the admission webhook's port ({args.admission_port}); "
-            "choose another --port"
+            "choose another --port",
+            code="console.webhook_port",
         )
     if args.token_file is None and args.client_ca is None:
-        raise MlgateError("the console needs authentication: --token-file and/or --client-ca")
+        raise MlgateError(
+            "the console needs authentication: --token-file and/or --client-ca",
+            code="console.no_auth",
+        )
     if args.insecure:
         if args.cert or args.key or args.client_ca:
-            raise MlgateError("--insecure serves plain HTTP: drop --cert, --key and --client-ca")
+            raise MlgateError(
+                "--insecure serves plain HTTP: drop --cert, --key and --client-ca",
+                code="console.insecure_with_tls",
+            )
         try:
             loopback = ipaddress.ip_address(args.host).is_loopback
         except ValueError:
             loopback = args.host == "localhost"
         if not loopback:
-            raise MlgateError("--insecure is allowed on a loopback address only")
+            raise MlgateError(
+                "--insecure is allowed on a loopback address only", code="console.not_loopback"
+            )
     elif not args.cert or not args.key:
-        raise MlgateError("the console serves HTTPS: pass --cert and --key (see `mlgate certs`)")
+        raise MlgateError(
+            "the console serves HTTPS: pass --cert and --key (see `mlgate certs`)",
+            code="console.no_tls",
+        )
     if not args.audit_db.exists():
-        raise MlgateError("audit database not found", location=str(args.audit_db))
+        raise MlgateError(
+            "audit database not found", location=str(args.audit_db), code="audit.not_found"
+        )
 
 
 def run(args: argparse.Namespace) -> int:

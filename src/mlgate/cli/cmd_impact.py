@@ -38,7 +38,9 @@ def parse_time(value: str, flag: str) -> int:
     if ns is None or not 0 <= ns < _MAX_NS:
         raise InputError(
             f"{flag} expects a duration (30m, 12h, 7d, 2w) or an RFC 3339 time between 1970 "
-            f"and 2262, got {value!r}"
+            f"and 2262, got {value!r}",
+            location=flag,
+            code="impact.bad_time",
         )
     return ns
 
@@ -111,9 +113,14 @@ def run(args: argparse.Namespace) -> int:
     from mlgate.timeutil import rfc3339
 
     if args.audit_db is None and not args.objects and not args.cluster:
-        raise InputError("nothing to replay: give --audit-db, --cluster and/or manifest paths")
+        raise InputError(
+            "nothing to replay: give --audit-db, --cluster and/or manifest paths",
+            code="impact.nothing_to_replay",
+        )
     if not args.cluster and (args.kubeconfig or args.context or args.namespace):
-        raise InputError("--kubeconfig, --context and --namespace need --cluster")
+        raise InputError(
+            "--kubeconfig, --context and --namespace need --cluster", code="impact.needs_cluster"
+        )
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None
     info = RequestInfo(

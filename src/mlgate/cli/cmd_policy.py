@@ -255,7 +255,9 @@ def _materialize(spec: str, scratch: Path) -> Path:
     except (OSError, subprocess.SubprocessError) as err:
         detail = getattr(err, "stderr", b"") or b""
         message = detail.decode(errors="replace").strip() or str(err)
-        raise InputError(f"cannot read {spec} from git: {message}") from None
+        raise InputError(
+            f"cannot read {spec} from git: {message}", location=spec, code="git.unreadable"
+        ) from None
     scratch.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         archive.extractall(scratch, filter="data")

@@ -275,16 +275,26 @@ def _numeric_feature(
     for values, label in zip((reference, current), labels, strict=True):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 1:
-            raise InputError(f"feature {name!r}: expected one column of values", location=label)
+            raise InputError(
+                f"feature {name!r}: expected one column of values",
+                location=label,
+                code="drift.not_one_column",
+            )
         ordered = np.sort(values)  # NaN sorts last, so the valid values are a prefix
         valid = ordered.shape[0]
         if valid and np.isnan(ordered[-1]):
             valid = int(np.searchsorted(ordered, np.nan, side="left"))
         if valid == 0:
-            raise InputError(f"feature {name!r}: no non-missing values", location=label)
+            raise InputError(
+                f"feature {name!r}: no non-missing values", location=label, code="drift.no_values"
+            )
         ordered = ordered[:valid]
         if np.isinf(ordered[0]) or np.isinf(ordered[-1]):
-            raise InputError(f"feature {name!r}: infinite values are not allowed", location=label)
+            raise InputError(
+                f"feature {name!r}: infinite values are not allowed",
+                location=label,
+                code="data.infinite",
+            )
         sides.append((ordered, values.shape[0] - valid))
     (ref, ref_missing), (cur, cur_missing) = sides
     edges = quantile_edges(ref, thresholds.bins)
@@ -331,7 +341,9 @@ def _categorical_feature(
         codes = np.asarray(column.codes)
         present = codes[codes >= 0]
         if present.size == 0:
-            raise InputError(f"feature {name!r}: no non-missing values", location=label)
+            raise InputError(
+                f"feature {name!r}: no non-missing values", location=label, code="drift.no_values"
+            )
         counts.append(np.bincount(present, minlength=k))
     ref_counts, cur_counts = counts
     chi = chi2_2xk(ref_counts, cur_counts)
@@ -373,14 +385,17 @@ def compute_drift(
     thresholds = thresholds or DriftThresholds()
     names = list(features) if features is not None else [n for n in reference if n in current]
     if not names:
-        raise InputError("no features to compare for drift")
+        raise InputError("no features to compare for drift", code="drift.no_features")
     for name in names:
         for side, label in ((reference, labels[0]), (current, labels[1])):
             if name not in side:
-                raise InputError(f"no feature column {name!r}", location=label)
+                raise InputError(
+                    f"no feature column {name!r}", location=label, code="data.no_such_column"
+                )
         if isinstance(reference[name], Categorical) != isinstance(current[name], Categorical):
             raise InputError(
-                f"feature {name!r} is categorical on one side and numeric on the other"
+                f"feature {name!r} is categorical on one side and numeric on the other",
+                code="drift.kind_mismatch",
             )
 
     def evaluate(name: str) -> dict[str, Any]:

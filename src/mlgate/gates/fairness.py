@@ -52,17 +52,25 @@ def compute_fairness(
         or not isinstance(min_group_size, int)
         or min_group_size < 1
     ):
-        raise InputError(f"min_group_size must be a positive integer, got {min_group_size!r}")
+        raise InputError(
+            f"min_group_size must be a positive integer, got {min_group_size!r}",
+            code="fairness.min_group_size",
+        )
     yt = np.asarray(y_true, dtype=np.float64)
     yp = np.asarray(y_pred, dtype=np.float64)
     column = _groups(groups)
     codes = np.asarray(column.codes, dtype=np.int64)
     if not yt.shape == yp.shape == codes.shape:
-        raise InputError("labels, predictions and groups must have the same length")
+        raise InputError(
+            "labels, predictions and groups must have the same length",
+            code="fairness.length_mismatch",
+        )
     for values, role in ((yt, "labels"), (yp, "predictions")):
         present = values[~np.isnan(values)]
         if np.any((present != 0) & (present != 1)):
-            raise InputError(f"fairness needs 0/1 {role}")
+            raise InputError(
+                f"fairness needs 0/1 {role}", location=role, code="fairness.not_binary"
+            )
     notes: list[str] = []
     keep = ~np.isnan(yt) & ~np.isnan(yp) & (codes >= 0)
     dropped = int(keep.shape[0] - np.count_nonzero(keep))
@@ -92,7 +100,7 @@ def compute_fairness(
         }
         (small if is_small else eligible).append(name)
     if not per_group:
-        raise InputError("no rows with a label, a prediction and a group")
+        raise InputError("no rows with a label, a prediction and a group", code="fairness.no_rows")
     if small:
         listed = ", ".join(f"{g} (n={per_group[g]['n']})" for g in small)
         notes.append(

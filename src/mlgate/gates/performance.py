@@ -43,12 +43,20 @@ def as_binary(values: object, name: str, where: str | None = None) -> np.ndarray
     """A 0/1 column as float64 (NaN = missing). Anything else is an InputError."""
     if isinstance(values, Categorical):
         found = values.categories[0] if values.categories else "no values"
-        raise InputError(f"column {name!r} must hold 0/1 values, found {found!r}", location=where)
+        raise InputError(
+            f"column {name!r} must hold 0/1 values, found {found!r}",
+            location=where,
+            code="data.not_binary",
+        )
     array = np.asarray(values, dtype=np.float64)
     present = array[~np.isnan(array)]
     bad = present[(present != 0) & (present != 1)]
     if bad.size:
-        raise InputError(f"column {name!r} must hold 0/1 values, found {bad[0]:g}", location=where)
+        raise InputError(
+            f"column {name!r} must hold 0/1 values, found {bad[0]:g}",
+            location=where,
+            code="data.not_binary",
+        )
     return array
 
 

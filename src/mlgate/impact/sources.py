@@ -55,7 +55,10 @@ def _git(repo: Path, *args: str) -> bytes:
 def _from_git(spec: str, repo: Path, policy_path: str) -> PolicySource:
     """The whole tree at a revision, extracted privately, so relative trust paths still work."""
     rev = spec.removeprefix("git:")
-    commit = _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}").decode().strip()
+    try:
+        commit = _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}").decode().strip()
+    except InputError as err:
+        raise InputError(err.message, location=spec, code="impact.unknown_revision") from None
     archive = _git(repo, "archive", "--format=tar", commit)
     tmp = tempfile.TemporaryDirectory(prefix="mlgate-impact-")
     _TEMP_DIRS.append(tmp)

@@ -264,7 +264,9 @@ def verify_files(
     alg = alg or default_alg(key)
     raw = files.get(SIGNATURES)
     if raw is None:
-        raise VerificationError("bundle is not signed (no .signatures.json)")
+        raise VerificationError(
+            "bundle is not signed (no .signatures.json)", code="bundle.not_signed"
+        )
     try:
         tokens = json.loads(raw).get("signatures")
     except (ValueError, AttributeError):
@@ -275,7 +277,8 @@ def verify_files(
     signed_kid = header.get("kid") or payload.get("keyid") or ""
     if key_id is not None and signed_kid != key_id:
         raise VerificationError(
-            f"bundle was signed with key id {signed_kid!r}, expected {key_id!r}"
+            f"bundle was signed with key id {signed_kid!r}, expected {key_id!r}",
+            code="bundle.key_id_mismatch",
         )
     if payload.get("scope", "") != scope:
         raise VerificationError(
@@ -293,14 +296,23 @@ def verify_files(
     for name in sorted(present):
         entry = signed.get(name)
         if entry is None:
-            raise VerificationError(f"{name}: file is not included in the bundle signature")
+            raise VerificationError(
+                "file is not included in the bundle signature",
+                location=name,
+                code="bundle.unsigned_file",
+            )
         got = file_hash(name, files[name], str(entry.get("algorithm") or ""))
         if got != str(entry.get("hash", "")).lower():
-            raise VerificationError(f"{name}: digest mismatch (the file was changed after signing)")
+            raise VerificationError(
+                "digest mismatch (the file was changed after signing)",
+                location=name,
+                code="bundle.digest_mismatch",
+            )
     missing = sorted(set(signed) - present)
     if missing:
         raise VerificationError(
-            f"file(s) {', '.join(missing)} are signed but missing from the bundle"
+            f"file(s) {', '.join(missing)} are signed but missing from the bundle",
+            code="bundle.missing_file",
         )
     manifest = _manifest(files)
     return Verified(str(manifest.get("revision", "")), str(signed_kid), alg, tuple(sorted(present)))
@@ -354,7 +366,9 @@ def load_bundle(
         verify_files(files, verification_key, alg=alg, key_id=key_id)
     elif not allow_unsigned:
         raise VerificationError(
-            "refusing to load a bundle without a verification key", location=str(path)
+            "refusing to load a bundle without a verification key",
+            location=str(path),
+            code="bundle.no_key",
         )
     manifest = _manifest(files)
     if manifest.get("roots", [""]) != ROOTS:

@@ -238,5 +238,7 @@ def verify_jws(token: str, key: Any, alg: str) -> tuple[dict[str, Any], dict[str
             r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
             key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
-        raise VerificationError("bundle signature does not verify with the given key") from None
+        raise VerificationError(
+            "bundle signature does not verify with the given key", code="bundle.bad_signature"
+        ) from None
     return header, payload

@@ -165,7 +165,8 @@ class OpaBackend:
                     self._check_bundle(client)
             except requests.RequestException as err:
                 raise BackendUnavailable(
-                    f"cannot load policies into OPA at {self.url}: {_why(err)}"
+                    f"cannot load policies into OPA at {self.url}: {_why(err)}",
+                    code="opa.load_failed",
                 ) from None
             finally:
                 client.timeout = (self.timeout, self.timeout)
@@ -342,7 +343,10 @@ class OpaBackend:
                     f"not {self.policy_set.revision}"
                 )
         if "result" not in body:
-            raise EvaluationError(f"entrypoint {self._entry} is undefined for this input (OPA)")
+            raise EvaluationError(
+                f"entrypoint {self._entry} is undefined for this input (OPA)",
+                code="evaluation.undefined",
+            )
         value = body["result"]
         if not isinstance(value, dict) or "findings" not in value:
             raise EvaluationError(
@@ -415,7 +419,12 @@ def _raise_for_answer(response: requests.Response | None, doing: str) -> None:
     )
     if response.status_code in _UNAVAILABLE_STATUS:
         raise BackendUnavailable(f"OPA unavailable: {text}")
-    raise EvaluationError(f"OPA error: {text}")
+    # OPA's own code (topdown.Error.Code, e.g. eval_builtin_error) when it names one.
+    codes = [
+        str(e["code"]) for e in body.get("errors", []) if isinstance(e, dict) and e.get("code")
+    ]
+    code = codes[0] if codes else str(body.get("code") or "error")
+    raise EvaluationError(f"OPA error: {text}", code=f"opa.{code}")
 
 
 def _why(err: Exception) -> str:

@@ -77,7 +77,9 @@ class ClusterReader:
             return cls(config.new_client_from_config(config_file=kubeconfig, context=context))
         except (ConfigException, OSError, TypeError) as err:
             where = kubeconfig or "$KUBECONFIG or ~/.kube/config"
-            raise ClusterError(f"cannot load the kubeconfig: {err}", location=where) from None
+            raise ClusterError(
+                f"cannot load the kubeconfig: {err}", location=where, code="cluster.kubeconfig"
+            ) from None
 
     @property
     def server(self) -> str:

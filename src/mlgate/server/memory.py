@@ -13,6 +13,7 @@ import ctypes.util
 import gc
 import threading
 import time
+from collections.abc import Callable
 
 _MIN_INTERVAL_S = 1.0
 
@@ -26,7 +27,14 @@ def _load_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 
 
 class MemoryReleaser:
-    def __init__(self, min_interval_s: float = _MIN_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        min_interval_s: float = _MIN_INTERVAL_S,
+        observe: Callable[[float], None] | None = None,
+    ) -> None:
+        # observe(seconds): how long each release took (a metric); the collection holds
+        # the GIL and malloc_trim holds malloc's arena locks, so a slow one stalls requests.
+        self._observe = observe
         self._trim = _load_trim()
         self._min_interval_s = min_interval_s
         self._last = 0.0
@@ -38,8 +46,11 @@ class MemoryReleaser:
             return
         try:
             self._last = now
+            started = time.perf_counter()
             gc.collect()
             if self._trim is not None:
                 self._trim(0)
+            if self._observe is not None:
+                self._observe(time.perf_counter() - started)
         finally:
             self._lock.release()

@@ -89,6 +89,12 @@ class Metrics:
             "mlgate_namespace_label_lookups", "Namespace label look-ups by result.",
             ["result"], registry=r,
         )  # fmt: skip
+        self.memory_release = Histogram(
+            "mlgate_memory_release_duration_seconds",
+            "Time to give memory back after a burst (gc.collect and malloc_trim), when the "
+            "evaluation threads go idle.",
+            buckets=DURATION_BUCKETS, registry=r,
+        )  # fmt: skip
         self.tls_reloads = Counter(
             "mlgate_tls_reloads", "Serving certificate reloads by result.", ["result"], registry=r
         )

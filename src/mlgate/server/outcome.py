@@ -53,6 +53,18 @@ class Job:
         self.stage = "evaluating"  # then "recording" once the record is handed to the writer
         self.abandoned = False
         self.inputs: list[dict[str, Any]] | None = None  # kept (masked) for `mlgate impact`
+        # perf_counter() when a pool thread picked the job up, and when evaluation ended: the
+        # record then says where a slow decision's time went (waiting, or evaluating).
+        self.picked: float | None = None
+        self.evaluated: float | None = None
+
+    def stages_ms(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.picked is not None:
+            out["queued"] = round((self.picked - self.started) * 1000, 3)
+            if self.evaluated is not None:
+                out["evaluating"] = round((self.evaluated - self.picked) * 1000, 3)
+        return out
 
     def is_abandoned(self) -> bool:
         return self.abandoned

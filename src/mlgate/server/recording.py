@@ -62,9 +62,9 @@ class DecisionRecorder:
                 return outcome
             job.stage = "recording"
             # The input is masked and stored after the commit, off this request's path.
-            future = self.audit.submit(
-                self._payload(job.review, outcome, job.started), inputs=job.inputs
-            )
+            payload = self._payload(job.review, outcome, job.started)
+            payload["stages_ms"] = job.stages_ms()
+            future = self.audit.submit(payload, inputs=job.inputs)
         recorded = time.perf_counter()
         try:
             future.result(timeout=self.config.audit_timeout_s)

@@ -91,7 +91,7 @@ class Webhook:
             config.eval_threads,
             max_queue=config.max_queue,
             max_per_client=config.max_queue_per_user,
-            on_idle=MemoryReleaser(),
+            on_idle=MemoryReleaser(observe=self.metrics.memory_release.observe),
         )
         self.reloader = PolicyReloader(
             self.policy_dir,
@@ -316,12 +316,14 @@ class Webhook:
 
     def _decide_and_record(self, job: Job) -> Outcome | None:
         """Runs on a pool thread: evaluate, apply the failure policy, commit the record."""
+        job.picked = time.perf_counter()
         if job.abandoned:  # answered already (deadline) while it waited
             return None
         try:
             decision, labels_ok = self._evaluate(job)
         except EvaluationCancelled:
             return None
+        job.evaluated = time.perf_counter()
         if job.review.dry_run:
             decision.dry_run = True
         if time.perf_counter() - job.started > self.config.timeout_s:

@@ -58,27 +58,44 @@ def parse_models_annotation(value: str, where: str) -> dict[str, dict[str, str]]
     try:
         doc = json.loads(value)
     except ValueError as err:
-        raise InputError(f"{MODELS} is not valid JSON: {err}", location=where) from None
+        raise InputError(
+            f"{MODELS} is not valid JSON: {err}", location=where, code="models.not_json"
+        ) from None
     if not isinstance(doc, dict):
         raise InputError(
-            f"{MODELS} must be a JSON object keyed by component or URI", location=where
+            f"{MODELS} must be a JSON object keyed by component or URI",
+            location=where,
+            code="models.not_an_object",
         )
     if len(doc) > MAX_MODELS_ENTRIES:
-        raise InputError(f"{MODELS} has more than {MAX_MODELS_ENTRIES} entries", location=where)
+        raise InputError(
+            f"{MODELS} has more than {MAX_MODELS_ENTRIES} entries",
+            location=where,
+            code="models.too_many",
+        )
     out: dict[str, dict[str, str]] = {}
     for key, entry in doc.items():
         here = f"{where}[{key!r}]"
         if not isinstance(entry, dict):
-            raise InputError("entry must be an object (digest, signature-ref, ...)", location=here)
+            raise InputError(
+                "entry must be an object (digest, signature-ref, ...)",
+                location=here,
+                code="models.entry_not_an_object",
+            )
         unknown = sorted(set(entry) - set(ENTRY_FIELDS))
         if unknown:
             raise InputError(
                 f"unknown field(s) {', '.join(unknown)}; expected {', '.join(ENTRY_FIELDS)}",
                 location=here,
+                code="models.unknown_field",
             )
         for field, item in entry.items():
             if not isinstance(item, str):
-                raise InputError(f"{field} must be a string", location=f"{here}.{field}")
+                raise InputError(
+                    f"{field} must be a string",
+                    location=f"{here}.{field}",
+                    code="models.not_a_string",
+                )
         out[key] = {ENTRY_FIELDS[f]: v for f, v in entry.items()}
     return out
 

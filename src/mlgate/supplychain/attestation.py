@@ -35,26 +35,40 @@ def _rfc3339(value: Any, where: str) -> str:
         try:
             stamp = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise InputError(f"not an RFC 3339 timestamp: {value!r}", location=where) from None
+            raise InputError(
+                f"not an RFC 3339 timestamp: {value!r}", location=where, code="time.not_rfc3339"
+            ) from None
     else:
-        raise InputError(f"expected an RFC 3339 timestamp, got {value!r}", location=where)
+        raise InputError(
+            f"expected an RFC 3339 timestamp, got {value!r}",
+            location=where,
+            code="time.not_rfc3339",
+        )
     if stamp.tzinfo is None:
-        raise InputError(f"timestamp {value!r} has no time zone (add Z)", location=where)
+        raise InputError(
+            f"timestamp {value!r} has no time zone (add Z)", location=where, code="time.no_zone"
+        )
     return stamp.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def validate_approvals(approvals: Any, where: str = "approvals") -> list[dict[str, str]]:
     """Each approval names a role, an approver and an RFC 3339 ``approved_at``."""
     if not isinstance(approvals, list | tuple):
-        raise InputError("approvals must be a list", location=where)
+        raise InputError("approvals must be a list", location=where, code="attestation.not_a_list")
     out = []
     for i, item in enumerate(approvals):
         here = f"{where}[{i}]"
         if not isinstance(item, Mapping):
-            raise InputError("an approval must be a mapping", location=here)
+            raise InputError(
+                "an approval must be a mapping", location=here, code="attestation.not_a_mapping"
+            )
         missing = [f for f in APPROVAL_FIELDS if not item.get(f)]
         if missing:
-            raise InputError(f"approval is missing {', '.join(missing)}", location=here)
+            raise InputError(
+                f"approval is missing {', '.join(missing)}",
+                location=here,
+                code="attestation.missing_field",
+            )
         approval = {k: str(v) for k, v in item.items() if k != "approved_at"}
         approval["approved_at"] = _rfc3339(item["approved_at"], f"{here}.approved_at")
         out.append(approval)
@@ -81,17 +95,22 @@ def build_statement(
     """
     digest = normalize_digest(model_digest)
     if digest is None:
-        raise InputError(f"model digest {model_digest!r} is not sha256:<64 hex digits>")
+        raise InputError(
+            f"model digest {model_digest!r} is not sha256:<64 hex digits>",
+            code="attestation.bad_digest",
+        )
     if not model_name or not isinstance(model_name, str):
-        raise InputError("model name must be a non-empty string")
+        raise InputError("model name must be a non-empty string", code="attestation.no_model_name")
     for name, value in (("card", card), ("evaluation", evaluation), ("gates", gates or {})):
         if not isinstance(value, Mapping):
-            raise InputError(f"{name} must be a mapping")
+            raise InputError("must be a mapping", location=name, code="attestation.not_a_mapping")
     created = _rfc3339(created_at or dt.datetime.now(dt.UTC), "created_at")
     uris = list(dict.fromkeys([*([model_uri] if model_uri else []), *model_uris]))
     for uri in uris:
         if not isinstance(uri, str) or not uri.strip():
-            raise InputError(f"model URI {uri!r} must be a non-empty string")
+            raise InputError(
+                f"model URI {uri!r} must be a non-empty string", code="attestation.bad_uri"
+            )
     model = {
         "name": model_name,
         "version": model_version or "",
@@ -109,7 +128,9 @@ def build_statement(
     try:  # the predicate must survive a JSON round trip unchanged (no dates, no sets)
         json.dumps(predicate, allow_nan=False)
     except (TypeError, ValueError) as err:
-        raise InputError(f"attestation content is not plain JSON: {err}") from None
+        raise InputError(
+            f"attestation content is not plain JSON: {err}", code="attestation.not_json"
+        ) from None
     return {
         "_type": IN_TOTO_STATEMENT_V1,
         "subject": [{"name": model_name, "digest": {"sha256": digest.split(":", 1)[1]}}],
