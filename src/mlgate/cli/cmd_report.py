@@ -61,9 +61,13 @@ def _gate_file(path: Path) -> Mapping[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise InputError(f"cannot read gate evidence: {err}", location=str(path)) from None
+        raise InputError(
+            f"cannot read gate evidence: {err}", location=str(path), code="report.unreadable_gate"
+        ) from None
     if not isinstance(data, dict):
-        raise InputError("gate evidence must be a JSON object", location=str(path))
+        raise InputError(
+            "gate evidence must be a JSON object", location=str(path), code="report.not_an_object"
+        )
     return data.get("evidence", data) if isinstance(data.get("evidence"), dict) else data
 
 
@@ -73,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     from mlgate.report.compliance import ReportInput, render_report
 
     if args.audit_db is None and not args.objects and not args.gate:
-        raise InputError("nothing to report on: give --audit-db, manifest paths or --gate files")
+        raise InputError(
+            "nothing to report on: give --audit-db, manifest paths or --gate files",
+            code="report.nothing_to_report",
+        )
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None
     gates = [(str(p), _gate_file(p)) for p in args.gate]

@@ -55,7 +55,7 @@ def trusted_files(root: Path) -> tuple[TrustedFile, ...]:
     try:
         doc, lines = load_yaml_file(path)
     except InputError as err:
-        raise PolicyError(err.message, location=err.location) from None
+        raise PolicyError(err.message, location=err.location, code=err.code) from None
     return tuple(_read(root, pointer, ref, lines) for pointer, ref in _references(doc))
 
 

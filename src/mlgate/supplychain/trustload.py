@@ -230,7 +230,8 @@ def single_authority_policy(
             raise InputError(
                 "--cert-chain holds no self-signed root certificate: only the root anchors "
                 "the chain (pass --allow-intermediate-anchor to trust an intermediate or "
-                "leaf certificate directly)"
+                "leaf certificate directly)",
+                code="trust.no_root",
             )
         authority = Authority(
             method="certificate", ca_certs=anchors, intermediates=intermediates, **common
