@@ -39,20 +39,20 @@ from webhook_support import (
     wait_for,
 )
 
-# One worker runs this module: its servers start once, not once per worker.
-pytestmark = pytest.mark.xdist_group("webhook-server")
+# Session-scoped fixtures: xdist interleaves other modules' tests with these on a worker, and a
+# module-scoped fixture would be built again after each interleaving (once per worker is enough).
 
 KINDS = ["InferenceService", "Model", "Deployment", "StatefulSet", "Job", "Pod"]
 # Kubernetes qualified name (the part after the webhook name's '/'): audit annotation keys.
 QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return issue_certs(tmp_path_factory.mktemp("certs"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, certs: Path):
     srv = Server(tmp_path_factory.mktemp("server"), certs).start()
     yield srv
@@ -499,7 +499,7 @@ def test_retention_keeps_the_chain_verifiable(audit_copy: Path, capsys) -> None:
 # -- TLS ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mtls_server(tmp_path_factory: pytest.TempPathFactory):
     certs = issue_certs(tmp_path_factory.mktemp("mtls-certs"))
     srv = Server(tmp_path_factory.mktemp("mtls"), certs, client_ca=True).start()
