@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.cli.common import add_decision_log_window
 from mlgate.cli.main import EXIT_OK
 from mlgate.errors import InputError
 
@@ -28,15 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the policy revision and the time of generation."
         ),
     )
-    p.add_argument("objects", nargs="*", metavar="PATH", help="manifest folders or object files")
-    p.add_argument(
-        "--audit-db",
-        type=Path,
-        default=Path(os.environ["MLGATE_AUDIT_DB"]) if os.environ.get("MLGATE_AUDIT_DB") else None,
-        help="decision log (default $MLGATE_AUDIT_DB)",
-    )
-    p.add_argument("--since", metavar="WHEN", help="window start: 7d, 12h or an RFC 3339 time")
-    p.add_argument("--until", metavar="WHEN", help="window end (default: now)")
+    add_decision_log_window(p, "decision log")
     p.add_argument(
         "--policies",
         type=Path,
