@@ -84,7 +84,7 @@ test: venv opa system-deps
 	$(MAKE) --no-print-directory wasm-check
 	$(BIN)/mlgate policy check policies/
 	$(BIN)/mlgate test policy-tests/
-	MLGATE_OPA=$(OPA) $(BIN)/pytest -n 2 --dist loadgroup tests
+	MLGATE_OPA=$(OPA) $(BIN)/pytest -n 2 tests
 
 # The console and compliance-report tests in headless Chromium (also part of `make test`);
 # screenshots and the printed report go to build/test-output/ui.

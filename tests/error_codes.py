@@ -29,9 +29,12 @@ def raises_code(
         assert err.location == location, f"location {err.location!r}, wanted {location!r}: {err}"
 
 
-def problem_codes(err: BaseException) -> list[tuple[str, str]]:
-    """``(code, where)`` of each problem of a PolicyDataError (``where`` is ``file:line``)."""
-    return [(p.code, p.where) for p in getattr(err, "problems", ())]
+def problem_codes(err: MlgateError) -> list[tuple[str, str | None]]:
+    """``(code, where)`` of each problem of a PolicyDataError (``where`` is ``file:line``); any
+    other error is one problem, ``(code, location)``."""
+    if problems := getattr(err, "problems", ()):
+        return [(p.code, p.where) for p in problems]
+    return [(err.code, err.location)]
 
 
 def line_of(text: str, needle: str) -> int:

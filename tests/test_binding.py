@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from error_codes import cli_error, raises_code
 from mlgate.cli.main import main
 from mlgate.errors import InputError
 from mlgate.subjects import RequestInfo, subject_from_object
@@ -212,10 +213,11 @@ def test_only_a_root_anchors_a_certificate_chain(tmp_path: Path, capsys) -> None
     pki = make_chain(tmp_path / "pki")
     model = make_model(tmp_path / "model")
     sig = sign_model(model, key=pki["key"], cert_chain=[pki["leaf"], pki["int"]])
-    with pytest.raises(InputError, match="no self-signed root"):
+    with raises_code(InputError, "trust.no_root"):
         single_authority_policy(ca_pems=[pki["int"].read_bytes()])
-    assert main(["verify", str(model), "--cert-chain", str(pki["int"])]) == 2
-    assert "--allow-intermediate-anchor" in capsys.readouterr().err
+    assert (
+        cli_error(["verify", str(model), "--cert-chain", str(pki["int"])]).code == "trust.no_root"
+    )
     # The root together with the intermediate: the intermediate is not an anchor.
     trust = single_authority_policy(ca_pems=[pki["root"].read_bytes(), pki["int"].read_bytes()])
     assert [c.subject.rfc4514_string() for c in trust.authorities[0].ca_certs] == [
@@ -240,8 +242,11 @@ def test_verify_storage_uri_takes_the_digest_from_mlgate_models(
     monkeypatch.setenv("MLGATE_MODELS", json.dumps({"s3://bucket/credit/": {"digest": digest}}))
     assert main([*base, "--storage-uri", "s3://bucket/credit"]) == 0
     monkeypatch.setenv("MLGATE_MODELS", json.dumps({"s3://bucket/credit": {"digest": D1}}))
-    assert main([*base, "--storage-uri", "s3://bucket/credit"]) == 1
-    assert "subject digest mismatch" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main([*base, "--storage-uri", "s3://bucket/credit", "--json"]) == 1
+    facts = json.loads(capsys.readouterr().out)
+    assert (facts["declared_digest"], facts["subject_digest"]) == (D1, digest)
+    assert facts["digest_matches"] is False and facts["trusted"] is False
     monkeypatch.setenv("MLGATE_MODELS", "{}")
     assert main([*base, "--storage-uri", "s3://bucket/credit"]) == 2  # no digest: not "ok"
     monkeypatch.delenv("MLGATE_MODELS")

@@ -32,13 +32,13 @@ from webhook_support import (
     warned_controls,
 )
 
-# With test_binding_webhook / test_redteam_pod_start on one worker: one shipped_server for both.
-pytestmark = pytest.mark.xdist_group("shipped-server")
+# Session-scoped fixtures: xdist interleaves other modules' tests with these on a worker, and a
+# module-scoped fixture would be built again after each interleaving (once per worker is enough).
 
 KSERVE_SA = "system:serviceaccount:kserve:kserve-controller-manager"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The shipped policies, with the verifying ClusterStorageContainer declared installed."""
     work = tmp_path_factory.mktemp("binding")

@@ -275,7 +275,7 @@ def test_es256_revision_override_and_provenance_check(
             assert "findings" in backend.evaluate(_bases()[0])
         finally:
             backend.close()
-        with pytest.raises(PolicyError, match="release-42"):
+        with raises_code(PolicyError, "opa.bundle_revision", location=server.url):
             OpaBackend(policy_set(), url=server.url, push=False)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from error_codes import cli_error
 from mlgate.cli.main import main
 
 UNSIGNED = """\
@@ -76,40 +77,33 @@ def test_machine_formats_are_well_formed(tmp_path, capsys, fmt) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "text", "expected"),
+    ("name", "text", "code", "where"),
     [
-        (
-            "broken.yaml",
-            "kind: InferenceService\nmetadata: [unclosed\n",
-            "broken.yaml:3: invalid YAML",
-        ),
-        ("tabs.yaml", "a: 1\n\tb: 2\n", "tabs.yaml:2: invalid YAML"),
-        ("list.yaml", "- 1\n- 2\n", "list.yaml:1: not a Kubernetes object"),
-        ("broken.json", '{"kind": "InferenceService",}', "broken.json:1: invalid JSON"),
-        ("typo.yaml", "apiVersion: mlgate.io/v1\nkind: ModelManifes\n", "unknown mlgate kind"),
-        (
-            "types.yaml",
-            UNSIGNED.replace("storageUri: s3://models/unsigned", "storageUri: [1, 2]"),
-            "types.yaml:1:/spec/predictor/model/storageUri: expected a string",
-        ),
-        ("bin.yaml", "\udcff", "not UTF-8"),
+        ("broken.yaml", "kind: InferenceService\nmetadata: [unclosed\n", "yaml.invalid", ":3"),
+        ("tabs.yaml", "a: 1\n\tb: 2\n", "yaml.invalid", ":2"),
+        ("list.yaml", "- 1\n- 2\n", "input.not_an_object", ":1"),
+        ("broken.json", '{"kind": "InferenceService",}', "json.invalid", ":1"),
+        ("typo.yaml", "apiVersion: mlgate.io/v1\nkind: ModelManifes\n", "input.unknown_kind", ":1"),
+        ("types.yaml",
+         UNSIGNED.replace("storageUri: s3://models/unsigned", "storageUri: [1, 2]"),
+         "input.not_a_string", ":1:/spec/predictor/model/storageUri"),
+        ("bin.yaml", "\udcff", "file.not_utf8", ""),
     ],
-)
-def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, capsys, name, text, expected) -> None:
+)  # fmt: skip
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, name, text, code, where) -> None:
+    """One line on stderr, exit 2 (cli_error checks both), naming the file, line or path."""
     path = tmp_path / name
     if text == "\udcff":
         path.write_bytes(b"\xff\xfe\x00garbage")
     else:
         path.write_text(text)
-    code, _out, err = run(capsys, "check", str(path))
-    assert code == 2
-    assert expected in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    err = cli_error(["check", str(path)])
+    assert (err.code, err.location) == (code, f"{path}{where}")
 
 
 def test_missing_file_and_bad_flag(tmp_path, capsys) -> None:
-    code, _, err = run(capsys, "check", str(tmp_path / "nope.yaml"))
-    assert code == 2 and "nope.yaml: no such file or directory" in err
+    err = cli_error(["check", str(tmp_path / "nope.yaml")])
+    assert (err.code, err.location) == ("file.not_found", str(tmp_path / "nope.yaml"))
     with pytest.raises(SystemExit) as info:
         main(["check", "x.yaml", "--output", "xml"])
     assert info.value.code == 2

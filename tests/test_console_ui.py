@@ -26,8 +26,8 @@ from console_ui_support import (
 from mlgate.audit import AuditStore
 from mlgate.timeutil import now_ns
 
-# One worker runs this module: one browser and one console server, not one per worker.
-pytestmark = pytest.mark.xdist_group("console-ui")
+# Session-scoped fixtures: xdist interleaves other modules' tests with these on a worker, and a
+# module-scoped fixture would be built again after each interleaving (once per worker is enough).
 
 TOKEN = "ui-test-console-token-0123456789"
 
@@ -61,7 +61,7 @@ def _start_console(db, certs, token, proposed, context):
             time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def console(tmp_path_factory):
     require_browser()
     work = tmp_path_factory.mktemp("console-ui")
@@ -95,7 +95,7 @@ def _sign_in(driver, base: str, token: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "form button").click()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(console):
     """Signed in: xdist may run any test of this module first, on either worker."""
     driver = start_browser(pinned_cert=console["cert"])

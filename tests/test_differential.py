@@ -10,7 +10,6 @@ test process (opa_support.shared_engines).
 from __future__ import annotations
 
 import copy
-import functools
 import random
 from pathlib import Path
 from typing import Any
@@ -43,15 +42,18 @@ AWKWARD_STRINGS = [
 ]
 
 
-@functools.cache
-def _cases() -> list[Any]:
-    return Suite(POLICY_TESTS).load()
-
-
-@functools.cache
-def _case_results() -> list[tuple[Any, dict[str, Any], dict[str, Any], Any, Any]]:
-    """Every policy-tests case on both backends, evaluated once for the tests below."""
-    return [(case, *_compare(case.document)) for case in _cases()]
+@pytest.fixture(scope="module")
+def case_results(
+    shipped_results: list[tuple[Any, Any]],
+) -> list[tuple[Any, dict[str, Any], dict[str, Any], Any, Any]]:
+    """Every policy-tests case: its embedded decision from the session's one run of the shipped
+    suite (conftest.shipped_results), and the same document on OPA."""
+    _, opa = shared_engines()
+    out = []
+    for case, embedded in shipped_results:
+        reference = opa.evaluate(case.document)
+        out.append((case, decision_key(embedded), decision_key(reference), embedded, reference))
+    return out
 
 
 def _bases() -> dict[str, dict[str, Any]]:
@@ -152,6 +154,12 @@ def _compare(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any, 
     return decision_key(a), decision_key(b), a, b
 
 
+def _explanation(d: Any) -> list[tuple[str, ...]]:
+    items = [*d.violations, *d.warnings, *d.audits]
+    out = sorted((v.control, v.enforcement, v.message, v.path) for v in items)
+    return out + sorted(("exemption", e.id, e.control, e.message) for e in d.exemptions)
+
+
 def _messages(d: Any) -> list[tuple[str, str]]:
     return sorted((v.control, v.message) for v in [*d.violations, *d.warnings, *d.audits])
 
@@ -163,10 +171,10 @@ def _explain(a: Any, b: Any) -> str:
     return f"embedded errors: {errs(a)}; opa errors: {errs(b)}"
 
 
-def test_policy_tests_agree_on_both_backends() -> None:
-    assert _cases(), "policy-tests/ has no cases"
+def test_policy_tests_agree_on_both_backends(case_results) -> None:
+    assert case_results, "policy-tests/ has no cases"
     mismatches = []
-    for case, ka, kb, a, b in _case_results():
+    for case, ka, kb, a, b in case_results:
         if ka != kb:
             mismatches.append(
                 f"{case.where} {case.name}: embedded={ka} opa={kb} ({_explain(a, b)})"
@@ -174,12 +182,12 @@ def test_policy_tests_agree_on_both_backends() -> None:
     assert not mismatches, "\n".join(mismatches)
 
 
-def test_policy_tests_messages_agree() -> None:
-    """Same findings, same words: the explanation must not depend on the engine."""
+def test_policy_tests_messages_agree(case_results) -> None:
+    """Same findings, same words, paths and exemptions: the explanation must not depend on the
+    engine."""
     mismatches = []
-    for case, _, _, a, b in _case_results():
-        ma = sorted((v.control, v.message) for v in [*a.violations, *a.warnings, *a.audits])
-        mb = sorted((v.control, v.message) for v in [*b.violations, *b.warnings, *b.audits])
+    for case, _, _, a, b in case_results:
+        ma, mb = _explanation(a), _explanation(b)
         if ma != mb:
             diff = sorted(set(ma) ^ set(mb))[:4]
             mismatches.append(f"{case.where} {case.name}: {diff}")

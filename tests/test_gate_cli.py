@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from error_codes import cli_error, line_of, problem_codes
 from mlgate.cli.main import main
 from mlgate.gates.evidence import compute_gate_evidence
 
@@ -245,8 +246,11 @@ def test_policies_dir_sets_the_thresholds(capsys, tmp_path: Path) -> None:
     code, out, _ = run(capsys, *argv)  # the shipped thresholds deny the same data
     assert code == 1 and denied(out) == {"GATE-DRIFT"}
     policies = policies_with(tmp_path, ("psi_deny: 0.25 ", "psi_deny: -1 "))
-    code, _, err = run(capsys, *argv, "--policies", policies)
-    assert code == 2 and "psi_deny" in err
+    err = cli_error(["gate", *map(str, argv), "--policies", str(policies)])
+    params = policies / "params.yaml"
+    assert problem_codes(err) == [
+        ("invalid", f"{params}:{line_of(params.read_text(), 'psi_deny:')}")
+    ]
 
 
 def test_stability_tolerance_from_params_unless_given(capsys, tmp_path: Path) -> None:
@@ -269,10 +273,11 @@ def test_stability_tolerance_from_params_unless_given(capsys, tmp_path: Path) ->
         code == 2
         and json.loads((tmp_path / "e.json").read_text())["stability"]["tolerance"] == 0.02
     )
-    (policies / "params.yaml").write_text(
-        shipped.replace("max_metric_drop: 0.05", "max_metric_drop: high")
-    )
-    assert "max_metric_drop must be a number" in one_error(capsys, *argv)
+    params = policies / "params.yaml"
+    params.write_text(shipped.replace("max_metric_drop: 0.05", "max_metric_drop: high"))
+    err = cli_error(["gate", *map(str, argv)])
+    line = line_of(params.read_text(), "max_metric_drop:")
+    assert problem_codes(err) == [("wrong-type", f"{params}:{line}")]
 
 
 def test_npy_inputs_with_column_names(capsys, tmp_path: Path) -> None:
@@ -288,24 +293,11 @@ def test_npy_inputs_with_column_names(capsys, tmp_path: Path) -> None:
     assert evidence["drift"]["n_reference"] == 500 and evidence["drift"]["n_current"] == 400
 
 
-def one_error(capsys, *argv: str | Path) -> str:
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlgate: error: "), err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def test_input_errors_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
+def test_input_errors_exit_2_with_one_line(tmp_path: Path) -> None:
+    """Each exits 2 with one line (cli_error checks it) and names the file and line it can."""
     ref = DATA / "reference.csv"
-    missing = tmp_path / "missing.csv"
-    assert f"{missing}: no such file" in one_error(capsys, "--reference", ref, "--current", missing)
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("age,income\n1,2\n3\n")
-    assert f"{ragged}:3: expected 2 fields" in one_error(
-        capsys, "--reference", ragged, "--current", ref
-    )
     # a value that does not fit the kind the reference decided, reported on the current file
     text = (DATA / "current-stable.csv").read_text().splitlines()
     fields = text[5].split(",")
@@ -313,32 +305,29 @@ def test_input_errors_exit_2_with_one_line(capsys, tmp_path: Path) -> None:
     text[5] = ",".join(fields)
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(text) + "\n")
-    message = one_error(capsys, "--reference", ref, "--current", bad)
-    assert f"{bad}:6: column 'age': expected a number, got 'abc'" in message
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    assert "empty file" in one_error(capsys, "--reference", ref, "--current", empty)
     other = write_csv(tmp_path / "other.csv", ["p", "q"], [[1, 2]])
-    assert "share no feature columns" in one_error(capsys, "--reference", ref, "--current", other)
-    assert "no column named 'nope'" in one_error(
-        capsys, "--reference", ref, "--current", ref, "--features", "age,nope"
-    )
-    assert "--group and --period need --label" in one_error(
-        capsys, "--current", ref, "--group", "sex"
-    )
-    assert "nothing to compute" in one_error(capsys, "--current", ref)
-    assert "no column named 'lbl'" in one_error(
-        capsys, "--current", ref, "--label", "lbl", "--prediction", "prediction"
-    )
-    assert "must hold 0/1 values, found 3" in one_error(
-        capsys, "--current", ref, "--label", "num_accounts", "--prediction", "prediction"
-    )
-    assert "--bootstrap must be >= 0" in one_error(
-        capsys, "--current", ref, *MODEL, "--bootstrap", "-1"
-    )
-    assert "policy directory not found" in one_error(
-        capsys, "--reference", ref, "--current", ref, "--policies", tmp_path / "none"
-    )
+    missing, none = tmp_path / "missing.csv", tmp_path / "none"
+    for argv, code, location in [
+        (["--reference", ref, "--current", missing], "data.not_found", missing),
+        (["--reference", ragged, "--current", ref], "data.field_count", f"{ragged}:3"),
+        (["--reference", ref, "--current", bad], "data.not_a_number", f"{bad}:6"),
+        (["--reference", ref, "--current", empty], "data.no_header", empty),
+        (["--reference", ref, "--current", other], "gate.no_shared_features", None),
+        (["--reference", ref, "--current", ref, "--features", "age,nope"],
+         "data.no_such_column", ref),
+        (["--current", ref, "--group", "sex"], "gate.group_needs_model", None),
+        (["--current", ref], "gate.nothing_to_compute", None),
+        (["--current", ref, "--label", "lbl", "--prediction", "prediction"],
+         "data.no_such_column", ref),
+        (["--current", ref, "--label", "num_accounts", "--prediction", "prediction"],
+         "data.not_binary", ref),
+        (["--current", ref, *MODEL, "--bootstrap", "-1"], "gate.bad_bootstrap", None),
+        (["--reference", ref, "--current", ref, "--policies", none], "policy.not_found", none),
+    ]:  # fmt: skip
+        err = cli_error(["gate", *map(str, argv)])
+        assert (err.code, err.location) == (code, str(location) if location else None), argv
 
 
 def test_usage_errors_exit_2(capsys) -> None:

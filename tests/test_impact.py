@@ -72,6 +72,13 @@ def _impact(capsys, *args: str) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
+def _stricter_replay(capsys, repo: Path, db: Path, *extra: str) -> tuple[int, dict]:
+    """``mlgate impact`` of the stricter branch against the repository's policies, replaying
+    the decisions logged in ``db``."""
+    return _impact(capsys, "--current", str(repo / "policies"), "--proposed", "git:stricter",
+                   "--audit-db", str(db), *extra)  # fmt: skip
+
+
 def _fresh(policy_dir: Path) -> dict[str, bool]:
     """A fresh evaluation of every example object: label -> allowed."""
     engine = Engine.from_path(policy_dir)
@@ -96,15 +103,7 @@ def _extract(repo: Path, rev: str, target: Path) -> Path:
 
 
 def test_audit_replay_flips_match_a_fresh_evaluation(repo, audit_db, capsys, tmp_path) -> None:
-    code, report = _impact(
-        capsys,
-        "--current",
-        str(repo / "policies"),
-        "--proposed",
-        "git:stricter",
-        "--audit-db",
-        str(audit_db),
-    )
+    code, report = _stricter_replay(capsys, repo, audit_db)
     before = _fresh(repo / "policies")
     after = _fresh(_extract(repo, "stricter", tmp_path / "stricter"))
     expected = {label for label in before if before[label] and not after[label]}
@@ -170,8 +169,7 @@ def test_unchanged_policy_flips_nothing(repo, audit_db, capsys) -> None:
 
 
 def test_time_window_selects_records(repo, audit_db, capsys) -> None:
-    _, report = _impact(capsys, "--current", str(repo / "policies"), "--proposed", "git:stricter",
-                        "--audit-db", str(audit_db), "--since", "2200-01-01T00:00:00Z")  # fmt: skip
+    _, report = _stricter_replay(capsys, repo, audit_db, "--since", "2200-01-01T00:00:00Z")
     assert report["summary"]["replayed"] == 0 and report["window"]["since"].startswith("2200")
 
 
@@ -209,15 +207,7 @@ def test_unreproducible_inputs_are_reported_not_guessed(repo, audit_db, capsys, 
             (seqs[1],),
         )
     raw.close()
-    _, report = _impact(
-        capsys,
-        "--current",
-        str(repo / "policies"),
-        "--proposed",
-        "git:stricter",
-        "--audit-db",
-        str(db),
-    )
+    _, report = _stricter_replay(capsys, repo, db)
     reasons = {f["ref"]: f["reason_code"] for f in report["not_reproducible"]}
     assert reasons == {
         f"audit #{seqs[0]}": "no-stored-input",
@@ -242,15 +232,7 @@ def test_decision_depending_on_masked_personal_data_is_not_reproducible(
     finally:
         engine.close()
     assert "GATE-APPROVALS" in decision.denied_controls
-    _, report = _impact(
-        capsys,
-        "--current",
-        str(repo / "policies"),
-        "--proposed",
-        "git:stricter",
-        "--audit-db",
-        str(db),
-    )
+    _, report = _stricter_replay(capsys, repo, db)
     (item,) = report["not_reproducible"]
     assert item["reason_code"] in ("revision-mismatch", "depends-on-masked-data")
     assert report["flips"] == []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import POLICIES, REPO
+from error_codes import line_of, problem_codes
 from mlgate.engine import Engine
 from mlgate.errors import MlgateError
 from mlgate.policyset import load_policy_set
@@ -230,25 +231,23 @@ def test_a_new_environment_in_params_is_known_and_no_longer_production(policy_co
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "expected"),
+    ("old", "new", "code", "at"),
     [
-        (
-            '    end: "2027-01-04"\n',
-            '    end: "2026-12-01"\n',
-            "freeze window ends before it starts",
-        ),
-        ('    start: "2026-12-20"\n', '    start: "soon"\n', "expected an RFC 3339"),
-        ("kind: Parameters", "kind: Params", "'Parameters' was expected"),
-        (
-            "  - tier: high\n    environment: production\n",
-            "  - tier: hihg\n    environment: production\n",
-            "'hihg' is not one of",
-        ),
+        # The window's own line (its "- name:" entry, two lines above "end:").
+        ('    end: "2027-01-04"\n', '    end: "2026-12-01"\n', "params.freeze_window_order", -2),
+        ('    start: "2026-12-20"\n', '    start: "soon"\n', "time.not_rfc3339", 0),
+        ("kind: Parameters", "kind: Params", "invalid", 0),
+        ("  - tier: high\n    environment: production\n",
+         "  - tier: hihg\n    environment: production\n", "unknown-name", 0),
     ],
-)
-def test_invalid_params_name_the_line(policy_copy: Path, old: str, new: str, expected: str) -> None:
-    edit(policy_copy / "params.yaml", old, new)
+)  # fmt: skip
+def test_invalid_params_name_the_line(
+    policy_copy: Path, old: str, new: str, code: str, at: int
+) -> None:
+    """``at``: the error's line relative to the first edited line."""
+    path = policy_copy / "params.yaml"
+    edit(path, old, new)
     with pytest.raises(MlgateError) as info:
         load_policy_set(policy_copy)
-    assert expected in str(info.value)
-    assert "params.yaml:" in str(info.value)
+    line = line_of(path.read_text(), new.splitlines()[0]) + at
+    assert problem_codes(info.value) == [(code, f"{path}:{line}")]

@@ -18,7 +18,6 @@ from mlgate.engine import Engine
 from mlgate.policyset import load_policy_set
 from mlgate.policytest.cases import Case, Suite
 from mlgate.policytest.expect import check_expectation
-from mlgate.rego.opaprocess import find_opa_binary
 from mlgate.timeutil import to_ns
 
 SUITE = REPO / "policy-tests"
@@ -208,44 +207,6 @@ def test_shipped_freeze_window_does_not_cover_the_test_clock(cases) -> None:
     assert window["name"] == "year-end-2026"
     base = Suite(SUITE).base("compliant-high-production", "test")
     assert not window["start_ns"] <= base["context"]["now_ns"] <= window["end_ns"]
-
-
-# --------------------------------------------------------------------------------------------
-# The reference engine: every case gives the same findings, word for word, on OPA.
-# --------------------------------------------------------------------------------------------
-
-
-def _findings(decision: Any) -> list[tuple[str, ...]]:
-    items = [*decision.violations, *decision.warnings, *decision.audits]
-    out = sorted((v.control, v.enforcement, v.message, v.path) for v in items)
-    return out + sorted(("exemption", e.id, e.control, e.message) for e in decision.exemptions)
-
-
-@pytest.mark.opa
-@pytest.mark.slow
-def test_embedded_and_opa_agree_on_every_case(results) -> None:
-    if find_opa_binary() is None:
-        pytest.skip("OPA binary not available (make opa)")
-    opa = Engine.from_path(POLICIES, "opa")
-    try:
-        mismatches = []
-        for case, embedded in results:
-            reference = opa.evaluate(case.document)
-            assert reference.backend == "opa"
-            same = (
-                embedded.allowed == reference.allowed
-                and embedded.risk_tier == reference.risk_tier
-                and _findings(embedded) == _findings(reference)
-            )
-            if not same:
-                only_embedded = set(_findings(embedded)) - set(_findings(reference))
-                only_opa = set(_findings(reference)) - set(_findings(embedded))
-                mismatches.append(
-                    f"{case.where} {case.name}: embedded {only_embedded} opa {only_opa}"
-                )
-    finally:
-        opa.close()
-    assert not mismatches, "\n".join(mismatches)
 
 
 def test_policy_tests_directory_layout() -> None:

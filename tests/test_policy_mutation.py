@@ -20,20 +20,20 @@ from conftest import POLICIES, REPO
 from mlgate.policyset import mutation as m
 from mlgate.timeutil import to_ns
 
-# One worker runs this module: its fixtures run the mutants once (~25 s), not once per worker.
-pytestmark = pytest.mark.xdist_group("policy-mutation")
+# Session-scoped fixtures: xdist interleaves other modules' tests with these on a worker, and a
+# module-scoped fixture would be built again after each interleaving (once per worker is enough).
 
 NOW = to_ns("2026-12-01T00:00:00Z", where="test")
 _CAP = os.environ.get("MLGATE_MUTATION_EVALUATIONS", "")
 EVALUATIONS = int(_CAP) if _CAP else None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def runner() -> m.Runner:
     return m.Runner(POLICIES, REPO / "policy-tests", now_ns=NOW)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def outcomes(runner: m.Runner) -> list[m.Outcome]:
     return m.run(runner, quick=True, max_evaluations=EVALUATIONS)
 

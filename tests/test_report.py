@@ -20,6 +20,7 @@ from console_ui_support import (
     screenshot,
     start_browser,
 )
+from error_codes import cli_error
 from mlgate.audit import AuditStore
 from mlgate.cli.main import main
 from mlgate.policyset import load_policy_set
@@ -187,9 +188,10 @@ def test_report_and_gate_page_render_and_print_in_chromium(report, tmp_path, cap
 
 
 def test_report_needs_a_source_and_names_bad_files(tmp_path, capsys) -> None:
-    assert main(["report", "--out", str(tmp_path / "r.html")]) == 2
-    assert "nothing to report" in capsys.readouterr().err
+    assert (
+        cli_error(["report", "--out", str(tmp_path / "r.html")]).code == "report.nothing_to_report"
+    )
     bad = tmp_path / "gate.json"
     bad.write_text("[1, 2")
-    assert main(["report", "--gate", str(bad), "--out", str(tmp_path / "r.html")]) == 2
-    assert str(bad) in capsys.readouterr().err
+    err = cli_error(["report", "--gate", str(bad), "--out", str(tmp_path / "r.html")])
+    assert (err.code, err.location) == ("report.unreadable_gate", str(bad))

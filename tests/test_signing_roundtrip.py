@@ -6,11 +6,13 @@ OpenSSF model-signing format, not a look-alike.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from error_codes import cli_error
 from mlgate.cli.main import main
 from mlgate.supplychain.modeldir import (
     model_digest,
@@ -200,8 +202,14 @@ def test_cli_sign_digest_verify(tmp_path: Path, capsys: pytest.CaptureFixture[st
     # pod-start mode
     args = ["verify", "--model-dir", str(model), "--key", pub, "--expect-digest"]
     assert main([*args, digest]) == 0
-    assert main([*args, "sha256:" + "0" * 64]) == 1
-    assert "subject digest mismatch" in capsys.readouterr().err
+    wrong = "sha256:" + "0" * 64
+    assert main([*args, wrong]) == 1
+    capsys.readouterr()
+    assert main([*args, wrong, "--json"]) == 1
+    facts = json.loads(capsys.readouterr().out)
+    assert (facts["ok"], facts["verified"], facts["trusted"]) == (False, True, False)
+    assert (facts["subject_digest"], facts["declared_digest"]) == (digest, wrong)
+    assert facts["digest_matches"] is False
 
     (model / "config.json").write_text("{}")
     assert main(["verify", str(model), "--key", pub]) == 1
@@ -230,14 +238,14 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     model = make_model(tmp_path / "model")
     write_key(tmp_path / "k.pem")
     sign_model(model, key=tmp_path / "k.pem")
-    assert main(["verify", str(model)]) == 2
-    assert "choose exactly one way" in capsys.readouterr().err
+    assert cli_error(["verify", str(model)]).code == "verify.trust_choice"
     assert main(["verify", str(model), "--key", str(tmp_path / "k.pub"), "--staging"]) == 2
     assert main(["verify", "--key", str(tmp_path / "k.pub")]) == 2
     assert (
         main(["verify", str(model), "--key", str(tmp_path / "k.pub"), "--expect-digest", "x"]) == 2
     )
     assert main(["verify", str(model), "--key", str(tmp_path / "missing.pub")]) == 2
-    assert main(["sign", str(tmp_path / "nope"), "--key", str(tmp_path / "k.pem")]) == 2
-    assert main(["digest", str(tmp_path / "nope")]) == 2
-    assert "not a model directory or file" in capsys.readouterr().err
+    for argv in (["sign", str(tmp_path / "nope"), "--key", str(tmp_path / "k.pem")],
+                 ["digest", str(tmp_path / "nope")]):  # fmt: skip
+        err = cli_error(argv)
+        assert (err.code, err.location) == ("model.not_found", str(tmp_path / "nope"))

@@ -22,7 +22,7 @@ from mlgate.decide import EVAL_ERROR_CONTROL
 from mlgate.server import admission
 from mlgate.server.namespaces import KubeNamespaceLabels
 from webhook_app_support import FakeKubeAPI, StubEngine, records
-from webhook_support import objects, plain_pod, review
+from webhook_support import denied_controls, objects, plain_pod, review
 
 
 def decide(client: TestClient, doc: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def test_evaluation_error_fails_closed(make_app) -> None:
     client, webhook = make_app(StubEngine("error"))
     resp = decide(client, review(ISVC))
     assert resp["allowed"] is False and resp["status"]["code"] == 403
-    assert EVAL_ERROR_CONTROL in resp["status"]["message"]
+    assert denied_controls(resp) == [EVAL_ERROR_CONTROL]
     text = webhook.metrics.render().decode()
     assert 'mlgate_decisions_total{result="error"} 1.0' in text
     assert 'mlgate_evaluation_errors_total{reason="evaluation"} 1.0' in text
@@ -65,11 +65,13 @@ def test_timeout_fails_closed_within_the_deadline(make_app, tmp_path) -> None:
     started = time.monotonic()
     resp = decide(client, review(ISVC))
     assert time.monotonic() - started < 0.9
-    assert resp["allowed"] is False and "deadline" in resp["status"]["message"]
-    assert 'reason="timeout"' in webhook.metrics.render().decode()
+    assert resp["allowed"] is False and denied_controls(resp) == [EVAL_ERROR_CONTROL]
+    assert (
+        'mlgate_evaluation_errors_total{reason="timeout"} 1.0' in webhook.metrics.render().decode()
+    )
     time.sleep(1.0)  # the slow evaluation finishes: it must not log a second, different record
     (record,) = records(tmp_path / "audit.db")
-    assert record["allowed"] is False and "deadline" in record["error"]
+    assert record["allowed"] is False and record["controls"] == [EVAL_ERROR_CONTROL]
 
 
 def test_fail_open_admits_with_a_warning_and_is_metered(make_app, tmp_path) -> None:
@@ -98,7 +100,7 @@ def test_unrecordable_decision_is_denied(make_app) -> None:
 
     webhook.audit.submit = broken
     resp = decide(client, review(ISVC))
-    assert resp["allowed"] is False and "MLGATE-AUDIT-ERROR" in resp["status"]["message"]
+    assert resp["allowed"] is False and denied_controls(resp) == ["MLGATE-AUDIT-ERROR"]
     assert "mlgate_audit_write_errors_total 1.0" in webhook.metrics.render().decode()
 
 

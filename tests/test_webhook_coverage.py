@@ -77,12 +77,13 @@ def test_unsigned_documented_shapes_are_denied_by_the_webhook(client, shape, obj
 def test_unresolvable_models_are_denied_by_the_webhook(client, shape, obj) -> None:
     resp = validate(client, obj)
     assert resp["allowed"] is False
-    assert "SC-MODEL-RESOLVED" in resp["status"]["message"]
+    assert "SC-MODEL-RESOLVED" in resp["auditAnnotations"]["denied-controls"].split(",")
 
 
 def test_declared_models_namespace(client) -> None:
     denied = validate(client, WEB)
-    assert denied["allowed"] is False and "SC-MODEL-DECLARED" in denied["status"]["message"]
+    assert denied["allowed"] is False
+    assert "SC-MODEL-DECLARED" in denied["auditAnnotations"]["denied-controls"].split(",")
     declared = {
         **WEB,
         "metadata": {**WEB["metadata"], "annotations": {"mlgate.io/model-uri": "none"}},

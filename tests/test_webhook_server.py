@@ -24,6 +24,7 @@ import httpx
 import pytest
 import yaml
 
+from error_codes import cli_error
 from mlgate.cli.main import main as mlgate_main
 from webhook_support import (
     NAMESPACES,
@@ -38,20 +39,20 @@ from webhook_support import (
     wait_for,
 )
 
-# One worker runs this module: its servers start once, not once per worker.
-pytestmark = pytest.mark.xdist_group("webhook-server")
+# Session-scoped fixtures: xdist interleaves other modules' tests with these on a worker, and a
+# module-scoped fixture would be built again after each interleaving (once per worker is enough).
 
 KINDS = ["InferenceService", "Model", "Deployment", "StatefulSet", "Job", "Pod"]
 # Kubernetes qualified name (the part after the webhook name's '/'): audit annotation keys.
 QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return issue_certs(tmp_path_factory.mktemp("certs"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, certs: Path):
     srv = Server(tmp_path_factory.mktemp("server"), certs).start()
     yield srv
@@ -498,7 +499,7 @@ def test_retention_keeps_the_chain_verifiable(audit_copy: Path, capsys) -> None:
 # -- TLS ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mtls_server(tmp_path_factory: pytest.TempPathFactory):
     certs = issue_certs(tmp_path_factory.mktemp("mtls-certs"))
     srv = Server(tmp_path_factory.mktemp("mtls"), certs, client_ca=True).start()
@@ -550,8 +551,7 @@ def test_rotated_certificate_is_served_to_new_connections(mtls_server: Server) -
 
 
 def test_serve_refuses_plain_http_without_insecure(capsys) -> None:
-    assert mlgate_main(["serve", "--port", "1"]) == 2
-    assert "--insecure" in capsys.readouterr().err
+    assert cli_error(["serve", "--port", "1"]).code == "serve.no_tls"
 
 
 # -- hot reload -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ backends, so that the embedded engine and OPA cannot disagree on anything but Re
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from mlgate.decision import AppliedExemption, Decision, Violation
@@ -43,7 +44,7 @@ def could_not_decide(control: str) -> bool:
     return control in REFUSED_CONTROLS or control in FAILED_CONTROLS or control == UNKNOWN_CONTROL
 
 
-def subject_of(doc: dict[str, Any]) -> dict[str, Any]:
+def subject_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     request = doc.get("request", {})
     model = doc.get("model", {})
     return {

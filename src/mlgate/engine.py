@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlgate.canonical import CanonicalInput, InputDocument
 from mlgate.card.classification import annex_iii_matches
 from mlgate.card.validation import CardValidator
 from mlgate.decide import (
@@ -124,12 +125,12 @@ class Engine:
         errors = sorted(checker.iter_errors(doc), key=lambda e: list(e.absolute_path))
         return [f"{pointer_of(e.absolute_path) or '/'}: {e.message[:200]}" for e in errors[:10]]
 
-    def with_card_evidence(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def with_card_evidence(self, doc: InputDocument) -> dict[str, Any]:
         """Adds ``evidence.schema`` (model-card validation) and ``evidence.classification``
         (Annex III terms in the card's purpose) unless the caller supplied them."""
         evidence = doc.get("evidence", {})
         if "schema" in evidence and "classification" in evidence:
-            return doc
+            return dict(doc)
         out = dict(doc)
         card = doc.get("card", {})
         out["evidence"] = {**evidence}
@@ -141,7 +142,7 @@ class Engine:
             out["evidence"]["classification"] = {"annex_iii_matches": matches}
         return out
 
-    def failed_closed(self, doc: dict[str, Any], control: str, message: str) -> Decision:
+    def failed_closed(self, doc: InputDocument, control: str, message: str) -> Decision:
         """A fail-closed denial for ``doc`` under this engine's policy set and backend."""
         return failed_closed(
             subject_of(doc),
@@ -152,19 +153,19 @@ class Engine:
             dry_run=bool(doc.get("request", {}).get("dry_run", False)),
         )
 
-    def evaluate(self, input_document: dict[str, Any], *, validate: bool = True) -> Decision:
+    def evaluate(self, input_document: InputDocument, *, validate: bool = True) -> Decision:
         """One decision for one canonical input. Never raises for bad input or Rego errors."""
         prepared = self._prepare(input_document, validate)
         if isinstance(prepared, Decision):
             return prepared
         return self._decision(prepared, lambda: self.backend.evaluate(prepared))
 
-    def _prepare(self, input_document: dict[str, Any], validate: bool) -> dict[str, Any] | Decision:
+    def _prepare(self, input_document: InputDocument, validate: bool) -> dict[str, Any] | Decision:
         """The input the Rego sees (with the card's evidence), or the denial that refuses it."""
         if validate:
             problems = self.input_errors(input_document)
             if problems:
-                safe = input_document if isinstance(input_document, dict) else {}
+                safe = input_document if isinstance(input_document, Mapping) else {}
                 return self.failed_closed(
                     _skeleton(safe),
                     INPUT_ERROR_CONTROL,
@@ -201,7 +202,7 @@ class Engine:
 
     def evaluate_all(
         self,
-        inputs: list[dict[str, Any]],
+        inputs: Sequence[InputDocument],
         subject: dict[str, Any],
         *,
         cancelled: Callable[[], bool] | None = None,
@@ -218,7 +219,7 @@ class Engine:
             decisions.append(self.evaluate(doc, validate=False))
         return combine(decisions, subject)
 
-    def build_inputs(self, subject: Subject, *, now_ns: int | None = None) -> list[dict[str, Any]]:
+    def build_inputs(self, subject: Subject, *, now_ns: int | None = None) -> list[CanonicalInput]:
         """The canonical inputs for a subject: signatures verified, dates in ns."""
         return InputBuilder(self.supply_chain).build(subject, now_ns=now_ns)
 
@@ -288,7 +289,7 @@ class Engine:
 
     def _inputs_or_denial(
         self, subject: Subject, now_ns: int | None
-    ) -> list[dict[str, Any]] | Decision:
+    ) -> list[CanonicalInput] | Decision:
         try:
             return self.build_inputs(subject, now_ns=now_ns)
         except Exception as err:  # evidence collection must never admit by accident
@@ -315,9 +316,9 @@ def _replay(answer: Any) -> Callable[[], dict[str, Any]]:
     return rego
 
 
-def _skeleton(doc: dict[str, Any]) -> dict[str, Any]:
+def _skeleton(doc: InputDocument) -> dict[str, Any]:
     """A minimal, well-typed copy of a broken input for reporting the denial."""
-    out = copy.deepcopy(doc) if isinstance(doc, dict) else {}
+    out = copy.deepcopy(dict(doc)) if isinstance(doc, Mapping) else {}
     for key in ("request", "context", "model"):
         if not isinstance(out.get(key), dict):
             out[key] = {}

@@ -9,8 +9,10 @@ Dates become integers in ns here, because policies must not parse time (rego-cpp
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, TypedDict, cast
 
+from mlgate.canonical import Approval, Binding, CanonicalInput, Context, Evidence, Request
 from mlgate.errors import InputError
 from mlgate.shapes import mapping, sequence
 from mlgate.subjects.base import (
@@ -24,7 +26,7 @@ from mlgate.subjects.base import (
     uri_scheme,
 )
 from mlgate.subjects.verifiers import serves
-from mlgate.supplychain.facts import new_facts
+from mlgate.supplychain.facts import AttestationFacts, SignatureFacts, new_facts
 from mlgate.supplychain.trust import Scope
 from mlgate.timeutil import now_ns as current_ns
 from mlgate.timeutil import to_ns
@@ -38,9 +40,20 @@ class SupplyChain(Protocol):
     ) -> dict[str, dict[str, Any]]: ...
 
 
-def absent_facts() -> dict[str, Any]:
+def absent_facts() -> SignatureFacts:
     """Facts for a bundle that is not there: nothing verified, nothing trusted."""
-    return dict(new_facts())
+    return new_facts()
+
+
+class BundleFacts(TypedDict):
+    signature: SignatureFacts
+    attestation: SignatureFacts | AttestationFacts
+
+
+def _completed(raw: Any) -> SignatureFacts:
+    """A verifier's facts over ``new_facts()``: every key the schema requires is there, a
+    missing one proved nothing. (Its values are the verifier's: typed by its own module.)"""
+    return cast(SignatureFacts, {**new_facts(), **mapping(raw)})
 
 
 def _ns_or_none(value: Any) -> int | None:
@@ -51,12 +64,12 @@ def _ns_or_none(value: Any) -> int | None:
     return None
 
 
-def _approvals(raw: Any) -> list[dict[str, Any]]:
+def _approvals(raw: Any) -> list[Approval]:
     out = []
     for item in raw if isinstance(raw, list) else []:
         if not isinstance(item, dict):
             continue
-        approval: dict[str, Any] = {
+        approval: Approval = {
             "role": str(item.get("role", "")),
             "approver": str(item.get("approver", "")),
         }
@@ -69,7 +82,7 @@ def _approvals(raw: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _timeline(card: dict[str, Any], attestation: dict[str, Any]) -> dict[str, int]:
+def _timeline(card: dict[str, Any], attestation: Mapping[str, Any]) -> dict[str, int]:
     governance = mapping(card.get("governance"))
     stamps = {
         "trained_at_ns": _ns_or_none(governance.get("training_completed_at")),
@@ -88,7 +101,7 @@ def attested_uris(predicate: dict[str, Any]) -> list[str]:
     return sorted({normalize_uri(u) for u in raw if isinstance(u, str) and u.strip()})
 
 
-def binding_facts(subject: Subject, ref: ModelRef, predicate: dict[str, Any]) -> dict[str, Any]:
+def binding_facts(subject: Subject, ref: ModelRef, predicate: dict[str, Any]) -> Binding:
     """How the evidence is tied to this reference: scope, attested URIs, pod-start checks.
 
     ``loads`` is where the server reads the model (a path in its pod, or ``path: null`` when
@@ -125,7 +138,7 @@ def promotion_input(
     risk_tier: str | None,
     evidence: dict[str, Any],
     now_ns: int | None = None,
-) -> dict[str, Any]:
+) -> CanonicalInput:
     """The canonical input of ``mlgate gate``: a CI manifest with no signature, attestation or
     approvals whose evaluation evidence is the gate's; ``risk_tier`` None leaves the tier
     undeclared (the policy then applies the strictest parameters)."""
@@ -148,7 +161,7 @@ def promotion_input(
         "card_source": "declared",
         "signature": absent_facts(),
         "attestation": absent_facts(),
-        "evidence": {k: evidence[k] for k in EVALUATION_SECTIONS if k in evidence},
+        "evidence": cast(Evidence, {k: evidence[k] for k in EVALUATION_SECTIONS if k in evidence}),
     }
 
 
@@ -156,7 +169,7 @@ class InputBuilder:
     def __init__(self, supply_chain: SupplyChain | None) -> None:
         self._supply_chain = supply_chain
 
-    def _supply_chain_facts(self, ref: ModelRef, scope: Scope) -> dict[str, dict[str, Any]]:
+    def _supply_chain_facts(self, ref: ModelRef, scope: Scope) -> BundleFacts:
         has_bundles = any(k != DIGEST and k != BREAK_GLASS for k in ref.annotations)
         if self._supply_chain is None:
             sig, att = absent_facts(), absent_facts()
@@ -165,16 +178,16 @@ class InputBuilder:
             return {"signature": sig, "attestation": att}
         facts = self._supply_chain.facts(ref.annotations, ref.annotations.get(DIGEST), scope)
         return {
-            "signature": {**absent_facts(), **mapping(facts.get("signature"))},
-            "attestation": {**absent_facts(), **mapping(facts.get("attestation"))},
+            "signature": _completed(facts.get("signature")),
+            "attestation": _completed(facts.get("attestation")),
         }
 
-    def build(self, subject: Subject, *, now_ns: int | None = None) -> list[dict[str, Any]]:
+    def build(self, subject: Subject, *, now_ns: int | None = None) -> list[CanonicalInput]:
         now = current_ns() if now_ns is None else now_ns
         scope = Scope(environment=subject.environment, namespace=subject.namespace)
         return [self._build_one(subject, ref, scope, now) for ref in subject.models]
 
-    def _build_one(self, subject: Subject, ref: ModelRef, scope: Scope, now: int) -> dict[str, Any]:
+    def _build_one(self, subject: Subject, ref: ModelRef, scope: Scope, now: int) -> CanonicalInput:
         facts = self._supply_chain_facts(ref, scope)
         attestation = facts["attestation"]
         predicate = mapping(attestation.get("predicate")) if attestation.get("trusted") else {}
@@ -188,38 +201,41 @@ class InputBuilder:
             approvals, gates = subject.declared_approvals, mapping(subject.declared_gates)
         else:
             card, card_source, evaluation, approvals, gates = {}, "none", {}, [], {}
-        evidence: dict[str, Any] = {
-            k: evaluation[k] for k in EVALUATION_SECTIONS if isinstance(evaluation.get(k), dict)
-        }
+        evidence = cast(
+            Evidence,
+            {k: evaluation[k] for k in EVALUATION_SECTIONS if isinstance(evaluation.get(k), dict)},
+        )
         evidence["approvals"] = _approvals(approvals)
         evidence["deployment"] = {
             k: gates[k] for k in ("shadow", "canary") if isinstance(gates.get(k), dict)
         }
         evidence["timeline"] = _timeline(card, attestation)
         details = mapping(card.get("model_details"))
-        context: dict[str, Any] = {"environment": scope.environment, "now_ns": now}
-        request_extra: dict[str, Any] = {}
-        if subject.controller is not None:
-            request_extra["controller"] = dict(subject.controller)
+        context: Context = {"environment": scope.environment, "now_ns": now}
         if BREAK_GLASS in ref.annotations:
             context["break_glass"] = {"requested": True, "reason": ref.annotations[BREAK_GLASS]}
         info = subject.info
+        source: Literal["admission", "manifest"] = (
+            "manifest" if info.source == "manifest" else "admission"
+        )
+        request: Request = {
+            "operation": info.operation,
+            "kind": subject.kind,
+            "api_version": subject.api_version,
+            "name": subject.name,
+            "namespace": subject.namespace,
+            "component": ref.component,
+            "labels": subject.labels,
+            "annotations": {k: v for k, v in subject.annotations.items() if len(v) <= 4096},
+            "namespace_labels": dict(info.namespace_labels),
+            "user": {"username": info.username, "groups": list(info.groups)},
+            "dry_run": info.dry_run,
+        }
+        if subject.controller is not None:
+            request["controller"] = dict(subject.controller)
         return {
-            "source": info.source if info.source in ("admission", "manifest") else "admission",
-            "request": {
-                "operation": info.operation,
-                "kind": subject.kind,
-                "api_version": subject.api_version,
-                "name": subject.name,
-                "namespace": subject.namespace,
-                "component": ref.component,
-                "labels": subject.labels,
-                "annotations": {k: v for k, v in subject.annotations.items() if len(v) <= 4096},
-                "namespace_labels": dict(info.namespace_labels),
-                "user": {"username": info.username, "groups": list(info.groups)},
-                "dry_run": info.dry_run,
-                **request_extra,
-            },
+            "source": source,
+            "request": request,
             "context": context,
             "model": {
                 "name": ref.name or str(details.get("name") or subject.name),

@@ -41,7 +41,9 @@ def to_ns(value: object, *, where: str = "", end_of_day: bool = False) -> int:
         except ValueError:
             pass
     raise InputError(
-        f"expected an RFC 3339 timestamp or YYYY-MM-DD date, got {value!r}", location=where or None
+        f"expected an RFC 3339 timestamp or YYYY-MM-DD date, got {value!r}",
+        location=where or None,
+        code="time.not_rfc3339",
     )
 
 

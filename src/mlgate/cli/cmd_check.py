@@ -75,7 +75,7 @@ def _files(paths: list[str]) -> list[Path | None]:
         elif path.is_file():
             out.append(path)
         else:
-            raise InputError("no such file or directory", location=raw)
+            raise InputError("no such file or directory", location=raw, code="file.not_found")
     return out
 
 
@@ -118,10 +118,13 @@ def _check_document(doc: Any, location: str) -> None:
         raise InputError(
             "not a Kubernetes object or model manifest (needs apiVersion and kind)",
             location=location,
+            code="input.not_an_object",
         )
     if str(doc.get("apiVersion", "")).startswith("mlgate.io/") and doc["kind"] != "ModelManifest":
         raise InputError(
-            f"unknown mlgate kind {doc['kind']!r} (expected ModelManifest)", location=location
+            f"unknown mlgate kind {doc['kind']!r} (expected ModelManifest)",
+            location=location,
+            code="input.unknown_kind",
         )
 
 
@@ -162,7 +165,9 @@ def collect(
                     )
                 except InputError as err:
                     raise InputError(
-                        err.message, location=f"{name}:{line}:{err.location or '/'}"
+                        err.message,
+                        location=f"{name}:{line}:{err.location or '/'}",
+                        code=err.code,
                     ) from None
                 if subject is None:
                     skipped.append(skipped_entry(item, name, index, line, where))

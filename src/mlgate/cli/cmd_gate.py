@@ -123,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
     from mlgate.gates.evidence import compute_gate_evidence
 
     if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+        raise InputError(
+            f"--bootstrap must be >= 0, got {args.bootstrap}", code="gate.bad_bootstrap"
+        )
     if args.min_group_size < 1:
         raise InputError(f"--min-group-size must be >= 1, got {args.min_group_size}")
     if not 0 < args.confidence < 1:
@@ -238,5 +240,7 @@ def _params_path(policies: Path | None) -> Path | None:
 
         policies = default_policy_dir()
     elif not policies.is_dir():
-        raise InputError("policy directory not found", location=str(policies))
+        raise InputError(
+            "policy directory not found", location=str(policies), code="policy.not_found"
+        )
     return policies / "params.yaml"

@@ -10,11 +10,11 @@ control, namespace and model. Exit 0 when nothing would flip to deny, 1 when som
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
 
+from mlgate.cli.common import add_decision_log_window
 from mlgate.cli.main import EXIT_DENIED, EXIT_OK
 from mlgate.errors import InputError
 
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "to deny, 1 when something would, 2 on errors."
         ),
     )
-    p.add_argument("objects", nargs="*", metavar="PATH", help="manifest folders or object files")
+    add_decision_log_window(p, "decision log to replay")
     p.add_argument(
         "--proposed",
         required=True,
@@ -73,14 +73,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SPEC",
         help="current policy set (default: $MLGATE_POLICIES or the shipped policies/)",
     )
-    p.add_argument(
-        "--audit-db",
-        type=Path,
-        default=Path(os.environ["MLGATE_AUDIT_DB"]) if os.environ.get("MLGATE_AUDIT_DB") else None,
-        help="decision log to replay (default $MLGATE_AUDIT_DB)",
-    )
-    p.add_argument("--since", metavar="WHEN", help="window start: 7d, 12h or an RFC 3339 time")
-    p.add_argument("--until", metavar="WHEN", help="window end (default: now)")
     p.add_argument("--bundle-key", type=Path, metavar="PEM", help="verification key for bundles")
     p.add_argument("--allow-unsigned", action="store_true", help="accept unsigned bundles")
     objects = p.add_argument_group("objects from files (as `mlgate check` reads them)")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgate.cli.common import add_decision_log_window
 from mlgate.cli.main import EXIT_OK
 from mlgate.errors import InputError
 
@@ -28,15 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the policy revision and the time of generation."
         ),
     )
-    p.add_argument("objects", nargs="*", metavar="PATH", help="manifest folders or object files")
-    p.add_argument(
-        "--audit-db",
-        type=Path,
-        default=Path(os.environ["MLGATE_AUDIT_DB"]) if os.environ.get("MLGATE_AUDIT_DB") else None,
-        help="decision log (default $MLGATE_AUDIT_DB)",
-    )
-    p.add_argument("--since", metavar="WHEN", help="window start: 7d, 12h or an RFC 3339 time")
-    p.add_argument("--until", metavar="WHEN", help="window end (default: now)")
+    add_decision_log_window(p, "decision log")
     p.add_argument(
         "--policies",
         type=Path,
@@ -69,9 +61,13 @@ def _gate_file(path: Path) -> Mapping[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise InputError(f"cannot read gate evidence: {err}", location=str(path)) from None
+        raise InputError(
+            f"cannot read gate evidence: {err}", location=str(path), code="report.unreadable_gate"
+        ) from None
     if not isinstance(data, dict):
-        raise InputError("gate evidence must be a JSON object", location=str(path))
+        raise InputError(
+            "gate evidence must be a JSON object", location=str(path), code="report.not_an_object"
+        )
     return data.get("evidence", data) if isinstance(data.get("evidence"), dict) else data
 
 
@@ -81,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     from mlgate.report.compliance import ReportInput, render_report
 
     if args.audit_db is None and not args.objects and not args.gate:
-        raise InputError("nothing to report on: give --audit-db, manifest paths or --gate files")
+        raise InputError(
+            "nothing to report on: give --audit-db, manifest paths or --gate files",
+            code="report.nothing_to_report",
+        )
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None
     gates = [(str(p), _gate_file(p)) for p in args.gate]

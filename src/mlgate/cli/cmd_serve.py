@@ -138,12 +138,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _check(args: argparse.Namespace) -> None:
     if args.insecure and (args.cert or args.key or args.client_ca):
-        raise MlgateError("--insecure serves plain HTTP: drop --cert, --key and --client-ca")
+        raise MlgateError(
+            "--insecure serves plain HTTP: drop --cert, --key and --client-ca",
+            code="serve.insecure_with_tls",
+        )
     if not args.insecure:
         if not args.cert or not args.key:
             raise MlgateError(
                 "the webhook serves HTTPS: pass --cert and --key (`mlgate certs --out DIR` "
-                "makes a development pair), or --insecure for plain HTTP in development"
+                "makes a development pair), or --insecure for plain HTTP in development",
+                code="serve.no_tls",
             )
         for flag, path in (
             ("--cert", args.cert),

@@ -107,7 +107,8 @@ def _trust(args: argparse.Namespace) -> TrustPolicy:
     if len(chosen) != 1:
         raise InputError(
             "choose exactly one way to trust the signer: --key, --cert-chain, "
-            f"--identity/--issuer or --policies (got {', '.join(chosen) or 'none'})"
+            f"--identity/--issuer or --policies (got {', '.join(chosen) or 'none'})",
+            code="verify.trust_choice",
         )
     if args.allow_intermediate_anchor and not args.cert_chain:
         raise InputError("--allow-intermediate-anchor applies to --cert-chain only")

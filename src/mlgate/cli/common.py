@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,22 @@ def make_engine(args: argparse.Namespace) -> Any:
     # The checked policy set is cached by content: most of a CI check's start-up otherwise.
     policy_set = load_policy_set_cached(args.policies or default_policy_dir())
     return Engine(policy_set, args.backend, **options)
+
+
+def add_decision_log_window(parser: argparse.ArgumentParser, audit_help: str) -> None:
+    """``PATH...``, ``--audit-db`` (default $MLGATE_AUDIT_DB), ``--since`` and ``--until``: the
+    objects and the window of the decision log that impact and report read."""
+    parser.add_argument(
+        "objects", nargs="*", metavar="PATH", help="manifest folders or object files"
+    )
+    parser.add_argument(
+        "--audit-db",
+        type=Path,
+        default=Path(os.environ["MLGATE_AUDIT_DB"]) if os.environ.get("MLGATE_AUDIT_DB") else None,
+        help=f"{audit_help} (default $MLGATE_AUDIT_DB)",
+    )
+    parser.add_argument("--since", metavar="WHEN", help="window start: 7d, 12h or an RFC 3339 time")
+    parser.add_argument("--until", metavar="WHEN", help="window end (default: now)")
 
 
 def parse_labels(values: list[str] | None, flag: str) -> dict[str, str]:

@@ -86,17 +86,27 @@ def compute_gate_evidence(
     wants_drift = reference is not None
     wants_metrics = label is not None and (prediction is not None or score is not None)
     if (group or period) and not wants_metrics:
-        raise InputError("--group and --period need --label and --prediction (or --score)")
+        raise InputError(
+            "--group and --period need --label and --prediction (or --score)",
+            code="gate.group_needs_model",
+        )
     if label is not None and not wants_metrics:
-        raise InputError("--label needs --prediction or --score")
+        raise InputError(
+            "--label needs --prediction or --score", code="gate.label_needs_prediction"
+        )
     if (prediction or score) and label is None:
-        raise InputError("--prediction and --score need --label")
+        raise InputError(
+            "--prediction and --score need --label", code="gate.prediction_needs_label"
+        )
     if not wants_drift and not wants_metrics:
         raise InputError(
-            "nothing to compute: give --reference for drift and/or --label with --prediction"
+            "nothing to compute: give --reference for drift and/or --label with --prediction",
+            code="gate.nothing_to_compute",
         )
     if not 0 <= threshold <= 1:
-        raise InputError(f"threshold must be within [0, 1], got {threshold}")
+        raise InputError(
+            f"threshold must be within [0, 1], got {threshold}", code="gate.bad_threshold"
+        )
     role_columns = [c for c in roles.values() if c is not None]
     current_path = str(current)
     current_names = list_columns(current, names=columns)
@@ -105,6 +115,7 @@ def compute_gate_evidence(
             raise InputError(
                 f"no column named {column!r} (columns: {', '.join(current_names)})",
                 location=current_path,
+                code="data.no_such_column",
             )
 
     forced_categorical = {c for c in (group, period) if c}
@@ -264,7 +275,9 @@ def _features(
         ):
             if name not in available:
                 raise InputError(
-                    f"no column named {name!r} (columns: {', '.join(available)})", location=path
+                    f"no column named {name!r} (columns: {', '.join(available)})",
+                    location=path,
+                    code="data.no_such_column",
                 )
         return names
     shared = set(current_names)
@@ -272,7 +285,8 @@ def _features(
     if not names:
         raise InputError(
             f"{reference_path} and {current_path} share no feature columns "
-            f"(reference: {', '.join(reference_names)}; current: {', '.join(current_names)})"
+            f"(reference: {', '.join(reference_names)}; current: {', '.join(current_names)})",
+            code="gate.no_shared_features",
         )
     return names
 

@@ -49,7 +49,9 @@ def find_objects(paths: list[str], info: RequestInfo) -> list[FoundObject]:
                     )
                 except InputError as err:
                     raise InputError(
-                        err.message, location=f"{name}:{line}:{err.location or '/'}"
+                        err.message,
+                        location=f"{name}:{line}:{err.location or '/'}",
+                        code=err.code,
                     ) from None
                 if subject is not None:
                     found.append(FoundObject(f"{name}#{index}", subject))

@@ -120,4 +120,4 @@ def to_ns(value: object, *, where: str, end_of_day: bool = False) -> int:
     try:
         return _to_ns(value, where=where, end_of_day=end_of_day)
     except InputError as err:
-        raise PolicyError(err.message, location=err.location) from None
+        raise PolicyError(err.message, location=err.location, code=err.code) from None

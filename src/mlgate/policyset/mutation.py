@@ -332,7 +332,7 @@ class Runner:
             TrustPolicy.from_document(document, self.policy_dir)
         except MlgateError as err:
             pointer = (err.location or "").removeprefix("<trust>:")
-            raise PolicyError(err.message, location=lines.where(pointer)) from None
+            raise PolicyError(err.message, location=lines.where(pointer), code=err.code) from None
 
     def _evaluate(self, data: PolicyData) -> tuple[list[str], list[str]]:
         """(cases decided more leniently, cases decided differently) under ``data``."""

@@ -109,7 +109,9 @@ def resolve(document: dict[str, Any], lines: LineMap) -> dict[str, Any]:
         end = to_ns(window["end"], where=lines.where(f"/freeze_windows/{i}/end"), end_of_day=True)
         if end <= start:
             raise PolicyError(
-                "freeze window ends before it starts", location=lines.where(f"/freeze_windows/{i}")
+                "freeze window ends before it starts",
+                location=lines.where(f"/freeze_windows/{i}"),
+                code="params.freeze_window_order",
             )
         windows.append(
             {
@@ -211,4 +213,4 @@ def to_ns(value: object, *, where: str, end_of_day: bool = False) -> int:
     try:
         return _to_ns(value, where=where, end_of_day=end_of_day)
     except InputError as err:
-        raise PolicyError(err.message, location=err.location) from None
+        raise PolicyError(err.message, location=err.location, code=err.code) from None

@@ -55,7 +55,7 @@ def trusted_files(root: Path) -> tuple[TrustedFile, ...]:
     try:
         doc, lines = load_yaml_file(path)
     except InputError as err:
-        raise PolicyError(err.message, location=err.location) from None
+        raise PolicyError(err.message, location=err.location, code=err.code) from None
     return tuple(_read(root, pointer, ref, lines) for pointer, ref in _references(doc))
 
 
@@ -65,7 +65,9 @@ def _read(root: Path, pointer: str, ref: str, lines: LineMap) -> TrustedFile:
         data = resolved.read_bytes()
     except OSError as err:
         raise PolicyError(
-            f"cannot read {ref}: {err.strerror or err}", location=lines.where(pointer)
+            f"cannot read {ref}: {err.strerror or err}",
+            location=lines.where(pointer),
+            code="trust.unreadable_file",
         ) from None
     return TrustedFile(ref=ref, path=resolved, digest=hashlib.sha256(data).digest())
 

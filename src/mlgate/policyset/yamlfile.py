@@ -128,7 +128,9 @@ def read_text(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> str:
     except IsADirectoryError:
         raise InputError("is a directory, expected a file", location=str(path)) from None
     except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text (byte {err.start})", location=str(path)) from None
+        raise InputError(
+            f"not UTF-8 text (byte {err.start})", location=str(path), code="file.not_utf8"
+        ) from None
     except PermissionError:
         raise InputError("permission denied", location=str(path)) from None
 
@@ -245,7 +247,9 @@ def load_json_file(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(
-            f"invalid JSON: {err.msg} (column {err.colno})", location=f"{path}:{err.lineno}"
+            f"invalid JSON: {err.msg} (column {err.colno})",
+            location=f"{path}:{err.lineno}",
+            code="json.invalid",
         ) from None
     except RecursionError:
         raise InputError("JSON is nested too deeply", location=str(path)) from None

@@ -251,6 +251,7 @@ class OpaBackend:
                 f"OPA serves bundle revision(s) {sorted(revisions) or 'none'}, "
                 f"not this policy set's {self.policy_set.revision}",
                 location=self.url,
+                code="opa.bundle_revision",
             )
 
     @staticmethod

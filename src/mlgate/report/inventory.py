@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ class ModelEntry:
         return rfc3339(self.last_decision_ns)
 
 
-def _signer(doc: dict[str, Any]) -> str:
+def _signer(doc: Mapping[str, Any]) -> str:
     signature = doc.get("signature") or {}
     if signature.get("verified") and signature.get("trusted"):
         return str(signature.get("identity") or signature.get("method") or "verified")
@@ -51,7 +52,7 @@ def _signer(doc: dict[str, Any]) -> str:
 
 
 def entries_from(
-    decision: dict[str, Any], inputs: list[dict[str, Any]], when_ns: int, source: str
+    decision: dict[str, Any], inputs: Sequence[Mapping[str, Any]], when_ns: int, source: str
 ) -> list[ModelEntry]:
     """One entry per model reference of a decision (one when the inputs are not known)."""
     subject = decision.get("subject") or {}

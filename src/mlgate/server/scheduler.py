@@ -24,7 +24,12 @@ from typing import Any
 
 
 class QueueFull(Exception):
-    """The request cannot be queued: the message says which bound it hit."""
+    """The request cannot be queued: ``bound`` says which bound it hit, for programs
+    (``closed``, ``queue``, ``per_client``); the message says it for people."""
+
+    def __init__(self, message: str, bound: str) -> None:
+        super().__init__(message)
+        self.bound = bound
 
 
 @dataclass
@@ -79,16 +84,19 @@ class FairScheduler:
         future: Future[Any] = Future()
         with self._cond:
             if self._closed:
-                raise QueueFull("the evaluation threads are shutting down")
+                raise QueueFull("the evaluation threads are shutting down", "closed")
             queue = self._queues.get(client)
             if queue is not None:
                 self._drop_cancelled(queue)
             if self._queued >= self.max_queue:
-                raise QueueFull(f"the evaluation queue is full ({self.max_queue} requests waiting)")
+                raise QueueFull(
+                    f"the evaluation queue is full ({self.max_queue} requests waiting)", "queue"
+                )
             if queue is not None and len(queue) >= self.max_per_client:
                 raise QueueFull(
                     f"this user already has {len(queue)} requests waiting "
-                    f"(at most {self.max_per_client})"
+                    f"(at most {self.max_per_client})",
+                    "per_client",
                 )
             if queue is None:
                 queue = self._queues[client] = deque()

@@ -205,7 +205,11 @@ def expect_mapping(value: Any, where: str) -> dict[str, Any]:
 
 def expect_str(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise InputError(f"expected a string, got {type(value).__name__}", location=where)
+        raise InputError(
+            f"expected a string, got {type(value).__name__}",
+            location=where,
+            code="input.not_a_string",
+        )
     return value
 
 

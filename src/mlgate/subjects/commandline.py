@@ -143,12 +143,21 @@ class _Env:
 
     def expand(self, text: str) -> tuple[str, list[str]]:
         """Kubernetes ``$(VAR)`` expansion; the reasons for references it cannot resolve."""
+        return self._substitute(_K8S_REF, text)
+
+    def expand_shell(self, text: str) -> tuple[str, list[str]]:
+        """``$VAR`` / ``${VAR}`` as a shell in the container would expand them."""
+        return self._substitute(_SHELL_REF, text)
+
+    def _substitute(self, pattern: re.Pattern[str], text: str) -> tuple[str, list[str]]:
+        """Each match of ``pattern`` (``$$`` escapes; the name in its first non-empty group)
+        replaced by its value; unknown names stay as written, with the reason."""
         problems: list[str] = []
 
         def repl(m: re.Match[str]) -> str:
             if m.group(0) == "$$":
                 return "$"
-            name = m.group(1)
+            name = next(g for g in m.groups() if g)
             if name in self.values:
                 return self.values[name]
             reason = self.unknown(name)
@@ -156,22 +165,7 @@ class _Env:
                 problems.append(reason)
             return m.group(0)
 
-        return _K8S_REF.sub(repl, text), problems
-
-    def expand_shell(self, text: str) -> tuple[str, list[str]]:
-        """``$VAR`` / ``${VAR}`` as a shell in the container would expand them."""
-        problems: list[str] = []
-
-        def repl(m: re.Match[str]) -> str:
-            name = m.group(1) or m.group(2)
-            if name in self.values:
-                return self.values[name]
-            reason = self.unknown(name)
-            if reason:
-                problems.append(reason)
-            return m.group(0)
-
-        return _SHELL_REF.sub(repl, text), problems
+        return pattern.sub(repl, text), problems
 
 
 def shell_env() -> _Env:

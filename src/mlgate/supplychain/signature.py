@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from mlgate.supplychain.facts import (
     BUNDLE_MEDIA_TYPES,
@@ -51,20 +51,23 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PURPOSE_PREDICATES = {"model": MODEL_PREDICATE, "attestation": GOVERNANCE_PREDICATE}
 
 
+class BundleOptions(TypedDict, total=False):
+    """The keyword options of ``verify_bundle`` and ``inspect_bundle``."""
+
+    purpose: str  # "model" (default) or "attestation"
+    source: str  # where the bundle came from (default "inline")
+    max_bytes: int  # default DEFAULT_MAX_BUNDLE_BYTES
+
+
 def verify_bundle(
     bundle: bytes,
     declared_digest: str | None,
     trust: TrustPolicy,
     scope: Scope,
-    *,
-    purpose: str = "model",
-    source: str = "inline",
-    max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
+    **options: Unpack[BundleOptions],
 ) -> SignatureFacts:
     """Signature-only verification of a model signature (or attestation) bundle -> facts."""
-    return inspect_bundle(
-        bundle, declared_digest, trust, scope, purpose=purpose, source=source, max_bytes=max_bytes
-    )[0]
+    return inspect_bundle(bundle, declared_digest, trust, scope, **options)[0]
 
 
 def inspect_bundle(

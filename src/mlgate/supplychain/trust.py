@@ -213,7 +213,7 @@ class TrustPolicy:
         try:
             doc, lines = load_yaml_file(path)
         except InputError as err:
-            raise PolicyError(err.message, location=err.location) from None
+            raise PolicyError(err.message, location=err.location, code=err.code) from None
         check(doc, SCHEMA, lines)
         return TrustCompiler(path.parent, lines).policy(doc, str(path))
 

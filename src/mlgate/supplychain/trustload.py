@@ -53,8 +53,8 @@ class TrustCompiler:
         self.lines = lines
         self.files: dict[str, bytes] = {}  # every referenced file, for the revision
 
-    def fail(self, pointer: str, message: str) -> PolicyError:
-        return PolicyError(message, location=self.lines.where(pointer))
+    def fail(self, pointer: str, message: str, code: str | None = None) -> PolicyError:
+        return PolicyError(message, location=self.lines.where(pointer), code=code)
 
     def policy(self, doc: dict[str, Any], origin: str) -> TrustPolicy:
         authorities: list[Authority] = []
@@ -87,7 +87,9 @@ class TrustCompiler:
         try:
             data = path.read_bytes()
         except OSError as err:
-            raise self.fail(pointer, f"cannot read {ref}: {err.strerror or err}") from None
+            raise self.fail(
+                pointer, f"cannot read {ref}: {err.strerror or err}", "trust.unreadable_file"
+            ) from None
         self.files[str(path)] = data
         return data
 
@@ -230,7 +232,8 @@ def single_authority_policy(
             raise InputError(
                 "--cert-chain holds no self-signed root certificate: only the root anchors "
                 "the chain (pass --allow-intermediate-anchor to trust an intermediate or "
-                "leaf certificate directly)"
+                "leaf certificate directly)",
+                code="trust.no_root",
             )
         authority = Authority(
             method="certificate", ca_certs=anchors, intermediates=intermediates, **common
