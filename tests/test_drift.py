@@ -114,7 +114,8 @@ def test_without_scipy_the_gate_extra_is_named(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "scipy", None)  # what an install without the extra sees
     with pytest.raises(pvalues.GatesExtraMissing) as err:
         pvalues.chi2_pvalue(3.0, 2)
-    assert "mlgate[gates]" in err.value.message
+    assert err.value.code == "gates_extra_missing"
+    assert "mlgate[gates]" in err.value.message  # the hint is the point: which extra to install
     # PSI needs no scipy: the webhook image and PSI-only callers keep working
     assert psi(np.array([5, 5]), np.array([5, 5])) == 0.0
 

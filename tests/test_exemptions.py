@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from error_codes import problem_codes
 from mlgate.engine import Engine
 from mlgate.errors import MlgateError
 from mlgate.policyset import load_policy_set
@@ -128,40 +129,37 @@ def test_an_exemption_scoped_to_a_namespace_only(policy_copy: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("entry", "expected"),
+    ("entry", "code", "line"),
     [
-        (SBOM_EXEMPTION.replace("SC-SBOM", "SC-NOPE"), "names unknown control 'SC-NOPE'"),
-        (SBOM_EXEMPTION + SBOM_EXEMPTION, "duplicate exemption id 'EX-TEST-1'"),
+        (SBOM_EXEMPTION.replace("SC-SBOM", "SC-NOPE"), "unknown-reference", 5),  # control:
+        (SBOM_EXEMPTION + SBOM_EXEMPTION, "duplicate", 11),  # the second "- id:"
         (
             SBOM_EXEMPTION.replace(
                 "SBOM generation for the LightGBM runtime image is being fixed upstream.", "ok"
             ),
-            "/exemptions/0/reason",
+            "invalid",
+            7,  # reason: too short to explain anything
         ),
-        (
-            SBOM_EXEMPTION.replace("    approver: ciso@bank.example\n", ""),
-            "'approver' is a required",
-        ),
+        (SBOM_EXEMPTION.replace("    approver: ciso@bank.example\n", ""), "missing", 4),
         (
             SBOM_EXEMPTION.replace(
                 "{namespace: lending-prod, model: credit-risk-scorer, environment: production}",
                 "{}",
             ),
-            "scope",
+            "invalid",
+            6,  # scope:
         ),
-        (SBOM_EXEMPTION.replace('"2027-02-28"', '"next spring"'), "next spring"),
+        (SBOM_EXEMPTION.replace('"2027-02-28"', '"next spring"'), "time.not_rfc3339", 10),
     ],
 )
 def test_invalid_exemptions_are_rejected_with_file_and_line(
-    policy_copy: Path, entry: str, expected: str
+    policy_copy: Path, entry: str, code: str, line: int
 ) -> None:
     path = policy_copy / "exemptions.yaml"
     path.write_text(HEADER + entry)
     with pytest.raises(MlgateError) as info:
         load_policy_set(policy_copy)
-    message = str(info.value)
-    assert expected in message
-    assert "exemptions.yaml:" in message
+    assert problem_codes(info.value) == [(code, f"{path}:{line}")]
 
 
 def test_shipped_exemptions_do_not_touch_production() -> None:

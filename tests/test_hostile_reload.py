@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from error_codes import line_of
 from mlgate.errors import PolicyError
 from mlgate.policyset import load_policy_set
 from mlgate.server.reload import PolicyReloader
@@ -49,8 +50,9 @@ def test_missing_referenced_file_is_a_policy_error(policy_copy: Path, trusted_ke
     trusted_key.unlink()
     with pytest.raises(PolicyError) as err:
         load_policy_set(policy_copy)
-    assert "model-signer.pem" in str(err.value)
-    assert re.search(r"trust\.yaml:\d+", str(err.value))
+    trust = policy_copy / "trust.yaml"
+    line = line_of(trust.read_text(), "model-signer.pem")
+    assert (err.value.code, err.value.location) == ("trust.unreadable_file", f"{trust}:{line}")
 
 
 def test_replacing_a_referenced_key_reloads(policy_copy: Path, trusted_key: Path) -> None:

@@ -173,6 +173,35 @@ def test_a_flood_of_heavy_requests_does_not_flip_or_delay_another_user(server: S
     assert grown_mb < 60, f"RSS grew by {grown_mb:.0f} MB after the burst"
 
 
+def test_strings_that_were_quadratic_to_mask_do_not_stall_another_user(server: Server) -> None:
+    # The decision log masks emails in everything it stores. A regular expression retried at
+    # every start position is quadratic in a run of local-part characters: a 100,000-character
+    # storage URI (any "@" elsewhere, here the signer's identity in the signature's facts)
+    # held the GIL for seconds and every other request in flight timed out (found by
+    # `make fuzz`).
+    hostile = copy.deepcopy(objects("ml-staging", signed_annotations())["Model"])
+    hostile["spec"]["storageUri"] = "x" * 100_000
+    hostile_user = {"username": "mallory", "groups": ["ml-platform-deployers"]}
+    signed = review(objects("ml-staging", signed_annotations())["InferenceService"])
+    with server.client(timeout=60) as client, concurrent.futures.ThreadPoolExecutor(4) as pool:
+        heavy = [pool.submit(client.post, "/validate", json=review(hostile, user=hostile_user))]
+        time.sleep(0.2)
+        honest, waits = [], []
+        while not heavy[0].done() or len(honest) < 5:
+            started = time.monotonic()
+            honest.append(client.post("/validate", json=signed))
+            waits.append(time.monotonic() - started)
+        heavy_answer = heavy[0].result()
+    assert heavy_answer.status_code == 200
+    assert heavy_answer.json()["response"]["allowed"] is False
+    for answer in honest:
+        resp = answer.json()["response"]
+        assert resp["allowed"] is True, resp  # not an MLGATE-EVAL-ERROR deadline denial
+    # The API server gives up after the webhook's timeoutSeconds (5 s shipped), and then
+    # fails the honest deployment closed: no answer may wait on another user's strings.
+    assert max(waits) < 2.0, waits
+
+
 def test_honest_traffic_still_works_after_the_hostile_tests(server: Server) -> None:
     with server.client() as c:
         assert c.get("/readyz").status_code == 200

@@ -274,11 +274,17 @@ def test_request_kind_must_match_the_object(field: str, value: str, path: str) -
     assert err.value.path == path
 
 
-def test_request_namespace_must_match_the_object() -> None:
+@pytest.mark.parametrize("request_namespace", ["ml-dev", "", None])
+def test_request_namespace_must_match_the_object(request_namespace: str | None) -> None:
+    # None: request.namespace absent. The object must not choose its own namespace.
     doc = review(ISVC)
-    doc["request"]["namespace"] = "ml-dev"
+    if request_namespace is None:
+        del doc["request"]["namespace"]
+    else:
+        doc["request"]["namespace"] = request_namespace
     with pytest.raises(ReviewError) as err:
         admission.parse_review(json.dumps(doc).encode())
+    assert err.value.status == 400
     assert err.value.path == "/request/object/metadata/namespace"
 
 

@@ -180,12 +180,16 @@ def test_a_deleted_default_with_no_tier_value_is_unresolved_everywhere(policy_co
     assert "any risk tier or environment" in problem["message"]
 
 
-def test_all_problems_of_all_files_are_reported_together(capsys, policy_copy: Path) -> None:
-    edit(policy_copy / "params.yaml", "    psi_deny: 0.25 ", "    psi_dney: 0.25 ")
-    edit(policy_copy / "exemptions.yaml", "    ticket: GRC-2231", "    tciket: GRC-2231")
-    code, _, err = check(capsys, policy_copy)
-    assert code == 2
-    assert "params.yaml:" in err and "exemptions.yaml:" in err
+def test_all_problems_of_all_files_are_reported_together(policy_copy: Path) -> None:
+    params = edit(policy_copy / "params.yaml", "    psi_deny: 0.25 ", "    psi_dney: 0.25 ")
+    exemptions = edit(
+        policy_copy / "exemptions.yaml", "    ticket: GRC-2231", "    tciket: GRC-2231"
+    )
+    err = cli_error(["policy", "check", str(policy_copy)])
+    assert sorted(problem_codes(err)) == sorted([
+        ("unknown-key", f"{policy_copy / 'params.yaml'}:{params}"),
+        ("unknown-key", f"{policy_copy / 'exemptions.yaml'}:{exemptions}"),
+    ])  # fmt: skip
 
 
 def test_a_rego_control_id_missing_from_the_catalogue_is_an_error(

@@ -65,7 +65,9 @@ def _read(root: Path, pointer: str, ref: str, lines: LineMap) -> TrustedFile:
         data = resolved.read_bytes()
     except OSError as err:
         raise PolicyError(
-            f"cannot read {ref}: {err.strerror or err}", location=lines.where(pointer)
+            f"cannot read {ref}: {err.strerror or err}",
+            location=lines.where(pointer),
+            code="trust.unreadable_file",
         ) from None
     return TrustedFile(ref=ref, path=resolved, digest=hashlib.sha256(data).digest())
 

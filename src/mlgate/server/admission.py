@@ -288,7 +288,10 @@ def _check_type_meta(
         )
     meta = obj.get("metadata")
     object_namespace = meta.get("namespace") if isinstance(meta, dict) else None
-    if namespace and object_namespace and object_namespace != namespace:
+    # An object that names a namespace must name the request's: without request.namespace the
+    # webhook would judge the object by the namespace it claims for itself (found by
+    # `make fuzz`: a review with request.namespace cut out, judged as its object's ml-dev).
+    if object_namespace and object_namespace != namespace:
         raise ReviewError(
             f"namespace {_short(object_namespace)} does not match request.namespace "
             f"({namespace!r})",

@@ -53,8 +53,8 @@ class TrustCompiler:
         self.lines = lines
         self.files: dict[str, bytes] = {}  # every referenced file, for the revision
 
-    def fail(self, pointer: str, message: str) -> PolicyError:
-        return PolicyError(message, location=self.lines.where(pointer))
+    def fail(self, pointer: str, message: str, code: str | None = None) -> PolicyError:
+        return PolicyError(message, location=self.lines.where(pointer), code=code)
 
     def policy(self, doc: dict[str, Any], origin: str) -> TrustPolicy:
         authorities: list[Authority] = []
@@ -87,7 +87,9 @@ class TrustCompiler:
         try:
             data = path.read_bytes()
         except OSError as err:
-            raise self.fail(pointer, f"cannot read {ref}: {err.strerror or err}") from None
+            raise self.fail(
+                pointer, f"cannot read {ref}: {err.strerror or err}", "trust.unreadable_file"
+            ) from None
         self.files[str(path)] = data
         return data
 
