@@ -10,16 +10,22 @@ from hypothesis import strategies as st
 
 from mlgate.audit.masking import Masker, email_spans
 
-# The definition the masker implements (what the log masked before): an oracle for texts
-# whose local parts stay within RFC 5321's 64 characters.
+# The definition the masker implements (what the log masked before, in quadratic time): the
+# oracle. Small alphabets make "@", dots and letters collide often.
 PLAIN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-ALPHABET = "ab1Z._%+-@ \"'<>:,/"
+ALPHABETS = ["ab1Z._%+-@ \"'<>:,/", "a.@b1", "a@.", "ab@.\u00e91-"]
 
 
-@settings(max_examples=3000, deadline=None)
-@given(st.text(alphabet=ALPHABET, max_size=60))
+@settings(max_examples=4000, deadline=None)
+@given(st.sampled_from(ALPHABETS).flatmap(lambda a: st.text(alphabet=a, max_size=80)))
 def test_spans_match_the_regular_expression(text: str) -> None:
     assert list(email_spans(text)) == [m.span() for m in PLAIN.finditer(text)]
+
+
+def test_spans_match_past_rfc_5321_lengths() -> None:
+    # Not valid addresses, but still masked whole, as the expression masks them.
+    for text in ["x" * 70 + "@example.com", "a@" + "b" * 300 + ".com", "a@b.cd9x@e.fg"]:
+        assert list(email_spans(text)) == [m.span() for m in PLAIN.finditer(text)]
 
 
 def test_masked_text_keeps_what_is_not_an_email() -> None:
@@ -28,9 +34,9 @@ def test_masked_text_keeps_what_is_not_an_email() -> None:
     assert masker.text(text) == "owner ***@***, ***@***; u@localhost a@b.c"
 
 
-def test_a_local_part_past_64_characters_is_masked_from_its_last_64() -> None:
+def test_a_local_part_past_64_characters_is_masked_whole() -> None:
     masker = Masker("mask")
-    assert masker.text("a" * 100 + "@example.com") == "a" * 36 + "***@***"
+    assert masker.text("a" * 100 + "@example.com") == "***@***"
 
 
 def test_hash_mode_tokens_are_case_insensitive_and_keyed() -> None:

@@ -55,3 +55,22 @@ def test_scope_and_enforcement_come_from_the_catalogue(capsys) -> None:
     assert "GATE-DRIFT" in {v["control"] for v in decision["warnings"]}
     code, report = gate(capsys, "current-drifted.csv", "--risk-tier", "minimal")
     assert "GATE-DRIFT" not in {v["control"] for v in report["decision"]["violations"]}
+
+
+def _args(risk_tier: str | None):
+    import argparse
+
+    return argparse.Namespace(
+        model_name="m", environment="production", risk_tier=risk_tier, policies=None
+    )
+
+
+def test_a_gate_that_could_not_decide_does_not_pass() -> None:
+    # Evidence the input schema refuses is mlgate's own fail-closed denial, not an evidence
+    # finding: it has no evidence path, and the gate must not filter it away (it did).
+    from mlgate.cli.cmd_gate import promotion_decision
+
+    for tier in (None, "high"):
+        decision = promotion_decision(_args(tier), {"drift": "garbage"})
+        assert decision.allowed is False, tier
+        assert [v.control for v in decision.violations] == ["MLGATE-INPUT-INVALID"], tier

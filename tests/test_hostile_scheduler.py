@@ -93,3 +93,22 @@ def test_idle_callback_runs_when_the_work_is_done(scheduler) -> None:
         assert idle.wait(2)
     finally:
         s.close()
+
+
+def test_a_failing_idle_callback_costs_no_evaluation_thread() -> None:
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise RuntimeError("metrics backend gone")
+
+    s = FairScheduler(1, on_idle=broken)
+    try:
+        for _ in range(3):  # one thread: each task needs it alive after the last callback
+            assert s.submit("a", lambda: 42).result(timeout=5) == 42
+            deadline = time.monotonic() + 2
+            while len(calls) < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert calls
+    finally:
+        s.close()

@@ -15,7 +15,6 @@ import hmac
 import os
 import re
 import secrets
-import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,16 @@ from mlgate.errors import MlgateError
 
 MODES = ("hash", "mask", "none")
 KEY_ENV = "MLGATE_AUDIT_HMAC_KEY"
-# An email address: local part, "@", domain ending in a dot and two or more letters. It is
-# found from each "@" outwards, within RFC 5321's bounds (local part 64, domain 255), so the
-# work is linear in the text: the regular expression [local]+@[domain]+\.[A-Za-z]{2,}
-# retried at every start position is quadratic in a run of local-part characters, and a
-# deployer's 70,000-character annotation held the GIL (and so the whole webhook) for seconds.
-_LOCAL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
-_MAX_LOCAL, _MAX_DOMAIN = 64, 255
-_CANDIDATE = re.compile(r"(?<=[A-Za-z0-9._%+-])@(?=[A-Za-z0-9.-])")  # consumes only "@"
-_DOMAIN = re.compile(rf"[A-Za-z0-9.-]{{1,{_MAX_DOMAIN}}}")
+# An email address: local part, "@", domain ending in a dot and two or more letters, as the
+# regular expression [local]+@[domain]+\.[A-Za-z]{2,} defines it, found in time linear in the
+# text. That expression, retried at every start position, is quadratic in a run of
+# local-part characters: a deployer's 70,000-character annotation held the GIL (and so the
+# whole webhook) for seconds. Here each run is read once: a local run starts only where a
+# run starts (the lookbehind) and is taken whole (possessive), and the domain runs after two
+# "@" cannot overlap (a domain holds no "@").
+_LOCAL_RUN = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++(?=@[A-Za-z0-9.-])")
+_DOMAIN_RUN = re.compile(r"[A-Za-z0-9.-]++")
+_LETTERS = re.compile(r"[A-Za-z]++")
 
 
 def load_or_create_key(key_file: Path | None, db_path: Path | None) -> bytes:
@@ -123,33 +123,28 @@ class Masker:
 
 
 def email_spans(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each email address in ``text``, left to right, not overlapping."""
+    """(start, end) of each email address in ``text``, left to right, not overlapping: the
+    spans the regular expression above finds."""
     done = 0
-    for candidate in _CANDIDATE.finditer(text):
-        at = candidate.start()
-        if at <= done:
+    for local in _LOCAL_RUN.finditer(text):
+        at = local.end()
+        start = max(local.start(), done)  # a run may begin inside the last match's domain
+        if start >= at:
             continue
-        window = text[max(done, at - _MAX_LOCAL) : at]
-        start = at - _local_length(window)
-        domain = _DOMAIN.match(text, at + 1)
-        assert domain is not None  # the candidate has one domain character after "@"
-        end = _domain_end(domain.group(0))
+        domain = _DOMAIN_RUN.match(text, at + 1)
+        assert domain is not None  # the lookahead saw one domain character after "@"
+        end = _domain_end(text, at + 1, domain.end())
         if end:
-            done = at + 1 + end
-            yield start, done
+            yield start, end
+            done = end
 
 
-def _local_length(window: str) -> int:
-    """How many characters at the end of ``window`` are local-part characters."""
-    return len(window) - len(window.rstrip(_LOCAL_CHARS))
-
-
-def _domain_end(domain: str) -> int:
-    """The length of the longest prefix of ``domain`` that ends in a dot and two or more
-    letters (at least one character before the dot), or 0."""
-    dot = len(domain)
-    while (dot := domain.rfind(".", 0, dot)) > 0:
-        letters = len(domain) - dot - 1 - len(domain[dot + 1 :].lstrip(string.ascii_letters))
-        if letters >= 2:
-            return dot + 1 + letters
+def _domain_end(text: str, begin: int, stop: int) -> int:
+    r"""Where the longest match of [domain]+\.[A-Za-z]{2,} in ``text[begin:stop]`` ends, or 0:
+    after the letters of the rightmost dot (not the first character) that two letters follow."""
+    dot = stop
+    while (dot := text.rfind(".", begin, dot)) > begin:
+        letters = _LETTERS.match(text, dot + 1, stop)
+        if letters is not None and letters.end() - dot > 2:
+            return letters.end()
     return 0

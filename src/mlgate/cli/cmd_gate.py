@@ -197,7 +197,7 @@ EVIDENCE_CONTROLS = frozenset(
 def promotion_decision(args: argparse.Namespace, evidence: dict[str, Any]) -> Decision:
     """The engine's decision on the evidence, restricted to the evidence-based gates (and,
     without a tier, to the sections computed)."""
-    from mlgate.decide import EVAL_ERROR_CONTROL
+    from mlgate.decide import could_not_decide
     from mlgate.engine import Engine
     from mlgate.inputs import EVALUATION_SECTIONS, promotion_input
     from mlgate.policyset import default_policy_dir
@@ -214,7 +214,9 @@ def promotion_decision(args: argparse.Namespace, evidence: dict[str, Any]) -> De
     finally:
         engine.close()
     # Without a tier only what was computed is judged: "no stability evidence" is not a
-    # finding of a drift-only run. (An evaluation error has no path: it is always kept.)
+    # finding of a drift-only run. mlgate's own fail-closed denials (invalid input, an
+    # evaluation error, an unavailable backend, a broken policy set) have no evidence path and
+    # are always kept: a gate that could not decide must not pass.
     absent = [
         f"/evidence/{k}"
         for k in EVALUATION_SECTIONS
@@ -222,7 +224,7 @@ def promotion_decision(args: argparse.Namespace, evidence: dict[str, Any]) -> De
     ]
 
     def judged(v: Violation) -> bool:
-        if v.control == EVAL_ERROR_CONTROL:
+        if could_not_decide(v.control):
             return True
         about_absent = any(v.path == p or v.path.startswith(p + "/") for p in absent)
         return v.control in EVIDENCE_CONTROLS and not about_absent

@@ -15,12 +15,15 @@ memory to the OS there, so a burst does not leave the process at its peak size).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger("mlgate.scheduler")
 
 
 class QueueFull(Exception):
@@ -173,4 +176,7 @@ class FairScheduler:
                         self._cond.notify_all()
             del task
             if idle and self._on_idle is not None:
-                self._on_idle()
+                try:
+                    self._on_idle()
+                except Exception:  # housekeeping must never cost an evaluation thread
+                    log.exception("idle callback failed")
