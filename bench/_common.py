@@ -56,3 +56,17 @@ def with_bytecode(env: dict[str, str]) -> dict[str, str]:
     out.pop("PYTHONDONTWRITEBYTECODE", None)
     out["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "mlgate-bench-pycache")
     return out
+
+
+def thread_files(pid: int, name: str) -> dict[int, str]:
+    """The text of ``/proc/<pid>/task/<tid>/<name>`` for each live thread of ``pid``, by
+    native thread id (a thread that exits meanwhile is left out)."""
+    from pathlib import Path
+
+    out: dict[int, str] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = (task / name).read_text()
+        except OSError:
+            continue
+    return out

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _common import emit  # noqa: E402
+from _common import emit, thread_files  # noqa: E402
 from webhook_support import (  # noqa: E402
     MLGATE,
     NAMESPACES,
@@ -209,8 +209,23 @@ def _judged_as(doc: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...]]:
     )
 
 
+def decision_records(db: Path) -> dict[str, list[dict[str, Any]]]:
+    """The server's decision records by request uid (a uid sent twice has two)."""
+    import sqlite3
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    with sqlite3.connect(db) as conn:
+        for (body,) in conn.execute("SELECT body FROM records WHERE type = 'decision'"):
+            record = json.loads(body)
+            out.setdefault(str(record.get("uid", "")), []).append(record)
+    return out
+
+
 def check_denials(
-    admitted: list[dict[str, Any]], workdir: Path, db: Path, save: Path
+    admitted: list[dict[str, Any]],
+    workdir: Path,
+    records: dict[str, list[dict[str, Any]]],
+    save: Path,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(objects checked, misses) for the admitted CREATE/UPDATE reviews, each re-checked as
     the review the server parsed (after byte damage), for its own namespace, operation and
@@ -258,26 +273,22 @@ def check_denials(
                 obj = doc["request"]["object"]
                 meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
                 if obj.get("kind") == result["kind"] and meta.get("name") == result["name"]:
-                    misses.append(_explain_miss(doc, result, db, save))
+                    misses.append(_explain_miss(doc, result, records, save))
     return checked, misses
 
 
 def _explain_miss(
-    doc: dict[str, Any], result: dict[str, Any], db: Path, save: Path
+    doc: dict[str, Any],
+    result: dict[str, Any],
+    records: dict[str, list[dict[str, Any]]],
+    save: Path,
 ) -> dict[str, Any]:
-    import sqlite3
-
     uid = str(doc["request"].get("uid", ""))
     save.mkdir(parents=True, exist_ok=True)
     (save / f"miss-{uid}.json").write_text(json.dumps(doc, ensure_ascii=True))
-    with sqlite3.connect(db) as conn:
-        rows = [json.loads(b) for (b,) in conn.execute(
-            "SELECT body FROM records WHERE type = 'decision' AND body LIKE ?", (f'%"{uid}"%',)
-        )]  # fmt: skip
     server = [
         {k: r.get(k) for k in ("decision_id", "allowed", "controls", "evaluated", "error")}
-        for r in rows
-        if r.get("uid") == uid
+        for r in records.get(uid, [])
     ]
     return {
         "uid": uid,
@@ -324,11 +335,8 @@ def schedstat_s(pid: int) -> dict[str, float]:
     a server starved by the machine waits far longer than it runs; a stalled one does
     neither."""
     ran = waited = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            on_cpu, on_queue, _ = (Path(task) / "schedstat").read_text().split()
-        except (OSError, ValueError):
-            continue
+    for text in thread_files(pid, "schedstat").values():
+        on_cpu, on_queue, _ = text.split()
         ran, waited = ran + int(on_cpu), waited + int(on_queue)
     return {"cpu_s": round(ran / 1e9, 1), "runqueue_wait_s": round(waited / 1e9, 1)}
 
@@ -345,7 +353,10 @@ def latency_summary(latencies: list[float]) -> dict[str, float]:
 
 
 def explain_stalls(
-    db: Path, items: list[tuple[str, str, float, int]], bodies: dict[str, bytes], save: Path
+    records: dict[str, list[dict[str, Any]]],
+    items: list[tuple[str, str, float, int]],
+    bodies: dict[str, bytes],
+    save: Path,
 ) -> dict[str, Any]:
     """For each failed or slow request: did the server decide it, and how long did its
     handler take (``duration_ms`` in the record)? A request the handler finished quickly but
@@ -353,20 +364,16 @@ def explain_stalls(
     a handler that took long, or no record at all, points at the server. The slowest
     handlers of the whole run are listed too, and the bodies of slow requests are saved under
     ``save`` so that `--replay` can send them again, one at a time."""
-    import sqlite3
-
-    durations: dict[str, float | None] = {}
-    details: dict[str, dict[str, Any]] = {}
-    with sqlite3.connect(db) as conn:
-        for (body,) in conn.execute("SELECT body FROM records WHERE type = 'decision'"):
-            record = json.loads(body)
-            uid = record.get("uid", "")
-            durations[uid] = record.get("duration_ms")
-            details[uid] = {
-                "stages_ms": record.get("stages_ms"),  # queued / evaluating, pool decisions only
-                "controls": record.get("controls"),
-                "kind": record.get("kind"),
-            }
+    last = {uid: rows[-1] for uid, rows in records.items()}
+    durations: dict[str, float | None] = {uid: r.get("duration_ms") for uid, r in last.items()}
+    details = {
+        uid: {
+            "stages_ms": r.get("stages_ms"),  # queued / evaluating, pool decisions only
+            "controls": r.get("controls"),
+            "kind": r.get("kind"),
+        }
+        for uid, r in last.items()
+    }
     rows = []
     for uid, error, seconds, size in items:
         rows.append({
@@ -397,8 +404,6 @@ def explain_stalls(
 def replay(directory: Path) -> int:
     """Send each saved body to a fresh, otherwise idle server, one at a time, and report
     the client latency and the handler time the server recorded."""
-    import sqlite3
-
     work = Path(tempfile.mkdtemp(prefix="mlgate-fuzz-replay-"))
     server = Server(work / "server", issue_certs(work / "certs")).start(timeout=600)
     results = []
@@ -414,11 +419,9 @@ def replay(directory: Path) -> int:
                             "client_ms": round((time.monotonic() - started) * 1000, 1)})  # fmt: skip
     finally:
         server.stop()
-    with sqlite3.connect(server.audit_db) as conn:
-        handler = {
-            json.loads(b).get("uid"): json.loads(b).get("duration_ms")
-            for (b,) in conn.execute("SELECT body FROM records WHERE type = 'decision'")
-        }
+    handler = {
+        uid: rows[-1].get("duration_ms") for uid, rows in decision_records(server.audit_db).items()
+    }
     for result in results:
         try:
             uid = json.loads((directory / result["file"]).read_bytes())["request"]["uid"]
@@ -540,8 +543,9 @@ def main() -> int:
         alive = server.proc.poll() is None
     finally:
         server.stop()
-    checked, misses = check_denials(admitted, work, server.audit_db, args.save)
-    stalls = explain_stalls(server.audit_db, failed + slow, slow_bodies, args.save)
+    records = decision_records(server.audit_db)
+    checked, misses = check_denials(admitted, work, records, args.save)
+    stalls = explain_stalls(records, failed + slow, slow_bodies, args.save)
     five_xx = sum(n for s, n in statuses.items() if s.startswith("5"))
     report = {
         "bench": "fuzz_webhook",

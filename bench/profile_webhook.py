@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_webhook
-from _common import emit
+from _common import emit, thread_files
 
 # (stage, pattern on a frame, "function (file:line)" or "function (library.so)"). The innermost
 # frame matching any pattern names the stage; the order only matters for a frame matching two.
@@ -124,29 +124,19 @@ def thread_cpu_s(pid: int) -> dict[int, float]:
     """CPU time (user + system) of each live thread of ``pid``, by native thread id."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue
+    for tid, stat in thread_files(pid, "stat").items():
         fields = stat.rpartition(")")[2].split()  # after "(comm)": state is field 3
-        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+        out[tid] = (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
 def context_switches(pid: int) -> dict[int, int]:
     """Context switches (voluntary and not) of each live thread of ``pid``: each hand-over
     between threads (a queue, a condition, a future, the GIL) costs at least one."""
-    out: dict[int, int] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            status = (task / "status").read_text()
-        except OSError:
-            continue
-        out[int(task.name)] = sum(
-            int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line
-        )
-    return out
+    return {
+        tid: sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line)
+        for tid, status in thread_files(pid, "status").items()
+    }
 
 
 def parse_raw(text: str) -> dict[tuple[int, str], Counter[str]]:
